@@ -204,7 +204,7 @@ std::string DayOfWeekPhrase(const CronField& f) {
       parts.push_back(ItemPhrase(FieldId::kDayOfWeek, item, "day", "days"));
     }
   }
-  return "on " + JoinAnd(parts, parts.size() > 2 ? ", and " : " and ");
+  return "on " + JoinAnd(parts);
 }
 
 std::string ListPhrase(FieldId id, const CronField& f, std::uint64_t bits, int lo, int hi) {
@@ -242,7 +242,7 @@ std::string CronSchedule::Describe() const {
   const CronField& dom = Field(p, FieldId::kDayOfMonth);
   const CronField& dow = Field(p, FieldId::kDayOfWeek);
   if (dom.restricted && dow.restricted) {
-    out += " " + DayOfMonthPhrase(dom) + " or " + DayOfWeekPhrase(dow).substr(3);
+    out += " " + DayOfMonthPhrase(dom) + " or " + DayOfWeekPhrase(dow);
   } else if (dom.restricted) {
     out += " " + DayOfMonthPhrase(dom);
   } else if (dow.restricted) {

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds sked and runs every test:
+#   1. g++ build with -Wall -Wextra -Werror, all tests;
+#   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, all tests,
+#      plus the cron parser fuzzer for a bounded time.
+# Idempotent; build trees live in build/ and are reused (ccache makes rebuilds cheap).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+
+jobs=$(nproc)
+export CCACHE_DIR="${CCACHE_DIR:-$PWD/build/.ccache}"
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-2G}"
+fuzz_seconds="${SKED_FUZZ_SECONDS:-30}"
+
+echo "== g++: build (-Werror)"
+cmake -S . -B build/gcc -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSKED_WERROR=ON -DSKED_SANITIZE=OFF -DSKED_FUZZ=OFF -DSKED_BENCH=ON >/dev/null
+cmake --build build/gcc -j "$jobs"
+
+echo "== clang: build (ASan + UBSan, -Werror, fuzzers)"
+cmake -S . -B build/asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+  -DSKED_WERROR=ON -DSKED_SANITIZE=ON -DSKED_FUZZ=ON -DSKED_BENCH=OFF >/dev/null
+cmake --build build/asan -j "$jobs"
+
+echo "== fuzz: cron parser for ${fuzz_seconds}s"
+mkdir -p build/fuzz-corpus
+cp tests/fuzz/corpus/* build/fuzz-corpus/ 2>/dev/null || true
+build/asan/cron_fuzzer -max_total_time="$fuzz_seconds" -seed=1 -print_final_stats=0 \
+  -timeout=10 build/fuzz-corpus 2>&1 | tail -n 3
+
+echo "== benchmark smoke run (correctness of the program, not its figures)"
+build/gcc/sked_cron_bench --benchmark_min_time=0.001 >/dev/null
+
+echo "== g++: tests"
+if ! ctest --test-dir build/gcc -j "$jobs" --output-on-failure --timeout 300 \
+    >build/gcc-ctest.log 2>&1; then
+  cat build/gcc-ctest.log
+  exit 1
+fi
+tail -n 3 build/gcc-ctest.log
+
+echo "== clang ASan/UBSan: tests"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build/asan -j "$jobs" --output-on-failure --timeout 600
