@@ -38,11 +38,12 @@ std::int64_t MinConsecutiveGap(const std::vector<int>& v) {
   return g;
 }
 
-// The smallest distance in days between two matching days, or kInf.
-std::int64_t MinDayDistance(const CronPattern& p) {
+// The smallest distance in days between two consecutive matching days in
+// years [first, last], or kInf.
+std::int64_t MinDayDistanceIn(const CronPattern& p, int first, int last) {
   std::int64_t best = kInf;
   std::int64_t prev = -1;
-  for (int y = kMinYear; y <= kMaxYear; ++y) {
+  for (int y = first; y <= last; ++y) {
     if (!p.YearAllowed(y)) continue;
     for (unsigned m = 1; m <= 12; ++m) {
       if (!((p.months >> m) & 1)) continue;
@@ -61,6 +62,15 @@ std::int64_t MinDayDistance(const CronPattern& p) {
     }
   }
   return best;
+}
+
+// The smallest distance in days between two consecutive matching days.
+std::int64_t MinDayDistance(const CronPattern& p) {
+  if (!p.all_years) return MinDayDistanceIn(p, kMinYear, kMaxYear);
+  // With every year allowed, the Gregorian calendar's days, weekdays and leap
+  // years repeat every 28 years between 1901 and 2099; 2000-2028 holds every
+  // kind of year and year boundary, and 2096-2104 adds 2100, not a leap year.
+  return std::min(MinDayDistanceIn(p, 2000, 2028), MinDayDistanceIn(p, 2096, 2104));
 }
 
 // See CronPattern::min_gap. Exact for the nominal (DST-free) wall clock: the
