@@ -12,7 +12,14 @@ cmake --build build/gcc -j "$(nproc)" --target sked
 
 sked=build/gcc/sked
 run() {
-  printf '\n$ sked %s\n' "$*"
+  local shown="" arg
+  for arg in "$@"; do
+    case "$arg" in
+      *[!A-Za-z0-9_./:+=-]*) shown+=" '$arg'" ;;
+      *) shown+=" $arg" ;;
+    esac
+  done
+  printf '\n$ sked%s\n' "$shown"
   "$sked" "$@" || true
 }
 "$sked" --version

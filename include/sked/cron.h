@@ -70,6 +70,9 @@ class CronSchedule {
   bool MatchesLocal(int year, unsigned month, unsigned day, int hour, int minute,
                     int second) const;
 
+  // Whether the zone's wall clock at `t` matches every field (no DST rule applied).
+  bool MatchesAt(Instant t) const;
+
   // Plain English: "at 09:30 on Monday through Friday".
   std::string Describe() const;
 

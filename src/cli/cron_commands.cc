@@ -122,18 +122,7 @@ std::vector<std::string> DstNotes(const CronSchedule& schedule, Instant prev, In
                     " from " + before + " to " + after + " (" +
                     FormatUtcOffset(tr->offset_before) + " -> " + FormatUtcOffset(tr->offset_after) +
                     ") before this fire");
-    const std::chrono::seconds offset = zone.OffsetAt(t);
-    const auto local = t + offset;
-    const auto day = std::chrono::floor<std::chrono::days>(local);
-    const std::chrono::year_month_day ymd{day};
-    const std::chrono::hh_mm_ss<std::chrono::seconds> hms{
-        std::chrono::floor<std::chrono::seconds>(local - day)};
-    if (forward && t == tr->at &&
-        !schedule.MatchesLocal(static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                               static_cast<unsigned>(ymd.day()),
-                               static_cast<int>(hms.hours().count()),
-                               static_cast<int>(hms.minutes().count()),
-                               static_cast<int>(hms.seconds().count()))) {
+    if (forward && t == tr->at && !schedule.MatchesAt(t)) {
       notes.push_back("its local time was skipped by the jump, so it fires at the first instant "
                       "after the gap");
     }

@@ -184,15 +184,7 @@ TEST(CronDstTest, RulesContinuePast2037) {
 // whether it is a fire. Independent of the period-jumping search.
 std::vector<Instant> ScanFires(const CronSchedule& s, std::int64_t from, std::int64_t to) {
   const TimeZone& zone = s.time_zone();
-  auto matches = [&](std::int64_t local) {
-    const auto day =
-        std::chrono::floor<std::chrono::days>(std::chrono::sys_seconds(std::chrono::seconds(local)));
-    const std::chrono::year_month_day ymd{day};
-    const std::int64_t sod = local - day.time_since_epoch().count() * 86400;
-    return s.MatchesLocal(static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                          static_cast<unsigned>(ymd.day()), static_cast<int>(sod / 3600),
-                          static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60));
-  };
+  auto matches = [&](std::int64_t local) { return testing::MatchesWallClock(s, local); };
   std::vector<Instant> out;
   for (std::int64_t u = (from / 60 + 1) * 60; u <= to; u += 60) {
     const std::int64_t off = zone.OffsetAt(FromUnixSeconds(u)).count();

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "cron/civil.h"
 #include "cron/cron_pattern.h"
 
 namespace sked::cron_internal {
@@ -29,24 +30,6 @@ inline int PrevBit(std::uint64_t bits, int to) {
   return m ? 63 - std::countl_zero(m) : -1;
 }
 
-inline bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-inline int DaysInMonth(int y, unsigned m) {
-  static constexpr int kDays[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && IsLeap(y) ? 29 : kDays[m];
-}
-
-inline std::int64_t DaysFromCivil(int y, unsigned m, unsigned d) {
-  return std::chrono::sys_days(std::chrono::year(y) / std::chrono::month(m) / std::chrono::day(d))
-      .time_since_epoch()
-      .count();
-}
-
-// 0 = Sunday.
-inline int WeekdayOf(std::int64_t days) {
-  return static_cast<int>(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6);
-}
-
 // Next allowed year >= y, or kMaxYear + 1.
 int NextYear(const CronPattern& p, int y) {
   for (; y <= kMaxYear; ++y) {
@@ -60,26 +43,6 @@ int PrevYear(const CronPattern& p, int y) {
     if (p.YearAllowed(y)) return y;
   }
   return kMinYear - 1;
-}
-
-struct Civil {
-  int y;
-  int mo;  // 1-12 (13 or 0 while carrying)
-  int d;   // 1-31 (32 or 0 while carrying)
-  int h, mi, s;
-};
-
-Civil ToCivil(std::int64_t local) {
-  const std::int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
-  const std::int64_t sod = local - days * 86400;
-  const std::chrono::year_month_day ymd{std::chrono::sys_days(std::chrono::days(days))};
-  return {static_cast<int>(ymd.year()), static_cast<int>(static_cast<unsigned>(ymd.month())),
-          static_cast<int>(static_cast<unsigned>(ymd.day())), static_cast<int>(sod / 3600),
-          static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60)};
-}
-
-std::int64_t FromCivil(const Civil& c) {
-  return DaysFromCivil(c.y, c.mo, c.d) * 86400 + c.h * 3600 + c.mi * 60 + c.s;
 }
 
 }  // namespace

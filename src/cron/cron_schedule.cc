@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cron/civil.h"
 #include "cron/cron_pattern.h"
 #include "cron/zone_table.h"
 #include "sked/cron.h"
@@ -49,10 +50,7 @@ std::int64_t MinDayDistanceIn(const CronPattern& p, int first, int last) {
       if (!((p.months >> m) & 1)) continue;
       const std::uint64_t mask = p.DayMask(y, m);
       if (!mask) continue;
-      const std::int64_t first_day =
-          std::chrono::sys_days(std::chrono::year(y) / std::chrono::month(m) / 1)
-              .time_since_epoch()
-              .count() - 1;
+      const std::int64_t first_day = cron_internal::DaysFromCivil(y, m, 1) - 1;
       for (std::uint64_t bits = mask; bits; bits &= bits - 1) {
         const std::int64_t day = first_day + std::countr_zero(bits);
         if (prev >= 0) best = std::min(best, day - prev);
@@ -229,6 +227,13 @@ std::vector<Instant> CronSchedule::NextN(Instant t, int n) const {
 }
 
 bool CronSchedule::interval_like() const { return pattern_->interval_like; }
+
+bool CronSchedule::MatchesAt(Instant t) const {
+  const cron_internal::Civil c =
+      cron_internal::ToCivil(ToUnixSeconds(t) + zone_.OffsetAt(t).count());
+  return MatchesLocal(c.y, static_cast<unsigned>(c.mo), static_cast<unsigned>(c.d), c.h, c.mi,
+                      c.s);
+}
 
 std::optional<std::chrono::seconds> CronSchedule::min_gap() const {
   if (pattern_->min_gap < 0) return std::nullopt;

@@ -1,5 +1,7 @@
 #include "cron/posix_tz.h"
 
+#include "cron/civil.h"
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -79,17 +81,8 @@ class Reader {
   size_t i_ = 0;
 };
 
-bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-std::int64_t DaysFromCivil(int y, unsigned m, unsigned d) {
-  return std::chrono::sys_days(std::chrono::year(y) / std::chrono::month(m) / std::chrono::day(d))
-      .time_since_epoch()
-      .count();
-}
-
 // Days since the epoch of the day `rule` names in `year`.
 std::int64_t RuleDay(const PosixTzRule& rule, int year) {
-  using std::chrono::sys_days;
   const std::int64_t jan1 = DaysFromCivil(year, 1, 1);
   switch (rule.kind) {
     case PosixTzRule::Kind::kJulian1:
@@ -98,12 +91,8 @@ std::int64_t RuleDay(const PosixTzRule& rule, int year) {
       return jan1 + rule.day;
     case PosixTzRule::Kind::kMonthWeekDay: {
       const std::int64_t first = DaysFromCivil(year, rule.month, 1);
-      const unsigned wd1 = std::chrono::weekday(sys_days(std::chrono::days(first))).c_encoding();
-      const unsigned last_day =
-          static_cast<unsigned>((std::chrono::year(year) / std::chrono::month(rule.month) /
-                                 std::chrono::last)
-                                    .day());
-      unsigned day = 1 + (rule.weekday + 7 - wd1) % 7 + 7 * (rule.week - 1);
+      const int last_day = DaysInMonth(year, rule.month);
+      int day = 1 + (rule.weekday + 7 - WeekdayOf(first)) % 7 + 7 * (rule.week - 1);
       while (day > last_day) day -= 7;
       return first + day - 1;
     }
