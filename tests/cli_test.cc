@@ -105,7 +105,8 @@ TEST(CliTest, ValidateRejectsWithTheParserMessage) {
   EXPECT_EQ(r.out, "sked: field 'hour': value 25 out of range 0-23 at column 4\n");
   auto never = Sked("cron validate '0 0 30 2 *'");
   EXPECT_EQ(never.exit_code, 3);
-  EXPECT_EQ(never.out, "sked: expression never fires: day-of-month 30 does not occur in February\n");
+  EXPECT_EQ(never.out,
+            "sked: expression never fires: day-of-month 30 does not occur in February\n");
   auto past = Sked("cron validate '0 0 0 1 1 * 2020'");
   EXPECT_EQ(past.exit_code, 3);
   EXPECT_NE(past.out.find("no fire after"), std::string::npos);

@@ -67,8 +67,7 @@ class CronSchedule {
   std::optional<std::chrono::seconds> min_gap() const;
 
   // Whether a local wall-clock time matches every field (no DST rule applied).
-  bool MatchesLocal(int year, unsigned month, unsigned day, int hour, int minute,
-                    int second) const;
+  bool MatchesLocal(int year, unsigned month, unsigned day, int hour, int minute, int second) const;
 
   // Whether the zone's wall clock at `t` matches every field (no DST rule applied).
   bool MatchesAt(Instant t) const;

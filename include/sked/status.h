@@ -37,8 +37,7 @@ std::string_view StatusCodeName(StatusCode code);
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
-  Status(StatusCode code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
 
@@ -74,9 +73,9 @@ Status InternalError(std::string message);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(const T& value) : data_(value) {}  // NOLINT(google-explicit-constructor)
+  Result(const T& value) : data_(value) {}        // NOLINT(google-explicit-constructor)
   Result(T&& value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Status status)  // NOLINT(google-explicit-constructor)
+  Result(Status status)                           // NOLINT(google-explicit-constructor)
       : data_(std::move(status)) {
     assert(!std::get<Status>(data_).ok() && "Result built from an OK Status");
     if (std::get<Status>(data_).ok()) {
@@ -112,10 +111,10 @@ class [[nodiscard]] Result {
 #define SKED_STATUS_CONCAT_(a, b) SKED_STATUS_CONCAT_INNER_(a, b)
 
 // Returns the Status of `expr` from the enclosing function if it is not OK.
-#define SKED_RETURN_IF_ERROR(expr)                 \
-  do {                                             \
-    ::sked::Status sked_status_ = (expr);          \
-    if (!sked_status_.ok()) return sked_status_;   \
+#define SKED_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::sked::Status sked_status_ = (expr);        \
+    if (!sked_status_.ok()) return sked_status_; \
   } while (false)
 
 // Evaluates `rexpr` (a Result<T>); on error returns its Status, otherwise

@@ -78,14 +78,22 @@ Result<Duration> ParseDuration(std::string_view text) {
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(ustart, i - ustart);
     std::int64_t unit_us;
-    if (unit == "us") unit_us = 1;
-    else if (unit == "ms") unit_us = 1000;
-    else if (unit == "s") unit_us = 1000000;
-    else if (unit == "m") unit_us = 60LL * 1000000;
-    else if (unit == "h") unit_us = 3600LL * 1000000;
-    else if (unit == "d") unit_us = 86400LL * 1000000;
-    else if (unit.empty()) return bad("missing unit (us, ms, s, m, h or d)");
-    else return bad("unknown unit " + Quote(unit) + " (use us, ms, s, m, h or d)");
+    if (unit == "us")
+      unit_us = 1;
+    else if (unit == "ms")
+      unit_us = 1000;
+    else if (unit == "s")
+      unit_us = 1000000;
+    else if (unit == "m")
+      unit_us = 60LL * 1000000;
+    else if (unit == "h")
+      unit_us = 3600LL * 1000000;
+    else if (unit == "d")
+      unit_us = 86400LL * 1000000;
+    else if (unit.empty())
+      return bad("missing unit (us, ms, s, m, h or d)");
+    else
+      return bad("unknown unit " + Quote(unit) + " (use us, ms, s, m, h or d)");
     if (whole > kMaxUs / unit_us) return bad("too large");
     total_us += whole * unit_us + frac_num * unit_us / frac_den;
     if (total_us > kMaxUs) return bad("too large");
@@ -159,8 +167,8 @@ Result<Instant> ParseRfc3339(std::string_view text) {
     return bad("missing offset (add Z or +hh:mm)");
   }
   if (i != text.size()) return bad("unexpected text after the offset");
-  const std::int64_t local_s = std::chrono::sys_days(ymd).time_since_epoch().count() * 86400LL +
-                               h * 3600 + mi * 60 + s;
+  const std::int64_t local_s =
+      std::chrono::sys_days(ymd).time_since_epoch().count() * 86400LL + h * 3600 + mi * 60 + s;
   return Instant(microseconds((local_s - offset_s) * 1000000 + frac_us));
 }
 

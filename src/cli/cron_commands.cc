@@ -54,8 +54,8 @@ std::string LocalWallClock(Instant t, std::chrono::seconds offset) {
 
 int RunNext(const CronArgs& args) {
   if (args.count < 1 || args.count > 10000) {
-    return Fail(InvalidArgumentError("-n: count " + std::to_string(args.count) +
-                                     " out of range 1-10000"));
+    return Fail(
+        InvalidArgumentError("-n: count " + std::to_string(args.count) + " out of range 1-10000"));
   }
   auto from = FromTime(args);
   if (!from.ok()) return Fail(from.status());
@@ -88,8 +88,7 @@ int RunValidate(const CronArgs& args) {
   auto zone = TimeZone::Find(args.zone);
   if (!zone.ok()) return Fail(zone.status());
   auto schedule = CronSchedule::Parse(
-      args.expression, *zone,
-      std::chrono::duration_cast<std::chrono::seconds>(*min_interval));
+      args.expression, *zone, std::chrono::duration_cast<std::chrono::seconds>(*min_interval));
   if (!schedule.ok()) return Fail(schedule.status());
   auto from = FromTime(args);
   if (!from.ok()) return Fail(from.status());
@@ -119,16 +118,17 @@ std::vector<std::string> DstNotes(const CronSchedule& schedule, Instant prev, In
     const std::string before = LocalWallClock(tr->at, tr->offset_before).substr(11, 5);
     const std::string after = LocalWallClock(tr->at, tr->offset_after).substr(11, 5);
     notes.push_back(std::string("DST: clocks ") + (forward ? "jumped forward" : "fell back") +
-                    " from " + before + " to " + after + " (" +
-                    FormatUtcOffset(tr->offset_before) + " -> " + FormatUtcOffset(tr->offset_after) +
-                    ") before this fire");
+                    " from " + before + " to " + after + " (" + FormatUtcOffset(tr->offset_before) +
+                    " -> " + FormatUtcOffset(tr->offset_after) + ") before this fire");
     if (forward && t == tr->at && !schedule.MatchesAt(t)) {
-      notes.push_back("its local time was skipped by the jump, so it fires at the first instant "
-                      "after the gap");
+      notes.push_back(
+          "its local time was skipped by the jump, so it fires at the first instant "
+          "after the gap");
     }
     if (!forward && t >= tr->at && t < tr->at + (tr->offset_before - tr->offset_after)) {
-      notes.push_back("second pass of a repeated local time (interval-like schedules fire on "
-                      "both passes)");
+      notes.push_back(
+          "second pass of a repeated local time (interval-like schedules fire on "
+          "both passes)");
     }
   }
   return notes;
@@ -165,8 +165,7 @@ int RunExplain(const CronArgs& args) {
   }
   std::cout << schedule->expression() << " (" << zone.name() << ")\n";
   std::cout << "  " << schedule->Describe() << "\n";
-  std::cout << "  " << (schedule->interval_like() ? "interval-like" : "fixed-time")
-            << " schedule";
+  std::cout << "  " << (schedule->interval_like() ? "interval-like" : "fixed-time") << " schedule";
   if (const auto gap = schedule->min_gap()) {
     std::cout << "; fires at most every " << FormatDuration(*gap);
   }
@@ -196,8 +195,7 @@ void AddCronCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("expression", args->expression,
                     "Cron expression (5, 6 or 7 fields, or a macro such as @daily); quote it")
         ->required();
-    cmd->add_option("--tz", args->zone, "IANA time zone the schedule runs in")
-        ->default_val("UTC");
+    cmd->add_option("--tz", args->zone, "IANA time zone the schedule runs in")->default_val("UTC");
   };
 
   CLI::App* next = cron->add_subcommand("next", "Print the next fires of an expression");

@@ -18,16 +18,22 @@ inline constexpr int kExitConflict = 6;      // a concurrent change won, or the 
 // The one place a Status code becomes an exit code.
 inline int ExitCodeFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kOk:
+      return kExitOk;
     case StatusCode::kInvalidArgument:
-    case StatusCode::kFailedPrecondition: return kExitInvalidInput;
-    case StatusCode::kNotFound: return kExitNotFound;
+    case StatusCode::kFailedPrecondition:
+      return kExitInvalidInput;
+    case StatusCode::kNotFound:
+      return kExitNotFound;
     case StatusCode::kUnavailable:
-    case StatusCode::kDeadlineExceeded: return kExitUnavailable;
+    case StatusCode::kDeadlineExceeded:
+      return kExitUnavailable;
     case StatusCode::kAlreadyExists:
-    case StatusCode::kAborted: return kExitConflict;
+    case StatusCode::kAborted:
+      return kExitConflict;
     case StatusCode::kCancelled:
-    case StatusCode::kInternal: return kExitFailure;
+    case StatusCode::kInternal:
+      return kExitFailure;
   }
   return kExitFailure;
 }

@@ -24,8 +24,8 @@ inline std::int64_t DaysFromCivil(int y, unsigned m, unsigned d) {
 
 // 0 = Sunday.
 inline int WeekdayOf(std::int64_t days) {
-  return static_cast<int>(std::chrono::weekday(std::chrono::sys_days(std::chrono::days(days)))
-                              .c_encoding());
+  return static_cast<int>(
+      std::chrono::weekday(std::chrono::sys_days(std::chrono::days(days))).c_encoding());
 }
 
 // A date and time of day, as a wall clock shows it.
@@ -40,9 +40,12 @@ inline Civil ToCivil(std::int64_t seconds) {
   const std::int64_t days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
   const std::int64_t sod = seconds - days * 86400;
   const std::chrono::year_month_day ymd{std::chrono::sys_days(std::chrono::days(days))};
-  return {static_cast<int>(ymd.year()), static_cast<int>(static_cast<unsigned>(ymd.month())),
-          static_cast<int>(static_cast<unsigned>(ymd.day())), static_cast<int>(sod / 3600),
-          static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60)};
+  return {static_cast<int>(ymd.year()),
+          static_cast<int>(static_cast<unsigned>(ymd.month())),
+          static_cast<int>(static_cast<unsigned>(ymd.day())),
+          static_cast<int>(sod / 3600),
+          static_cast<int>(sod / 60 % 60),
+          static_cast<int>(sod % 60)};
 }
 
 inline std::int64_t FromCivil(const Civil& c) {

@@ -16,8 +16,8 @@ using cron_internal::CronItem;
 using cron_internal::CronPattern;
 using cron_internal::FieldId;
 
-constexpr const char* kMonths[13] = {"",     "January", "February",  "March",   "April",
-                                     "May",  "June",    "July",      "August",  "September",
+constexpr const char* kMonths[13] = {"",        "January",  "February", "March",  "April",
+                                     "May",     "June",     "July",     "August", "September",
                                      "October", "November", "December"};
 constexpr const char* kDays[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                   "Thursday", "Friday", "Saturday"};
@@ -48,9 +48,12 @@ std::string Ordinal(int n) {
   const int mod100 = n % 100;
   const char* suffix = "th";
   if (mod100 < 11 || mod100 > 13) {
-    if (n % 10 == 1) suffix = "st";
-    else if (n % 10 == 2) suffix = "nd";
-    else if (n % 10 == 3) suffix = "rd";
+    if (n % 10 == 1)
+      suffix = "st";
+    else if (n % 10 == 2)
+      suffix = "nd";
+    else if (n % 10 == 3)
+      suffix = "rd";
   }
   return std::to_string(n) + suffix;
 }
@@ -103,8 +106,7 @@ std::string ItemPhrase(FieldId id, const CronItem& item, const char* unit, const
     case CronItem::Kind::kLastOfWeekday:
       return std::string("the last ") + kDays[item.value] + " of the month";
     case CronItem::Kind::kNthWeekday:
-      return std::string("the ") + kOrdinals[item.nth] + " " + kDays[item.value] +
-             " of the month";
+      return std::string("the ") + kOrdinals[item.nth] + " " + kDays[item.value] + " of the month";
   }
   return "";
 }
@@ -112,10 +114,12 @@ std::string ItemPhrase(FieldId id, const CronItem& item, const char* unit, const
 // A time field (second, minute or hour) that is not a plain value list.
 std::string TimeFieldPhrase(FieldId id, const CronField& f) {
   const char* unit = id == FieldId::kSecond ? "second" : id == FieldId::kMinute ? "minute" : "hour";
-  const char* units =
-      id == FieldId::kSecond ? "seconds" : id == FieldId::kMinute ? "minutes" : "hours";
-  const char* of = id == FieldId::kHour ? "" : id == FieldId::kMinute ? " past the hour"
-                                                                      : " past the minute";
+  const char* units = id == FieldId::kSecond   ? "seconds"
+                      : id == FieldId::kMinute ? "minutes"
+                                               : "hours";
+  const char* of = id == FieldId::kHour     ? ""
+                   : id == FieldId::kMinute ? " past the hour"
+                                            : " past the minute";
   std::vector<std::string> values, others;
   for (const CronItem& item : f.items) {
     if (item.kind == CronItem::Kind::kValue) {
@@ -129,7 +133,8 @@ std::string TimeFieldPhrase(FieldId id, const CronField& f) {
     }
   }
   if (!values.empty()) {
-    std::string v = std::string("at ") + (values.size() == 1 ? unit : units) + " " + JoinAnd(values);
+    std::string v =
+        std::string("at ") + (values.size() == 1 ? unit : units) + " " + JoinAnd(values);
     if (id != FieldId::kHour) v += of;
     others.insert(others.begin(), v);
   }
@@ -156,8 +161,8 @@ std::string TimePhrase(const CronPattern& p) {
   }
   std::vector<std::string> parts;
   if (with_seconds) parts.push_back(TimeFieldPhrase(FieldId::kSecond, sf));
-  const bool every_minute = mf.items.size() == 1 && mf.items[0].kind == CronItem::Kind::kAll &&
-                            mf.items[0].step == 1;
+  const bool every_minute =
+      mf.items.size() == 1 && mf.items[0].kind == CronItem::Kind::kAll && mf.items[0].step == 1;
   if (!(every_minute && with_seconds)) parts.push_back(TimeFieldPhrase(FieldId::kMinute, mf));
   if (hf.restricted) {
     if (hf.items.size() == 1 && hf.items[0].kind == CronItem::Kind::kRange &&
@@ -187,9 +192,10 @@ std::string DayOfMonthPhrase(const CronField& f) {
     }
   }
   if (!days.empty()) {
-    specials.insert(specials.begin(), (days.size() == 1 && f.items[0].kind ==
-                                       CronItem::Kind::kValue ? "day " : "days ") +
-                                          JoinAnd(days) + " of the month");
+    specials.insert(
+        specials.begin(),
+        (days.size() == 1 && f.items[0].kind == CronItem::Kind::kValue ? "day " : "days ") +
+            JoinAnd(days) + " of the month");
   }
   return "on " + JoinAnd(specials, " or ");
 }
@@ -198,8 +204,8 @@ std::string DayOfWeekPhrase(const CronField& f) {
   std::vector<std::string> parts;
   for (const CronItem& item : f.items) {
     if (item.kind == CronItem::Kind::kAll) {
-      parts.push_back("every " + (item.step == 1 ? std::string("day") :
-                                  Ordinal(item.step) + " day of the week"));
+      parts.push_back("every " + (item.step == 1 ? std::string("day")
+                                                 : Ordinal(item.step) + " day of the week"));
     } else {
       parts.push_back(ItemPhrase(FieldId::kDayOfWeek, item, "day", "days"));
     }

@@ -76,8 +76,8 @@ class FieldParser {
     size_t start = 0;
     while (true) {
       const size_t comma = text.find(',', start);
-      const std::string_view part =
-          text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+      const std::string_view part = text.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
       const int part_column = column + static_cast<int>(start);
       if (part.empty()) return Error("empty list element", part_column);
       SKED_RETURN_IF_ERROR(ParseItem(part, part_column, &field));
@@ -98,8 +98,8 @@ class FieldParser {
   std::string Where(int column) const { return " at column " + std::to_string(column); }
 
   Status Error(std::string_view what, int column) const {
-    return InvalidArgumentError("field '" + std::string(FieldName(spec_.id)) + "': " +
-                                std::string(what) + Where(column));
+    return InvalidArgumentError("field '" + std::string(FieldName(spec_.id)) +
+                                "': " + std::string(what) + Where(column));
   }
 
   Status OutOfRange(std::string_view noun, std::string_view value, int lo, int hi,
@@ -152,7 +152,7 @@ class FieldParser {
     for (size_t i = 0; i < token.size(); ++i) {
       const char c = token[i];
       if (!std::isalnum(static_cast<unsigned char>(c))) {
-        if (c == '?' ) {
+        if (c == '?') {
           return Error("'?' is only allowed alone in day-of-month or day-of-week",
                        column + static_cast<int>(i));
         }
@@ -234,9 +234,10 @@ class FieldParser {
         return Add(item, field);
       }
       if (up == "L") {
-        return Error("'L' alone is not allowed in day-of-week; write 6L for the last "
-                     "Saturday, or use L in day-of-month",
-                     column);
+        return Error(
+            "'L' alone is not allowed in day-of-week; write 6L for the last "
+            "Saturday, or use L in day-of-month",
+            column);
       }
     }
 
@@ -344,12 +345,24 @@ class FieldParser {
     CronPattern& p = *pattern_;
     const std::uint64_t bit = v < 64 ? std::uint64_t{1} << v : 0;
     switch (spec_.id) {
-      case FieldId::kSecond: p.seconds |= bit; break;
-      case FieldId::kMinute: p.minutes |= bit; break;
-      case FieldId::kHour: p.hours |= bit; break;
-      case FieldId::kDayOfMonth: p.dom |= bit; break;
-      case FieldId::kMonth: p.months |= bit; break;
-      case FieldId::kDayOfWeek: p.dow |= std::uint64_t{1} << (v % 7); break;
+      case FieldId::kSecond:
+        p.seconds |= bit;
+        break;
+      case FieldId::kMinute:
+        p.minutes |= bit;
+        break;
+      case FieldId::kHour:
+        p.hours |= bit;
+        break;
+      case FieldId::kDayOfMonth:
+        p.dom |= bit;
+        break;
+      case FieldId::kMonth:
+        p.months |= bit;
+        break;
+      case FieldId::kDayOfWeek:
+        p.dow |= std::uint64_t{1} << (v % 7);
+        break;
       case FieldId::kYear: {
         const int b = v - kMinYear;
         p.years[b / 64] |= std::uint64_t{1} << (b % 64);
@@ -395,13 +408,20 @@ Status FinishPattern(CronPattern* p) {
 
 std::string_view FieldName(FieldId id) {
   switch (id) {
-    case FieldId::kSecond: return "second";
-    case FieldId::kMinute: return "minute";
-    case FieldId::kHour: return "hour";
-    case FieldId::kDayOfMonth: return "day-of-month";
-    case FieldId::kMonth: return "month";
-    case FieldId::kDayOfWeek: return "day-of-week";
-    case FieldId::kYear: return "year";
+    case FieldId::kSecond:
+      return "second";
+    case FieldId::kMinute:
+      return "minute";
+    case FieldId::kHour:
+      return "hour";
+    case FieldId::kDayOfMonth:
+      return "day-of-month";
+    case FieldId::kMonth:
+      return "month";
+    case FieldId::kDayOfWeek:
+      return "day-of-week";
+    case FieldId::kYear:
+      return "year";
   }
   return "?";
 }
@@ -446,8 +466,8 @@ Result<std::shared_ptr<CronPattern>> ParseCronPattern(std::string_view expressio
         return pattern;
       }
     }
-    return InvalidArgumentError("unknown macro '" + std::string(tokens[0].text) +
-                                "' at column " + std::to_string(tokens[0].column) +
+    return InvalidArgumentError("unknown macro '" + std::string(tokens[0].text) + "' at column " +
+                                std::to_string(tokens[0].column) +
                                 " (expected @yearly, @annually, @monthly, @weekly, @daily, "
                                 "@midnight or @hourly)");
   }

@@ -42,16 +42,19 @@ TEST(CronSyntaxTest, SecondsFieldComesFirst) {
 
 TEST(CronSyntaxTest, YearFieldComesSeventh) {
   EXPECT_EQ(Utc("0 0 0 1 1 * 2028"), (V{"2028-01-01T00:00:00+00:00"}));
-  EXPECT_EQ(Utc("0 0 0 1 1 * 2027-2031/2"), (V{"2027-01-01T00:00:00+00:00",
-                                               "2029-01-01T00:00:00+00:00",
-                                               "2031-01-01T00:00:00+00:00"}));
+  EXPECT_EQ(
+      Utc("0 0 0 1 1 * 2027-2031/2"),
+      (V{"2027-01-01T00:00:00+00:00", "2029-01-01T00:00:00+00:00", "2031-01-01T00:00:00+00:00"}));
   EXPECT_EQ(Utc("0 0 0 1 1 * *", 1), (V{"2027-01-01T00:00:00+00:00"}));
 }
 
 TEST(CronSyntaxTest, MonthAndWeekdayNamesAnyCase) {
-  EXPECT_EQ(Utc("0 0 1 jan,JUL *", 2), (V{"2026-07-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"}));
-  EXPECT_EQ(Utc("0 0 * * Mon-fri", 2), (V{"2026-01-02T00:00:00+00:00", "2026-01-05T00:00:00+00:00"}));
-  EXPECT_EQ(Utc("0 0 1 MAR-May/2 *", 2), (V{"2026-03-01T00:00:00+00:00", "2026-05-01T00:00:00+00:00"}));
+  EXPECT_EQ(Utc("0 0 1 jan,JUL *", 2),
+            (V{"2026-07-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"}));
+  EXPECT_EQ(Utc("0 0 * * Mon-fri", 2),
+            (V{"2026-01-02T00:00:00+00:00", "2026-01-05T00:00:00+00:00"}));
+  EXPECT_EQ(Utc("0 0 1 MAR-May/2 *", 2),
+            (V{"2026-03-01T00:00:00+00:00", "2026-05-01T00:00:00+00:00"}));
 }
 
 TEST(CronSyntaxTest, SundayIsZeroAndSeven) {
@@ -59,7 +62,7 @@ TEST(CronSyntaxTest, SundayIsZeroAndSeven) {
   EXPECT_EQ(Utc("0 0 * * 0", 2), Utc("0 0 * * 7", 2));
   EXPECT_EQ(Utc("0 0 * * SUN", 2), Utc("0 0 * * 7", 2));
   EXPECT_EQ(Utc("0 12 * * 5-7"), (V{"2026-01-02T12:00:00+00:00", "2026-01-03T12:00:00+00:00",
-                                     "2026-01-04T12:00:00+00:00", "2026-01-09T12:00:00+00:00"}));
+                                    "2026-01-04T12:00:00+00:00", "2026-01-09T12:00:00+00:00"}));
 }
 
 TEST(CronSyntaxTest, QuestionMarkMeansAnyDay) {
@@ -71,9 +74,9 @@ TEST(CronSyntaxTest, QuestionMarkMeansAnyDay) {
 TEST(CronSyntaxTest, LastDayOfMonth) {
   EXPECT_EQ(Utc("0 0 L * *", 3), (V{"2026-01-31T00:00:00+00:00", "2026-02-28T00:00:00+00:00",
                                     "2026-03-31T00:00:00+00:00"}));
-  EXPECT_EQ(Utc("0 0 L 2 *", 3, "2027-06-01T00:00:00Z"),
-            (V{"2028-02-29T00:00:00+00:00", "2029-02-28T00:00:00+00:00",
-               "2030-02-28T00:00:00+00:00"}));
+  EXPECT_EQ(
+      Utc("0 0 L 2 *", 3, "2027-06-01T00:00:00Z"),
+      (V{"2028-02-29T00:00:00+00:00", "2029-02-28T00:00:00+00:00", "2030-02-28T00:00:00+00:00"}));
   EXPECT_EQ(Utc("0 0 L-2 * *", 3), (V{"2026-01-29T00:00:00+00:00", "2026-02-26T00:00:00+00:00",
                                       "2026-03-29T00:00:00+00:00"}));
   EXPECT_EQ(Utc("0 0 l * *", 1), Utc("0 0 L * *", 1));
@@ -147,8 +150,7 @@ TEST(CronSyntaxTest, WhitespaceBetweenFields) {
 TEST(CronErrorTest, OutOfRangeValuesNameFieldValueAndColumn) {
   EXPECT_EQ(ParseError("30 25 * * *"), "field 'hour': value 25 out of range 0-23 at column 4");
   EXPECT_EQ(ParseError("60 * * * *"), "field 'minute': value 60 out of range 0-59 at column 1");
-  EXPECT_EQ(ParseError("0 0 0 * *"),
-            "field 'day-of-month': value 0 out of range 1-31 at column 5");
+  EXPECT_EQ(ParseError("0 0 0 * *"), "field 'day-of-month': value 0 out of range 1-31 at column 5");
   EXPECT_EQ(ParseError("0 0 * 13 *"), "field 'month': value 13 out of range 1-12 at column 7");
   EXPECT_EQ(ParseError("0 0 * * 8"), "field 'day-of-week': value 8 out of range 0-7 at column 9");
   EXPECT_EQ(ParseError("61 0 0 * * *"), "field 'second': value 61 out of range 0-59 at column 1");
@@ -183,14 +185,17 @@ TEST(CronErrorTest, UnknownNamesAndMisplacedSymbols) {
   EXPECT_EQ(ParseError("a * * * *"), "field 'minute': names are not allowed here: 'a' at column 1");
   EXPECT_EQ(ParseError("0 ? * * *"),
             "field 'hour': '?' is only allowed in day-of-month and day-of-week at column 3");
-  EXPECT_EQ(ParseError("0 0 ?,1 * *"), "field 'day-of-month': '?' cannot be part of a list at column 5");
+  EXPECT_EQ(ParseError("0 0 ?,1 * *"),
+            "field 'day-of-month': '?' cannot be part of a list at column 5");
   EXPECT_EQ(ParseError("0 0 1,,2 * *"), "field 'day-of-month': empty list element at column 7");
   EXPECT_EQ(ParseError("1-2-3 * * * *"), "field 'minute': unexpected character '-' at column 4");
   EXPECT_EQ(ParseError("-5 * * * *"), "field 'minute': unexpected character '-' at column 1");
-  EXPECT_EQ(ParseError("0 L * * *"), "field 'hour': 'L' is only allowed in day-of-month at column 3");
+  EXPECT_EQ(ParseError("0 L * * *"),
+            "field 'hour': 'L' is only allowed in day-of-month at column 3");
   EXPECT_EQ(ParseError("0 0 1 * 1#2#3"),
             "field 'day-of-week': '#' needs an occurrence 1-5 after it (e.g. MON#2) at column 11");
-  EXPECT_EQ(ParseError("0 0 1 # *"), "field 'month': '#' is only allowed in day-of-week at column 7");
+  EXPECT_EQ(ParseError("0 0 1 # *"),
+            "field 'month': '#' is only allowed in day-of-week at column 7");
 }
 
 TEST(CronErrorTest, SpecialDayForms) {

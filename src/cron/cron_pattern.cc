@@ -72,8 +72,10 @@ std::uint64_t CronPattern::DayMask(int y, unsigned m) const {
         const int n = std::countr_zero(bits);
         if (n > ndays) continue;  // like a plain 31, 31W does not fire in short months
         int day = n;
-        if (weekday(n) == 6) day = n == 1 ? 3 : n - 1;           // Saturday
-        else if (weekday(n) == 0) day = n == ndays ? n - 2 : n + 1;  // Sunday
+        if (weekday(n) == 6)
+          day = n == 1 ? 3 : n - 1;  // Saturday
+        else if (weekday(n) == 0)
+          day = n == ndays ? n - 2 : n + 1;  // Sunday
         dom_mask |= std::uint64_t{1} << day;
       }
     }

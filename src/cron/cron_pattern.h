@@ -22,20 +22,20 @@ inline constexpr int kMaxYear = 2199;
 // One element of a field's comma-separated list, as written.
 struct CronItem {
   enum class Kind {
-    kAll,               // '*' or '?', or '*/step'
-    kValue,             // 5
-    kRange,             // 1-5, 1-5/2, 3/15 (open_end: to the field's maximum)
-    kLastDay,           // L, L-3 (value = offset)
-    kLastWeekday,       // LW
-    kNearestWeekday,    // 15W (value = day)
-    kLastOfWeekday,     // 5L (value = weekday)
-    kNthWeekday,        // 1#2 (value = weekday, nth = occurrence)
+    kAll,             // '*' or '?', or '*/step'
+    kValue,           // 5
+    kRange,           // 1-5, 1-5/2, 3/15 (open_end: to the field's maximum)
+    kLastDay,         // L, L-3 (value = offset)
+    kLastWeekday,     // LW
+    kNearestWeekday,  // 15W (value = day)
+    kLastOfWeekday,   // 5L (value = weekday)
+    kNthWeekday,      // 1#2 (value = weekday, nth = occurrence)
   };
   Kind kind = Kind::kValue;
-  int value = 0;  // kValue, start of kRange, and the special forms
-  int end = 0;    // kRange
-  int step = 1;   // kAll, kRange
-  int nth = 0;    // kNthWeekday
+  int value = 0;          // kValue, start of kRange, and the special forms
+  int end = 0;            // kRange
+  int step = 1;           // kAll, kRange
+  int nth = 0;            // kNthWeekday
   bool open_end = false;  // kRange written as "a/n"
   bool question = false;  // kAll written as '?'
 };
@@ -46,18 +46,18 @@ struct CronField {
 };
 
 struct CronPattern {
-  std::uint64_t seconds = 0;  // bits 0-59
-  std::uint64_t minutes = 0;  // bits 0-59
-  std::uint64_t hours = 0;    // bits 0-23
-  std::uint64_t dom = 0;      // bits 1-31 (plain days)
-  std::uint64_t months = 0;   // bits 1-12
-  std::uint64_t dow = 0;      // bits 0-6 (plain weekdays, 0 = Sunday)
+  std::uint64_t seconds = 0;             // bits 0-59
+  std::uint64_t minutes = 0;             // bits 0-59
+  std::uint64_t hours = 0;               // bits 0-23
+  std::uint64_t dom = 0;                 // bits 1-31 (plain days)
+  std::uint64_t months = 0;              // bits 1-12
+  std::uint64_t dow = 0;                 // bits 0-6 (plain weekdays, 0 = Sunday)
   std::array<std::uint64_t, 4> years{};  // bit (year - 1970)
   bool all_years = true;
 
   // Special day-of-month forms.
-  std::uint64_t dom_last_offsets = 0;    // bit n: L-n
-  bool dom_last_weekday = false;         // LW
+  std::uint64_t dom_last_offsets = 0;     // bit n: L-n
+  bool dom_last_weekday = false;          // LW
   std::uint64_t dom_nearest_weekday = 0;  // bit n: nW
   // Special day-of-week forms.
   std::uint64_t dow_last = 0;              // bit w: wL

@@ -80,8 +80,8 @@ std::int64_t ComputeMinGap(const CronPattern& p) {
   std::int64_t gap = MinConsecutiveGap(s);
   if (m.size() > 1) gap = std::min(gap, MinConsecutiveGap(m) * 60 + s.front() - s.back());
   if (h.size() > 1) {
-    gap = std::min(gap, MinConsecutiveGap(h) * 3600 + (m.front() - m.back()) * 60 + s.front() -
-                            s.back());
+    gap = std::min(
+        gap, MinConsecutiveGap(h) * 3600 + (m.front() - m.back()) * 60 + s.front() - s.back());
   }
   const std::int64_t first = h.front() * 3600 + m.front() * 60 + s.front();
   const std::int64_t last = h.back() * 3600 + m.back() * 60 + s.back();
@@ -92,9 +92,9 @@ std::int64_t ComputeMinGap(const CronPattern& p) {
   return gap == kInf ? -1 : gap;
 }
 
-constexpr const char* kMonthLongNames[13] = {"",        "January",  "February", "March",  "April",
-                                             "May",     "June",     "July",     "August", "September",
-                                             "October", "November", "December"};
+constexpr const char* kMonthLongNames[13] = {
+    "",     "January", "February",  "March",   "April",    "May",     "June",
+    "July", "August",  "September", "October", "November", "December"};
 
 // Why a pattern that never matches does not, in the common case of a day of
 // the month that the chosen months do not have ("0 0 30 2 *").
@@ -115,8 +115,8 @@ std::string NeverFiresReason(const CronPattern& p) {
     if (count++) months += ", ";
     months += kMonthLongNames[mo];
   }
-  return "expression never fires: day-of-month " + std::to_string(min_day) +
-         " does not occur in " + months;
+  return "expression never fires: day-of-month " + std::to_string(min_day) + " does not occur in " +
+         months;
 }
 
 }  // namespace
@@ -137,10 +137,10 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expression, const Time
   pattern->min_gap = ComputeMinGap(*pattern);
   if (min_interval.count() > 0 && pattern->min_gap >= 0 &&
       pattern->min_gap < min_interval.count()) {
-    return InvalidArgumentError(
-        "expression fires as often as every " +
-        FormatDuration(std::chrono::seconds(pattern->min_gap)) +
-        ", more often than the minimum interval of " + FormatDuration(min_interval));
+    return InvalidArgumentError("expression fires as often as every " +
+                                FormatDuration(std::chrono::seconds(pattern->min_gap)) +
+                                ", more often than the minimum interval of " +
+                                FormatDuration(min_interval));
   }
   std::string text(expression);
   const size_t b = text.find_first_not_of(" \t");
@@ -195,8 +195,7 @@ std::optional<Instant> CronSchedule::Prev(Instant before) const {
     if (local - offset >= begin) {
       // A fixed time repeated after a backward jump fired on its first pass,
       // in the previous period; otherwise this is the answer.
-      const bool repeated =
-          !p.interval_like && i > 0 && local < begin + z.Offset(i - 1);
+      const bool repeated = !p.interval_like && i > 0 && local < begin + z.Offset(i - 1);
       if (!repeated) return FromUnixSeconds(local - offset);
     }
     if (i == 0) return std::nullopt;
@@ -231,8 +230,7 @@ bool CronSchedule::interval_like() const { return pattern_->interval_like; }
 bool CronSchedule::MatchesAt(Instant t) const {
   const cron_internal::Civil c =
       cron_internal::ToCivil(ToUnixSeconds(t) + zone_.OffsetAt(t).count());
-  return MatchesLocal(c.y, static_cast<unsigned>(c.mo), static_cast<unsigned>(c.d), c.h, c.mi,
-                      c.s);
+  return MatchesLocal(c.y, static_cast<unsigned>(c.mo), static_cast<unsigned>(c.d), c.h, c.mi, c.s);
 }
 
 std::optional<std::chrono::seconds> CronSchedule::min_gap() const {
@@ -247,8 +245,9 @@ bool CronSchedule::MatchesLocal(int year, unsigned month, unsigned day, int hour
       minute > 59 || second < 0 || second > 59) {
     return false;
   }
-  return p.YearAllowed(year) && ((p.months >> month) & 1) && ((p.DayMask(year, month) >> day) & 1) &&
-         ((p.hours >> hour) & 1) && ((p.minutes >> minute) & 1) && ((p.seconds >> second) & 1);
+  return p.YearAllowed(year) && ((p.months >> month) & 1) &&
+         ((p.DayMask(year, month) >> day) & 1) && ((p.hours >> hour) & 1) &&
+         ((p.minutes >> minute) & 1) && ((p.seconds >> second) & 1);
 }
 
 }  // namespace sked

@@ -46,8 +46,10 @@ class Reader {
   // [+-]hh[:mm[:ss]] with hours up to `max_hours`.
   bool Time(std::int32_t* out, int max_hours) {
     int sign = 1;
-    if (eat('-')) sign = -1;
-    else eat('+');
+    if (eat('-'))
+      sign = -1;
+    else
+      eat('+');
     int h = 0, m = 0, sec = 0;
     if (!Number(&h, max_hours)) return false;
     if (eat(':')) {
@@ -105,7 +107,9 @@ std::int64_t RuleDay(const PosixTzRule& rule, int year) {
 Result<PosixTz> ParsePosixTz(std::string_view text) {
   PosixTz tz;
   Reader r(text);
-  auto bad = [&] { return InvalidArgumentError("invalid POSIX TZ string '" + std::string(text) + "'"); };
+  auto bad = [&] {
+    return InvalidArgumentError("invalid POSIX TZ string '" + std::string(text) + "'");
+  };
   std::int32_t west = 0;
   if (!r.Name(&tz.std_abbrev) || !r.Time(&west, 24)) return bad();
   tz.std_offset = -west;
@@ -127,10 +131,10 @@ std::vector<PosixTransition> PosixTransitionsInYear(const PosixTz& tz, int year)
   std::vector<PosixTransition> out;
   if (!tz.has_dst) return out;
   // The start time is given in standard time, the end time in DST.
-  out.push_back({RuleDay(tz.start, year) * 86400 + tz.start.time - tz.std_offset, tz.dst_offset,
-                 true});
-  out.push_back({RuleDay(tz.end, year) * 86400 + tz.end.time - tz.dst_offset, tz.std_offset,
-                 false});
+  out.push_back(
+      {RuleDay(tz.start, year) * 86400 + tz.start.time - tz.std_offset, tz.dst_offset, true});
+  out.push_back(
+      {RuleDay(tz.end, year) * 86400 + tz.end.time - tz.dst_offset, tz.std_offset, false});
   std::sort(out.begin(), out.end(),
             [](const PosixTransition& a, const PosixTransition& b) { return a.at < b.at; });
   return out;

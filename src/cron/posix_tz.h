@@ -23,10 +23,10 @@ namespace sked::cron_internal {
 struct PosixTzRule {
   enum class Kind { kJulian1, kJulian0, kMonthWeekDay };  // "Jn", "n", "Mm.w.d"
   Kind kind = Kind::kMonthWeekDay;
-  int day = 0;    // Jn: 1-365; n: 0-365
-  int month = 0;  // Mm.w.d: 1-12
-  int week = 0;   // 1-5 (5 = last)
-  int weekday = 0;  // 0 = Sunday
+  int day = 0;               // Jn: 1-365; n: 0-365
+  int month = 0;             // Mm.w.d: 1-12
+  int week = 0;              // 1-5 (5 = last)
+  int weekday = 0;           // 0 = Sunday
   std::int32_t time = 7200;  // seconds after local midnight, -167h..167h
 };
 
@@ -40,9 +40,9 @@ struct PosixTz {
 };
 
 struct PosixTransition {
-  std::int64_t at;       // UTC seconds
-  std::int32_t offset;   // offset in force from `at` on
-  bool dst;              // whether that offset is the DST one
+  std::int64_t at;      // UTC seconds
+  std::int32_t offset;  // offset in force from `at` on
+  bool dst;             // whether that offset is the DST one
 };
 
 Result<PosixTz> ParsePosixTz(std::string_view text);

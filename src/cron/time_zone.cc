@@ -33,8 +33,7 @@ std::string ReadTzifFooter(std::string_view name) {
   std::ifstream in("/usr/share/zoneinfo/" + std::string(name), std::ios::binary);
   if (!in) return "";
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (data.size() < 6 || data.compare(0, 4, "TZif") != 0 || data[4] < '2' ||
-      data.back() != '\n') {
+  if (data.size() < 6 || data.compare(0, 4, "TZif") != 0 || data[4] < '2' || data.back() != '\n') {
     return "";
   }
   const size_t start = data.rfind('\n', data.size() - 2);
@@ -69,8 +68,8 @@ Result<std::shared_ptr<const ZoneTable>> Build(std::string_view name) {
     std::int64_t t = kTableStart;
     while (t < kTableEnd) {
       const date::sys_info info = zone->get_info(date::sys_seconds(std::chrono::seconds(t)));
-      const std::int64_t begin = periods.empty() ? ZoneTable::kFarPast
-                                                 : info.begin.time_since_epoch().count();
+      const std::int64_t begin =
+          periods.empty() ? ZoneTable::kFarPast : info.begin.time_since_epoch().count();
       periods.push_back({begin, static_cast<std::int32_t>(info.offset.count()), info.abbrev});
       last_begin = begin;
       const std::int64_t end = info.end.time_since_epoch().count();
@@ -89,8 +88,7 @@ Result<std::shared_ptr<const ZoneTable>> Build(std::string_view name) {
       for (int y = first_year; y <= kLastYear; ++y) {
         for (const PosixTransition& tr : PosixTransitionsInYear(*rule, y)) {
           if (tr.at <= periods.back().begin) continue;
-          periods.push_back(
-              {tr.at, tr.offset, tr.dst ? rule->dst_abbrev : rule->std_abbrev});
+          periods.push_back({tr.at, tr.offset, tr.dst ? rule->dst_abbrev : rule->std_abbrev});
         }
       }
     }

@@ -47,7 +47,8 @@ class ZoneTable {
     std::int32_t offset;
     std::string abbrev;
   };
-  static std::shared_ptr<const ZoneTable> FromPeriods(std::string name, std::vector<Period> periods);
+  static std::shared_ptr<const ZoneTable> FromPeriods(std::string name,
+                                                      std::vector<Period> periods);
 
  private:
   std::string name_;

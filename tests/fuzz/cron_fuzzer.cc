@@ -11,8 +11,9 @@
 
 namespace {
 
-constexpr const char* kZones[] = {"UTC", "America/New_York", "Australia/Lord_Howe",
-                                  "America/Santiago", "Europe/Berlin", "Pacific/Apia"};
+constexpr const char* kZones[] = {
+    "UTC",           "America/New_York", "Australia/Lord_Howe", "America/Santiago",
+    "Europe/Berlin", "Pacific/Apia"};
 
 void Check(bool ok) {
   if (!ok) __builtin_trap();
@@ -27,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)sked::ParseRfc3339(input);
 
   const int zone = size > 0 ? data[0] % 6 : 0;
-  auto schedule = sked::CronSchedule::Parse(
-      input, sked::CronOptions{kZones[zone], std::chrono::seconds(0)});
+  auto schedule =
+      sked::CronSchedule::Parse(input, sked::CronOptions{kZones[zone], std::chrono::seconds(0)});
   if (!schedule.ok()) {
     Check(!schedule.status().message().empty());
     return 0;
