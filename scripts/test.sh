@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds sked and runs every test:
-#   1. g++ build with -Wall -Wextra -Werror, all tests;
+#   1. g++ build with -Wall -Wextra -Werror, all tests; clang-format and clang-tidy checks;
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, all tests,
 #      plus the cron parser fuzzer for a bounded time.
 # Idempotent; build trees live in build/ and are reused (ccache makes rebuilds cheap).
@@ -18,6 +18,9 @@ echo "== g++: build (-Werror)"
 cmake -S . -B build/gcc -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSKED_WERROR=ON -DSKED_SANITIZE=OFF -DSKED_FUZZ=OFF -DSKED_BENCH=ON >/dev/null
 cmake --build build/gcc -j "$jobs"
+
+echo "== lint: clang-format and clang-tidy"
+./scripts/lint.sh
 
 echo "== clang: build (ASan + UBSan, -Werror, fuzzers)"
 cmake -S . -B build/asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \

@@ -121,9 +121,11 @@ class [[nodiscard]] Result {
 // moves the value into `lhs` (which may be a declaration: `auto x`).
 #define SKED_ASSIGN_OR_RETURN(lhs, rexpr) \
   SKED_ASSIGN_OR_RETURN_IMPL_(SKED_STATUS_CONCAT_(sked_result_, __LINE__), lhs, rexpr)
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` may be a declaration.
 #define SKED_ASSIGN_OR_RETURN_IMPL_(result, lhs, rexpr) \
   auto result = (rexpr);                                \
   if (!result.ok()) return result.status();             \
   lhs = std::move(result).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // SKED_STATUS_H_

@@ -161,14 +161,15 @@ Result<Instant> ParseRfc3339(std::string_view text) {
         !ReadDigits(text, i + 4, 2, &om) || oh > 23 || om > 59) {
       return bad("malformed offset");
     }
-    offset_s = (oh * 3600 + om * 60) * (text[i] == '-' ? -1 : 1);
+    offset_s = (std::int64_t{oh} * 3600 + std::int64_t{om} * 60) * (text[i] == '-' ? -1 : 1);
     i += 6;
   } else {
     return bad("missing offset (add Z or +hh:mm)");
   }
   if (i != text.size()) return bad("unexpected text after the offset");
   const std::int64_t local_s =
-      std::chrono::sys_days(ymd).time_since_epoch().count() * 86400LL + h * 3600 + mi * 60 + s;
+      std::chrono::sys_days(ymd).time_since_epoch().count() * std::int64_t{86400} +
+      std::int64_t{h} * 3600 + std::int64_t{mi} * 60 + s;
   return Instant(microseconds((local_s - offset_s) * 1000000 + frac_us));
 }
 

@@ -121,12 +121,12 @@ std::vector<std::string> DstNotes(const CronSchedule& schedule, Instant prev, In
                     " from " + before + " to " + after + " (" + FormatUtcOffset(tr->offset_before) +
                     " -> " + FormatUtcOffset(tr->offset_after) + ") before this fire");
     if (forward && t == tr->at && !schedule.MatchesAt(t)) {
-      notes.push_back(
+      notes.emplace_back(
           "its local time was skipped by the jump, so it fires at the first instant "
           "after the gap");
     }
     if (!forward && t >= tr->at && t < tr->at + (tr->offset_before - tr->offset_after)) {
-      notes.push_back(
+      notes.emplace_back(
           "second pass of a repeated local time (interval-like schedules fire on "
           "both passes)");
     }

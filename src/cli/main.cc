@@ -2,16 +2,18 @@
 
 #include <CLI/CLI.hpp>
 
+#include <exception>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   CLI::App app{"sked: scheduled jobs on cron schedules, with every run on record", "sked"};
   app.set_version_flag("--version", std::string("sked ") + SKED_VERSION);
   app.require_subcommand(1);
-  app.fallthrough(false);
   int exit_code = sked::cli::kExitOk;
   sked::cli::AddCronCommands(app, &exit_code);
   try {
@@ -22,4 +24,17 @@ int main(int argc, char** argv) {
     return code == 0 ? sked::cli::kExitOk : sked::cli::kExitUsage;
   }
   return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "sked: internal error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "sked: internal error\n";
+  }
+  return sked::cli::kExitFailure;
 }

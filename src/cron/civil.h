@@ -49,7 +49,8 @@ inline Civil ToCivil(std::int64_t seconds) {
 }
 
 inline std::int64_t FromCivil(const Civil& c) {
-  return DaysFromCivil(c.y, c.mo, c.d) * 86400 + c.h * 3600 + c.mi * 60 + c.s;
+  return DaysFromCivil(c.y, c.mo, c.d) * 86400 + std::int64_t{c.h} * 3600 +
+         std::int64_t{c.mi} * 60 + c.s;
 }
 
 }  // namespace sked::cron_internal

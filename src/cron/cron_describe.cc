@@ -171,6 +171,7 @@ std::string TimePhrase(const CronPattern& p) {
                       Clock(hf.items[0].end, 59, 0, false));
     } else if (AllValues(hf)) {
       std::vector<std::string> hours;
+      hours.reserve(h.size());
       for (int hh : h) hours.push_back(std::to_string(hh));
       parts.push_back(std::string("during hour") + (hours.size() > 1 ? "s " : " ") +
                       JoinAnd(hours));

@@ -194,6 +194,11 @@ TEST(CronErrorTest, UnknownNamesAndMisplacedSymbols) {
             "field 'hour': 'L' is only allowed in day-of-month at column 3");
   EXPECT_EQ(ParseError("0 0 1 * 1#2#3"),
             "field 'day-of-week': '#' needs an occurrence 1-5 after it (e.g. MON#2) at column 11");
+  EXPECT_EQ(ParseError("1- * * * *"), "field 'minute': missing value at column 3");
+  EXPECT_EQ(ParseError("0 0 L-x * *"),
+            "field 'day-of-month': 'L-' needs a number of days before the last (e.g. L-3) at "
+            "column 7");
+  EXPECT_EQ(ParseError("0 0 1 * #2"), "field 'day-of-week': missing value at column 9");
   EXPECT_EQ(ParseError("0 0 1 # *"),
             "field 'month': '#' is only allowed in day-of-week at column 7");
 }

@@ -25,17 +25,17 @@ using cron_internal::ZoneTable;
 constexpr std::int64_t kInf = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t kEpoch1970Local = 0;
 
-std::vector<int> Values(std::uint64_t bits) {
-  std::vector<int> out;
+std::vector<std::int64_t> Values(std::uint64_t bits) {
+  std::vector<std::int64_t> out;
   for (int i = 0; i < 64; ++i) {
     if ((bits >> i) & 1) out.push_back(i);
   }
   return out;
 }
 
-std::int64_t MinConsecutiveGap(const std::vector<int>& v) {
+std::int64_t MinConsecutiveGap(const std::vector<std::int64_t>& v) {
   std::int64_t g = kInf;
-  for (size_t i = 1; i < v.size(); ++i) g = std::min<std::int64_t>(g, v[i] - v[i - 1]);
+  for (size_t i = 1; i < v.size(); ++i) g = std::min(g, v[i] - v[i - 1]);
   return g;
 }
 
@@ -76,7 +76,7 @@ std::int64_t MinDayDistance(const CronPattern& p) {
 // gaps are those within the seconds, across a minute, across an hour, and
 // across days.
 std::int64_t ComputeMinGap(const CronPattern& p) {
-  const std::vector<int> s = Values(p.seconds), m = Values(p.minutes), h = Values(p.hours);
+  const std::vector<std::int64_t> s = Values(p.seconds), m = Values(p.minutes), h = Values(p.hours);
   std::int64_t gap = MinConsecutiveGap(s);
   if (m.size() > 1) gap = std::min(gap, MinConsecutiveGap(m) * 60 + s.front() - s.back());
   if (h.size() > 1) {
@@ -99,7 +99,7 @@ constexpr const char* kMonthLongNames[13] = {
 // Why a pattern that never matches does not, in the common case of a day of
 // the month that the chosen months do not have ("0 0 30 2 *").
 std::string NeverFiresReason(const CronPattern& p) {
-  const std::string generic =
+  std::string generic =
       "expression never fires: no date from 1970 to 2199 matches all of its fields";
   if (p.dow_restricted || !p.dom_restricted || p.dom == 0 || p.dom_last_offsets ||
       p.dom_last_weekday) {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Static checks: clang-format (must be clean) and clang-tidy (.clang-tidy, warnings are errors)
+# over the library and CLI sources. Needs a configured build/gcc (for compile_commands.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+files=$(git ls-files 'src/*.cc' 'src/*.h' 'include/*.h' 'tests/*.cc' 'bench/*.cc')
+echo "== clang-format"
+# shellcheck disable=SC2086
+clang-format --dry-run -Werror $files
+
+echo "== clang-tidy"
+git ls-files 'src/*.cc' | grep -v '_test\.cc$' |
+  xargs -P "$(nproc)" -n 2 clang-tidy -p build/gcc --quiet 2>&1 |
+  grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$|^Suppressed [0-9]+ warnings|^Use -header-filter|^Use -system-headers' |
+  tee build/clang-tidy.log
+if grep -q -E 'error:|warning:' build/clang-tidy.log; then
+  echo "clang-tidy found problems (see above)"
+  exit 1
+fi
+echo "lint: clean"
