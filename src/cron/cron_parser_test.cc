@@ -195,6 +195,10 @@ TEST(CronErrorTest, UnknownNamesAndMisplacedSymbols) {
   EXPECT_EQ(ParseError("0 0 1 * 1#2#3"),
             "field 'day-of-week': '#' needs an occurrence 1-5 after it (e.g. MON#2) at column 11");
   EXPECT_EQ(ParseError("1- * * * *"), "field 'minute': missing value at column 3");
+  EXPECT_EQ(ParseError("5a * * * *"), "field 'minute': invalid value '5a' at column 1");
+  EXPECT_EQ(ParseError("0 0 1? * *"),
+            "field 'day-of-month': '?' is only allowed alone in day-of-month or day-of-week at "
+            "column 6");
   EXPECT_EQ(ParseError("0 0 L-x * *"),
             "field 'day-of-month': 'L-' needs a number of days before the last (e.g. L-3) at "
             "column 7");
