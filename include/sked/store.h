@@ -1,0 +1,200 @@
+// Store: where jobs, runs, job types and instances live. One interface, one
+// conformance suite (src/store/store_conformance_test.cc), one backend per
+// database: SQLite now (embedded, one file), PostgreSQL later (many instances).
+//
+// Every method is one transaction and every statement is parameterized.
+// Methods take `now` from the caller's Clock; a store never reads the time.
+// Implementations are safe for concurrent use from many threads, and several
+// processes may share one database: uniqueness and fencing are enforced by the
+// database, not by the caller.
+
+#ifndef SKED_STORE_H_
+#define SKED_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sked/job.h"
+#include "sked/run.h"
+#include "sked/status.h"
+#include "sked/time.h"
+
+namespace sked {
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::int64_t after_id = 0;  // paging: ids greater than this
+  int limit = 1000;
+};
+
+struct RunFilter {
+  std::optional<std::int64_t> job_id;
+  std::optional<RunStatus> status;
+  std::optional<Instant> since;  // queued_at at or after
+  std::int64_t before_id = 0;    // paging: ids lower than this (0: from the newest)
+  int limit = 100;
+};
+
+// A run the engine wants written (a fire, a retry, a manual trigger).
+struct NewRun {
+  Instant scheduled_for{};
+  int attempt = 1;
+  RunTrigger trigger = RunTrigger::kSchedule;
+  RunStatus status = RunStatus::kQueued;  // queued, or skipped (with reason)
+  Instant not_before{};
+  int priority = 0;
+  std::string reason;
+};
+
+// A due job as ClaimDue shows it to the planner.
+struct DueJob {
+  Job job;
+  int queued_runs = 0;
+  int running_runs = 0;
+};
+
+// What the planner decided for one due job.
+struct FirePlan {
+  std::vector<NewRun> runs;
+  std::optional<Instant> next_run_at;  // nullopt: no further fire
+  JobState state = JobState::kActive;  // e.g. expired after end_at
+  bool cancel_running = false;         // overlap=replace: ask running runs to stop
+};
+
+// The end of a running run, fenced by its lease token.
+struct RunOutcome {
+  std::int64_t run_id = 0;
+  std::int64_t lease_token = 0;
+  RunStatus status = RunStatus::kSucceeded;
+  Instant finished_at{};
+  std::optional<int> exit_code;
+  std::string output;
+  bool output_truncated = false;
+  std::string result;
+  std::string error;
+  std::string reason;
+  std::optional<NewRun> retry;  // written in the same transaction
+};
+
+struct JobType {
+  std::string name;
+  std::string driver;
+  std::string description;
+  bool notifications = false;
+};
+
+struct InstanceInfo {
+  std::string id;
+  std::string host;
+  std::int64_t pid = 0;
+  std::string version;
+  Instant started_at{};
+  Instant heartbeat_at{};
+  std::optional<Instant> stopped_at;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // "sqlite://PATH" (PATH relative to the working directory, or absolute) or
+  // "sqlite::memory:". Opening does not migrate.
+  static Result<std::unique_ptr<Store>> Open(std::string_view url);
+
+  // Applies pending migrations, each in its own transaction. Refuses
+  // (FAILED_PRECONDITION) a database whose schema is newer than this binary.
+  virtual Status Migrate() = 0;
+  // The schema version of the database (0 when empty).
+  virtual Result<int> SchemaVersion() = 0;
+  // The newest schema version this binary knows.
+  virtual int LatestSchemaVersion() const = 0;
+
+  // --- Jobs ---
+  // Inserts `job` (its id, version and counters are assigned). ALREADY_EXISTS
+  // when the name is taken.
+  virtual Result<Job> CreateJob(const Job& job) = 0;
+  // Replaces the job with id `job.id` if its stored version is still
+  // `job.version` (else ABORTED), and bumps the version. Counters and
+  // last_run_at are kept as stored.
+  virtual Result<Job> UpdateJob(const Job& job) = 0;
+  virtual Result<Job> GetJob(std::int64_t id) = 0;
+  virtual Result<Job> GetJobByName(std::string_view name) = 0;
+  virtual Result<std::vector<Job>> ListJobs(const JobFilter& filter) = 0;
+  // Deletes the job and its runs. NOT_FOUND if absent.
+  virtual Status DeleteJob(std::int64_t id) = 0;
+
+  // --- Fires ---
+  // In one transaction: takes up to `limit` active jobs whose next_run_at is
+  // at or before `now` (earliest first), asks `plan` what to do with each,
+  // writes the runs it returns and the job's new next_run_at and state. A run
+  // whose (job, scheduled_for, attempt) already exists is not written again:
+  // a fire is claimed once, whoever races for it. Returns the runs written.
+  virtual Result<std::vector<Run>> ClaimDue(Instant now, int limit,
+                                            const std::function<FirePlan(const DueJob&)>& plan) = 0;
+  // The earliest next_run_at among active jobs.
+  virtual Result<std::optional<Instant>> NextDueAt() = 0;
+
+  // Inserts one run (a manual trigger). ALREADY_EXISTS on a duplicate key.
+  virtual Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) = 0;
+
+  // --- Queue ---
+  // Starts up to `limit` queued runs with not_before at or before `now`, by
+  // priority (highest first) then scheduled_for, as long as each job's
+  // overlap policy allows another running run. Started runs become running,
+  // owned by `instance` with a new lease token until `lease_until`. A queued
+  // run past its job's starting deadline becomes skipped (reason "deadline")
+  // instead; those are returned too, with their final status.
+  virtual Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
+                                               Instant lease_until) = 0;
+  // The earliest not_before among queued runs.
+  virtual Result<std::optional<Instant>> NextQueuedAt() = 0;
+  // Queued runs in total (a metric).
+  virtual Result<std::int64_t> QueueDepth() = 0;
+
+  // --- Settling ---
+  // Settles running runs in one transaction: status, output and times, the
+  // job's counters (runs, successes, failures) and last_run_at, and any retry
+  // run. An outcome whose run is no longer running under that lease token
+  // (reaped, or settled elsewhere) changes nothing. Returns, per outcome,
+  // whether it was applied.
+  virtual Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) = 0;
+  // Extends the leases of every running run owned by `instance`.
+  virtual Status ExtendLeases(std::string_view instance, Instant lease_until) = 0;
+  // Marks up to `limit` running runs whose lease expired before `now` as
+  // abandoned (error says whose lease expired), counts them as failures, and
+  // writes the retry `retry` returns for each (if any), all in one
+  // transaction. Returns the abandoned runs.
+  virtual Result<std::vector<Run>> ReapExpired(
+      Instant now, int limit,
+      const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) = 0;
+
+  // --- Cancellation ---
+  // A queued run is cancelled at once (true); a running run is flagged for
+  // its owner to stop (false). NOT_FOUND if absent; FAILED_PRECONDITION if
+  // already finished.
+  virtual Result<bool> RequestCancel(std::int64_t run_id, Instant now, std::string_view reason) = 0;
+  // Running runs of `instance` whose cancellation was requested.
+  virtual Result<std::vector<Run>> CancelRequested(std::string_view instance) = 0;
+
+  // --- Runs ---
+  virtual Result<Run> GetRun(std::int64_t id) = 0;
+  // Newest first.
+  virtual Result<std::vector<Run>> ListRuns(const RunFilter& filter) = 0;
+
+  // --- Job types and instances ---
+  virtual Status UpsertJobType(const JobType& type) = 0;
+  virtual Result<std::vector<JobType>> ListJobTypes() = 0;
+  virtual Status RegisterInstance(const InstanceInfo& info) = 0;
+  virtual Status Heartbeat(std::string_view instance, Instant now) = 0;
+  virtual Status DeregisterInstance(std::string_view instance, Instant now) = 0;
+  virtual Result<std::vector<InstanceInfo>> ListInstances() = 0;
+};
+
+}  // namespace sked
+
+#endif  // SKED_STORE_H_

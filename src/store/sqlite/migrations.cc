@@ -1,0 +1,104 @@
+#include "store/sqlite/migrations.h"
+
+namespace sked::store_internal {
+
+// Times are INTEGER microseconds since the Unix epoch (UTC); durations are
+// INTEGER microseconds; enums are their lower-case names.
+const std::vector<Migration>& SqliteMigrations() {
+  static const std::vector<Migration> migrations = {
+      {1, "initial schema", R"sql(
+CREATE TABLE job_types (
+  name          TEXT PRIMARY KEY,
+  driver        TEXT NOT NULL,
+  description   TEXT NOT NULL DEFAULT '',
+  notifications INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE jobs (
+  id                   INTEGER PRIMARY KEY,
+  name                 TEXT NOT NULL UNIQUE,
+  description          TEXT NOT NULL DEFAULT '',
+  driver               TEXT NOT NULL,
+  driver_config        TEXT NOT NULL DEFAULT '{}',
+  schedule             TEXT NOT NULL,
+  time_zone            TEXT NOT NULL DEFAULT 'UTC',
+  state                TEXT NOT NULL,
+  start_at             INTEGER,
+  end_at               INTEGER,
+  overlap              TEXT NOT NULL,
+  max_queued           INTEGER NOT NULL,
+  max_concurrent       INTEGER NOT NULL,
+  misfire              TEXT NOT NULL,
+  catchup_window_us    INTEGER NOT NULL,
+  starting_deadline_us INTEGER,
+  timeout_us           INTEGER,
+  priority             INTEGER NOT NULL DEFAULT 0,
+  retry_max            INTEGER NOT NULL DEFAULT 0,
+  retry_backoff_us     INTEGER NOT NULL,
+  retry_multiplier     REAL NOT NULL,
+  retry_max_backoff_us INTEGER NOT NULL,
+  retry_jitter         REAL NOT NULL,
+  retry_on             TEXT NOT NULL,
+  tags                 TEXT NOT NULL DEFAULT '',
+  source               TEXT NOT NULL DEFAULT 'api',
+  next_run_at          INTEGER,
+  last_run_at          INTEGER,
+  runs                 INTEGER NOT NULL DEFAULT 0,
+  successes            INTEGER NOT NULL DEFAULT 0,
+  failures             INTEGER NOT NULL DEFAULT 0,
+  version              INTEGER NOT NULL DEFAULT 1,
+  created_at           INTEGER NOT NULL,
+  updated_at           INTEGER NOT NULL
+);
+-- Each scheduling pass reads only what is due.
+CREATE INDEX jobs_due ON jobs (next_run_at) WHERE state = 'active' AND next_run_at IS NOT NULL;
+
+CREATE TABLE runs (
+  id               INTEGER PRIMARY KEY,
+  job_id           INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  scheduled_for    INTEGER NOT NULL,
+  attempt          INTEGER NOT NULL,
+  trigger          TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  priority         INTEGER NOT NULL DEFAULT 0,
+  queued_at        INTEGER NOT NULL,
+  not_before       INTEGER NOT NULL,
+  started_at       INTEGER,
+  finished_at      INTEGER,
+  instance_id      TEXT NOT NULL DEFAULT '',
+  lease_token      INTEGER NOT NULL DEFAULT 0,
+  lease_expires_at INTEGER,
+  exit_code        INTEGER,
+  output           TEXT NOT NULL DEFAULT '',
+  output_truncated INTEGER NOT NULL DEFAULT 0,
+  result           TEXT NOT NULL DEFAULT '',
+  error            TEXT NOT NULL DEFAULT '',
+  reason           TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  -- Exactly one run per fire and attempt: the last line of defence.
+  UNIQUE (job_id, scheduled_for, attempt)
+);
+-- The queue, served by priority then scheduled_for.
+CREATE INDEX runs_queue ON runs (priority DESC, scheduled_for, id) WHERE status = 'queued';
+-- Leases to reap, and each owner's running runs.
+CREATE INDEX runs_leases ON runs (lease_expires_at) WHERE status = 'running';
+CREATE INDEX runs_owner ON runs (instance_id) WHERE status = 'running';
+-- A job's active runs (overlap policy) and its history, newest first.
+CREATE INDEX runs_active ON runs (job_id, status) WHERE status IN ('queued', 'running');
+CREATE INDEX runs_by_job ON runs (job_id, id);
+
+CREATE TABLE instances (
+  id           TEXT PRIMARY KEY,
+  host         TEXT NOT NULL,
+  pid          INTEGER NOT NULL,
+  version      TEXT NOT NULL,
+  started_at   INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL,
+  stopped_at   INTEGER
+);
+)sql"},
+  };
+  return migrations;
+}
+
+}  // namespace sked::store_internal

@@ -1,0 +1,849 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "store/sqlite/migrations.h"
+#include "store/sqlite/sqlite_db.h"
+
+namespace sked {
+namespace {
+
+using store_internal::SqliteDb;
+using store_internal::Stmt;
+using store_internal::Transaction;
+
+std::int64_t Us(Instant t) { return t.time_since_epoch().count(); }
+std::int64_t Us(Duration d) { return d.count(); }
+Instant AtUs(std::int64_t us) { return Instant(Duration(us)); }
+std::optional<std::int64_t> OptUs(const std::optional<Instant>& t) {
+  return t ? std::optional<std::int64_t>(Us(*t)) : std::nullopt;
+}
+std::optional<std::int64_t> OptUs(const std::optional<Duration>& d) {
+  return d ? std::optional<std::int64_t>(Us(*d)) : std::nullopt;
+}
+std::optional<Instant> OptInstant(const Stmt& s, int col) {
+  return s.IsNull(col) ? std::nullopt : std::optional<Instant>(AtUs(s.Int(col)));
+}
+std::optional<Duration> OptDuration(const Stmt& s, int col) {
+  return s.IsNull(col) ? std::nullopt : std::optional<Duration>(Duration(s.Int(col)));
+}
+
+std::string JoinTags(const std::vector<std::string>& tags) {
+  std::string out;
+  for (const std::string& t : tags) {
+    if (!out.empty()) out += ',';
+    out += t;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitTags(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string RetryOn(const RetryPolicy& r) {
+  std::string out;
+  if (r.on_failed) out += "failed,";
+  if (r.on_timed_out) out += "timed_out,";
+  if (r.on_abandoned) out += "abandoned,";
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
+constexpr const char* kJobColumns =
+    "j.id, j.name, j.description, j.driver, j.driver_config, j.schedule, j.time_zone, j.state, "
+    "j.start_at, j.end_at, j.overlap, j.max_queued, j.max_concurrent, j.misfire, "
+    "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
+    "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
+    "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
+    "j.created_at, j.updated_at";
+constexpr int kJobColumnCount = 34;
+
+Job ReadJob(const Stmt& s) {
+  Job j;
+  j.id = s.Int(0);
+  JobSpec& spec = j.spec;
+  spec.name = s.Text(1);
+  spec.description = s.Text(2);
+  spec.driver = s.Text(3);
+  spec.driver_config = s.Text(4);
+  spec.schedule = s.Text(5);
+  spec.time_zone = s.Text(6);
+  j.state = ParseJobState(s.Text(7)).value_or(JobState::kDisabled);
+  spec.paused = j.state == JobState::kPaused;
+  spec.start_at = OptInstant(s, 8);
+  spec.end_at = OptInstant(s, 9);
+  spec.overlap = ParseOverlapPolicy(s.Text(10)).value_or(OverlapPolicy::kSkip);
+  spec.max_queued = static_cast<int>(s.Int(11));
+  spec.max_concurrent = static_cast<int>(s.Int(12));
+  spec.misfire = ParseMisfirePolicy(s.Text(13)).value_or(MisfirePolicy::kRunOnce);
+  spec.catchup_window = Duration(s.Int(14));
+  spec.starting_deadline = OptDuration(s, 15);
+  spec.timeout = OptDuration(s, 16);
+  spec.priority = static_cast<int>(s.Int(17));
+  spec.retry.max_retries = static_cast<int>(s.Int(18));
+  spec.retry.backoff = Duration(s.Int(19));
+  spec.retry.multiplier = s.Double(20);
+  spec.retry.max_backoff = Duration(s.Int(21));
+  spec.retry.jitter = s.Double(22);
+  const std::string on = s.Text(23);
+  spec.retry.on_failed = on.find("failed") != std::string::npos;
+  spec.retry.on_timed_out = on.find("timed_out") != std::string::npos;
+  spec.retry.on_abandoned = on.find("abandoned") != std::string::npos;
+  spec.tags = SplitTags(s.Text(24));
+  j.source = s.Text(25);
+  j.next_run_at = OptInstant(s, 26);
+  j.last_run_at = OptInstant(s, 27);
+  j.runs = s.Int(28);
+  j.successes = s.Int(29);
+  j.failures = s.Int(30);
+  j.version = s.Int(31);
+  j.created_at = AtUs(s.Int(32));
+  j.updated_at = AtUs(s.Int(33));
+  return j;
+}
+
+// Binds the user-settable job fields as parameters 1-27 in kJobWriteColumns order.
+void BindJobSpec(Stmt* s, const Job& j) {
+  const JobSpec& spec = j.spec;
+  s->Bind(1, spec.name)
+      .Bind(2, spec.description)
+      .Bind(3, spec.driver)
+      .Bind(4, spec.driver_config)
+      .Bind(5, spec.schedule)
+      .Bind(6, spec.time_zone)
+      .Bind(7, JobStateName(j.state))
+      .Bind(8, OptUs(spec.start_at))
+      .Bind(9, OptUs(spec.end_at))
+      .Bind(10, OverlapPolicyName(spec.overlap))
+      .Bind(11, spec.max_queued)
+      .Bind(12, spec.max_concurrent)
+      .Bind(13, MisfirePolicyName(spec.misfire))
+      .Bind(14, Us(spec.catchup_window))
+      .Bind(15, OptUs(spec.starting_deadline))
+      .Bind(16, OptUs(spec.timeout))
+      .Bind(17, spec.priority)
+      .Bind(18, spec.retry.max_retries)
+      .Bind(19, Us(spec.retry.backoff))
+      .Bind(20, spec.retry.multiplier)
+      .Bind(21, Us(spec.retry.max_backoff))
+      .Bind(22, spec.retry.jitter)
+      .Bind(23, RetryOn(spec.retry))
+      .Bind(24, JoinTags(spec.tags))
+      .Bind(25, j.source)
+      .Bind(26, OptUs(j.next_run_at))
+      .Bind(27, Us(j.updated_at));
+}
+
+constexpr const char* kRunColumns =
+    "r.id, r.job_id, j.name, r.scheduled_for, r.attempt, r.trigger, r.status, r.priority, "
+    "r.queued_at, r.not_before, r.started_at, r.finished_at, r.instance_id, r.lease_token, "
+    "r.lease_expires_at, r.exit_code, r.output, r.output_truncated, r.result, r.error, r.reason, "
+    "r.cancel_requested";
+
+Run ReadRun(const Stmt& s) {
+  Run r;
+  r.id = s.Int(0);
+  r.job_id = s.Int(1);
+  r.job_name = s.Text(2);
+  r.scheduled_for = AtUs(s.Int(3));
+  r.attempt = static_cast<int>(s.Int(4));
+  r.trigger = ParseRunTrigger(s.Text(5)).value_or(RunTrigger::kSchedule);
+  r.status = ParseRunStatus(s.Text(6)).value_or(RunStatus::kFailed);
+  r.priority = static_cast<int>(s.Int(7));
+  r.queued_at = AtUs(s.Int(8));
+  r.not_before = AtUs(s.Int(9));
+  r.started_at = OptInstant(s, 10);
+  r.finished_at = OptInstant(s, 11);
+  r.instance_id = s.Text(12);
+  r.lease_token = s.Int(13);
+  r.lease_expires_at = OptInstant(s, 14);
+  if (!s.IsNull(15)) r.exit_code = static_cast<int>(s.Int(15));
+  r.output = s.Text(16);
+  r.output_truncated = s.Int(17) != 0;
+  r.result = s.Text(18);
+  r.error = s.Text(19);
+  r.reason = s.Text(20);
+  r.cancel_requested = s.Int(21) != 0;
+  return r;
+}
+
+int CountFor(RunStatus status, RunStatus is) { return status == is ? 1 : 0; }
+bool IsFailure(RunStatus s) {
+  return s == RunStatus::kFailed || s == RunStatus::kTimedOut || s == RunStatus::kAbandoned;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(std::unique_ptr<SqliteDb> db)
+      : db_(std::move(db)), rng_(std::random_device{}()) {}
+
+  Status Migrate() override;
+  Result<int> SchemaVersion() override;
+  int LatestSchemaVersion() const override {
+    return store_internal::SqliteMigrations().back().version;
+  }
+
+  Result<Job> CreateJob(const Job& job) override;
+  Result<Job> UpdateJob(const Job& job) override;
+  Result<Job> GetJob(std::int64_t id) override;
+  Result<Job> GetJobByName(std::string_view name) override;
+  Result<std::vector<Job>> ListJobs(const JobFilter& filter) override;
+  Status DeleteJob(std::int64_t id) override;
+
+  Result<std::vector<Run>> ClaimDue(Instant now, int limit,
+                                    const std::function<FirePlan(const DueJob&)>& plan) override;
+  Result<std::optional<Instant>> NextDueAt() override;
+  Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override;
+
+  Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
+                                       Instant lease_until) override;
+  Result<std::optional<Instant>> NextQueuedAt() override;
+  Result<std::int64_t> QueueDepth() override;
+
+  Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override;
+  Status ExtendLeases(std::string_view instance, Instant lease_until) override;
+  Result<std::vector<Run>> ReapExpired(
+      Instant now, int limit,
+      const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) override;
+
+  Result<bool> RequestCancel(std::int64_t run_id, Instant now, std::string_view reason) override;
+  Result<std::vector<Run>> CancelRequested(std::string_view instance) override;
+
+  Result<Run> GetRun(std::int64_t id) override;
+  Result<std::vector<Run>> ListRuns(const RunFilter& filter) override;
+
+  Status UpsertJobType(const JobType& type) override;
+  Result<std::vector<JobType>> ListJobTypes() override;
+  Status RegisterInstance(const InstanceInfo& info) override;
+  Status Heartbeat(std::string_view instance, Instant now) override;
+  Status DeregisterInstance(std::string_view instance, Instant now) override;
+  Result<std::vector<InstanceInfo>> ListInstances() override;
+
+ private:
+  // Serializes use of the connection; every statement is reset when the
+  // operation ends so no read transaction outlives it.
+  class Op {
+   public:
+    explicit Op(SqliteStore* s) : s_(s), lock_(s->mu_) {}
+    ~Op() {
+      for (Stmt* st : s_->used_) st->Reset();
+      s_->used_.clear();
+    }
+
+   private:
+    SqliteStore* s_;
+    std::lock_guard<std::mutex> lock_;
+  };
+
+  Result<Stmt*> Sql(std::string_view sql) {
+    auto st = db_->Prepare(sql);
+    if (st.ok()) used_.push_back(*st);
+    return st;
+  }
+
+  Result<Job> GetJobLocked(std::int64_t id);
+  Result<Run> GetRunLocked(std::int64_t id);
+  Result<std::optional<Run>> InsertRunLocked(std::int64_t job_id, const NewRun& run, Instant now);
+  Status CountSettled(std::int64_t job_id, RunStatus status, std::optional<Instant> started_at);
+
+  std::mutex mu_;
+  std::unique_ptr<SqliteDb> db_;  // guarded by mu_
+  std::vector<Stmt*> used_;       // guarded by mu_
+  std::mt19937_64 rng_;           // guarded by mu_ (lease tokens)
+};
+
+Result<int> SqliteStore::SchemaVersion() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * exists,
+                        Sql("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                            "name = 'schema_migrations'"));
+  if (!exists->Step() || exists->Int(0) == 0) return 0;
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT coalesce(max(version), 0) FROM schema_migrations"));
+  if (!s->Step()) return s->status().ok() ? InternalError("no schema version") : s->status();
+  return static_cast<int>(s->Int(0));
+}
+
+Status SqliteStore::Migrate() {
+  SKED_ASSIGN_OR_RETURN(int current, SchemaVersion());
+  Op op(this);
+  if (current > LatestSchemaVersion()) {
+    return FailedPreconditionError("database '" + db_->path() + "' has schema version " +
+                                   std::to_string(current) + ", newer than this sked knows (" +
+                                   std::to_string(LatestSchemaVersion()) + "); upgrade sked");
+  }
+  for (const auto& m : store_internal::SqliteMigrations()) {
+    Transaction tx(db_.get());
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    SKED_RETURN_IF_ERROR(
+        db_->Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                  "name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"));
+    // Re-read inside the write transaction: another process may have migrated.
+    SKED_ASSIGN_OR_RETURN(Stmt * done,
+                          Sql("SELECT count(*) FROM schema_migrations WHERE version = ?"));
+    done->Bind(1, m.version);
+    if (!done->Step()) return done->status();
+    const bool applied = done->Int(0) > 0;
+    done->Reset();
+    if (applied) continue;
+    SKED_RETURN_IF_ERROR(db_->Exec(m.sql).WithContext("migration " + std::to_string(m.version) +
+                                                      " (" + std::string(m.name) + ")"));
+    SKED_ASSIGN_OR_RETURN(Stmt * rec,
+                          Sql("INSERT INTO schema_migrations (version, name) VALUES (?, ?)"));
+    SKED_RETURN_IF_ERROR(rec->Bind(1, m.version).Bind(2, m.name).Run());
+    SKED_RETURN_IF_ERROR(tx.Commit());
+  }
+  return Status::Ok();
+}
+
+Result<Job> SqliteStore::GetJobLocked(std::int64_t id) {
+  SKED_ASSIGN_OR_RETURN(Stmt * s,
+                        Sql(std::string("SELECT ") + kJobColumns + " FROM jobs j WHERE j.id = ?"));
+  s->Bind(1, id);
+  if (!s->Step()) {
+    if (!s->status().ok()) return s->status();
+    return NotFoundError("job " + std::to_string(id) + " not found");
+  }
+  Job j = ReadJob(*s);
+  s->Reset();  // the same statement may be needed again within this operation
+  return j;
+}
+
+Result<Job> SqliteStore::CreateJob(const Job& job) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s,
+      Sql("INSERT INTO jobs (name, description, driver, driver_config, schedule, time_zone, "
+          "state, start_at, end_at, overlap, max_queued, max_concurrent, misfire, "
+          "catchup_window_us, starting_deadline_us, timeout_us, priority, retry_max, "
+          "retry_backoff_us, retry_multiplier, retry_max_backoff_us, retry_jitter, retry_on, "
+          "tags, source, next_run_at, updated_at, created_at, version, runs, successes, "
+          "failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
+  BindJobSpec(s, job);
+  s->Bind(28, Us(job.created_at));
+  Status st = s->Run();
+  if (st.code() == StatusCode::kAlreadyExists) {
+    return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
+  }
+  SKED_RETURN_IF_ERROR(st);
+  SKED_ASSIGN_OR_RETURN(Job created, GetJobLocked(db_->LastInsertId()));
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return created;
+}
+
+Result<Job> SqliteStore::UpdateJob(const Job& job) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s,
+      Sql("UPDATE jobs SET name = ?, description = ?, driver = ?, driver_config = ?, "
+          "schedule = ?, time_zone = ?, state = ?, start_at = ?, end_at = ?, overlap = ?, "
+          "max_queued = ?, max_concurrent = ?, misfire = ?, catchup_window_us = ?, "
+          "starting_deadline_us = ?, timeout_us = ?, priority = ?, retry_max = ?, "
+          "retry_backoff_us = ?, retry_multiplier = ?, retry_max_backoff_us = ?, "
+          "retry_jitter = ?, retry_on = ?, tags = ?, source = ?, next_run_at = ?, "
+          "updated_at = ?, version = version + 1 WHERE id = ? AND version = ?"));
+  BindJobSpec(s, job);
+  s->Bind(28, job.id).Bind(29, job.version);
+  Status st = s->Run();
+  if (st.code() == StatusCode::kAlreadyExists) {
+    return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
+  }
+  SKED_RETURN_IF_ERROR(st);
+  if (db_->Changes() == 0) {
+    auto current = GetJobLocked(job.id);
+    if (!current.ok()) return current.status();
+    return AbortedError("job '" + current->spec.name + "' changed meanwhile (version " +
+                        std::to_string(current->version) + ", expected " +
+                        std::to_string(job.version) + "); reload it and retry");
+  }
+  SKED_ASSIGN_OR_RETURN(Job updated, GetJobLocked(job.id));
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return updated;
+}
+
+Result<Job> SqliteStore::GetJob(std::int64_t id) {
+  Op op(this);
+  return GetJobLocked(id);
+}
+
+Result<Job> SqliteStore::GetJobByName(std::string_view name) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql(std::string("SELECT ") + kJobColumns + " FROM jobs j WHERE j.name = ?"));
+  s->Bind(1, name);
+  if (!s->Step()) {
+    if (!s->status().ok()) return s->status();
+    return NotFoundError("job '" + std::string(name) + "' not found");
+  }
+  return ReadJob(*s);
+}
+
+Result<std::vector<Job>> SqliteStore::ListJobs(const JobFilter& filter) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(std::string("SELECT ") + kJobColumns +
+                                      " FROM jobs j WHERE j.id > ? AND (? IS NULL OR j.state = ?) "
+                                      "ORDER BY j.id LIMIT ?"));
+  s->Bind(1, filter.after_id).Bind(4, filter.limit);
+  if (filter.state) s->Bind(2, JobStateName(*filter.state)).Bind(3, JobStateName(*filter.state));
+  std::vector<Job> out;
+  while (s->Step()) out.push_back(ReadJob(*s));
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
+Status SqliteStore::DeleteJob(std::int64_t id) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("DELETE FROM jobs WHERE id = ?"));
+  SKED_RETURN_IF_ERROR(s->Bind(1, id).Run());
+  if (db_->Changes() == 0) return NotFoundError("job " + std::to_string(id) + " not found");
+  return tx.Commit();
+}
+
+Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, const NewRun& run,
+                                                        Instant now) {
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s,
+      Sql("INSERT OR IGNORE INTO runs (job_id, scheduled_for, attempt, trigger, status, "
+          "priority, queued_at, not_before, finished_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?)"));
+  const bool terminal = IsTerminal(run.status);
+  s->Bind(1, job_id)
+      .Bind(2, Us(run.scheduled_for))
+      .Bind(3, run.attempt)
+      .Bind(4, RunTriggerName(run.trigger))
+      .Bind(5, RunStatusName(run.status))
+      .Bind(6, run.priority)
+      .Bind(7, Us(now))
+      .Bind(8, Us(run.not_before))
+      .Bind(9, terminal ? std::optional<std::int64_t>(Us(now)) : std::nullopt)
+      .Bind(10, run.reason);
+  SKED_RETURN_IF_ERROR(s->Run());
+  if (db_->Changes() == 0) return std::optional<Run>();
+  SKED_ASSIGN_OR_RETURN(Run inserted, GetRunLocked(db_->LastInsertId()));
+  return std::optional<Run>(std::move(inserted));
+}
+
+Result<std::vector<Run>> SqliteStore::ClaimDue(Instant now, int limit,
+                                               const std::function<FirePlan(const DueJob&)>& plan) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s,
+      Sql(std::string("SELECT ") + kJobColumns +
+          ", (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND r.status = 'queued'), "
+          "(SELECT count(*) FROM runs r WHERE r.job_id = j.id AND r.status = 'running') "
+          "FROM jobs j WHERE j.state = 'active' AND j.next_run_at IS NOT NULL AND "
+          "j.next_run_at <= ? ORDER BY j.next_run_at LIMIT ?"));
+  s->Bind(1, Us(now)).Bind(2, limit);
+  std::vector<DueJob> due;
+  while (s->Step()) {
+    DueJob d;
+    d.job = ReadJob(*s);
+    d.queued_runs = static_cast<int>(s->Int(kJobColumnCount));
+    d.running_runs = static_cast<int>(s->Int(kJobColumnCount + 1));
+    due.push_back(std::move(d));
+  }
+  SKED_RETURN_IF_ERROR(s->status());
+  std::vector<Run> written;
+  for (const DueJob& d : due) {
+    const FirePlan p = plan(d);
+    for (const NewRun& run : p.runs) {
+      SKED_ASSIGN_OR_RETURN(std::optional<Run> r, InsertRunLocked(d.job.id, run, now));
+      if (r) written.push_back(std::move(*r));
+    }
+    SKED_ASSIGN_OR_RETURN(Stmt * u, Sql("UPDATE jobs SET next_run_at = ?, state = ? WHERE id = ?"));
+    SKED_RETURN_IF_ERROR(
+        u->Bind(1, OptUs(p.next_run_at)).Bind(2, JobStateName(p.state)).Bind(3, d.job.id).Run());
+    if (p.cancel_running) {
+      SKED_ASSIGN_OR_RETURN(Stmt * c, Sql("UPDATE runs SET cancel_requested = 1, reason = "
+                                          "'replaced' WHERE job_id = ? AND status = 'running'"));
+      SKED_RETURN_IF_ERROR(c->Bind(1, d.job.id).Run());
+    }
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return written;
+}
+
+Result<std::optional<Instant>> SqliteStore::NextDueAt() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT min(next_run_at) FROM jobs WHERE state = 'active' "
+                                      "AND next_run_at IS NOT NULL"));
+  if (!s->Step()) return s->status();
+  return OptInstant(*s, 0);
+}
+
+Result<Run> SqliteStore::InsertRun(std::int64_t job_id, const NewRun& run, Instant now) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_RETURN_IF_ERROR(GetJobLocked(job_id).status());
+  SKED_ASSIGN_OR_RETURN(std::optional<Run> r, InsertRunLocked(job_id, run, now));
+  if (!r) {
+    return AlreadyExistsError("job " + std::to_string(job_id) + " already has attempt " +
+                              std::to_string(run.attempt) + " of the fire at " +
+                              FormatRfc3339Utc(run.scheduled_for, 6));
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return std::move(*r);
+}
+
+Result<std::vector<Run>> SqliteStore::StartQueued(std::string_view instance, Instant now, int limit,
+                                                  Instant lease_until) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  // Candidates in queue order; a job's overlap policy may hold some back, so
+  // look a little past `limit`.
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s,
+      Sql("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
+          "j.starting_deadline_us, (SELECT count(*) FROM runs x WHERE x.job_id = r.job_id AND "
+          "x.status = 'running') FROM runs r JOIN jobs j ON j.id = r.job_id "
+          "WHERE r.status = 'queued' AND r.not_before <= ? "
+          "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT ?"));
+  s->Bind(1, Us(now)).Bind(2, limit + 256);
+  struct Candidate {
+    std::int64_t id, job_id, scheduled_for;
+    bool concurrent;
+    int max_concurrent;
+    std::optional<std::int64_t> deadline_us;
+    int running;
+  };
+  std::vector<Candidate> candidates;
+  while (s->Step()) {
+    candidates.push_back({s->Int(0), s->Int(1), s->Int(2), s->Text(3) == "concurrent",
+                          static_cast<int>(s->Int(4)), s->OptInt(5), static_cast<int>(s->Int(6))});
+  }
+  SKED_RETURN_IF_ERROR(s->status());
+  std::unordered_map<std::int64_t, int> running;
+  std::vector<std::int64_t> changed;
+  int started = 0;
+  for (const Candidate& c : candidates) {
+    if (c.deadline_us && Us(now) > c.scheduled_for + *c.deadline_us) {
+      SKED_ASSIGN_OR_RETURN(Stmt * k, Sql("UPDATE runs SET status = 'skipped', reason = "
+                                          "'deadline', finished_at = ? WHERE id = ?"));
+      SKED_RETURN_IF_ERROR(k->Bind(1, Us(now)).Bind(2, c.id).Run());
+      changed.push_back(c.id);
+      continue;
+    }
+    if (started >= limit) continue;
+    auto [it, inserted] = running.try_emplace(c.job_id, c.running);
+    const int allowed = c.concurrent ? c.max_concurrent : 1;
+    if (it->second >= allowed) continue;
+    SKED_ASSIGN_OR_RETURN(
+        Stmt * u, Sql("UPDATE runs SET status = 'running', started_at = ?, instance_id = ?, "
+                      "lease_token = ?, lease_expires_at = ? WHERE id = ? AND status = 'queued'"));
+    const std::int64_t token = static_cast<std::int64_t>(rng_() >> 1) | 1;
+    SKED_RETURN_IF_ERROR(u->Bind(1, Us(now))
+                             .Bind(2, instance)
+                             .Bind(3, token)
+                             .Bind(4, Us(lease_until))
+                             .Bind(5, c.id)
+                             .Run());
+    ++it->second;
+    ++started;
+    changed.push_back(c.id);
+  }
+  std::vector<Run> out;
+  out.reserve(changed.size());
+  for (std::int64_t id : changed) {
+    SKED_ASSIGN_OR_RETURN(Run r, GetRunLocked(id));
+    out.push_back(std::move(r));
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return out;
+}
+
+Result<std::optional<Instant>> SqliteStore::NextQueuedAt() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT min(not_before) FROM runs WHERE status = 'queued'"));
+  if (!s->Step()) return s->status();
+  return OptInstant(*s, 0);
+}
+
+Result<std::int64_t> SqliteStore::QueueDepth() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT count(*) FROM runs WHERE status = 'queued'"));
+  if (!s->Step()) return s->status();
+  return s->Int(0);
+}
+
+Status SqliteStore::CountSettled(std::int64_t job_id, RunStatus status,
+                                 std::optional<Instant> started_at) {
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql("UPDATE jobs SET runs = runs + 1, successes = successes + ?, failures = "
+                    "failures + ?, last_run_at = max(coalesce(last_run_at, ?), ?) WHERE id = ?"));
+  const std::int64_t last = started_at ? Us(*started_at) : 0;
+  return s->Bind(1, CountFor(status, RunStatus::kSucceeded))
+      .Bind(2, IsFailure(status) ? 1 : 0)
+      .Bind(3, last)
+      .Bind(4, last)
+      .Bind(5, job_id)
+      .Run();
+}
+
+Result<std::vector<bool>> SqliteStore::SettleRuns(const std::vector<RunOutcome>& outcomes) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  std::vector<bool> applied;
+  applied.reserve(outcomes.size());
+  for (const RunOutcome& o : outcomes) {
+    if (!CanTransition(RunStatus::kRunning, o.status)) {
+      return InvalidArgumentError("cannot settle run " + std::to_string(o.run_id) + " as " +
+                                  std::string(RunStatusName(o.status)));
+    }
+    SKED_ASSIGN_OR_RETURN(
+        Stmt * u, Sql("UPDATE runs SET status = ?, finished_at = ?, exit_code = ?, output = ?, "
+                      "output_truncated = ?, result = ?, error = ?, reason = ?, "
+                      "lease_expires_at = NULL WHERE id = ? AND status = 'running' AND "
+                      "lease_token = ? RETURNING job_id, started_at, attempt, priority"));
+    u->Bind(1, RunStatusName(o.status))
+        .Bind(2, Us(o.finished_at))
+        .Bind(3, o.exit_code ? std::optional<std::int64_t>(*o.exit_code) : std::nullopt)
+        .Bind(4, o.output)
+        .Bind(5, o.output_truncated ? 1 : 0)
+        .Bind(6, o.result)
+        .Bind(7, o.error)
+        .Bind(8, o.reason)
+        .Bind(9, o.run_id)
+        .Bind(10, o.lease_token);
+    if (!u->Step()) {
+      SKED_RETURN_IF_ERROR(u->status());
+      applied.push_back(false);  // fenced out: reaped, cancelled or settled elsewhere
+      continue;
+    }
+    const std::int64_t job_id = u->Int(0);
+    const std::optional<Instant> started = OptInstant(*u, 1);
+    SKED_RETURN_IF_ERROR(u->Run());
+    SKED_RETURN_IF_ERROR(CountSettled(job_id, o.status, started));
+    if (o.retry) SKED_RETURN_IF_ERROR(InsertRunLocked(job_id, *o.retry, o.finished_at).status());
+    applied.push_back(true);
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return applied;
+}
+
+Status SqliteStore::ExtendLeases(std::string_view instance, Instant lease_until) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("UPDATE runs SET lease_expires_at = ? WHERE status = "
+                                      "'running' AND instance_id = ?"));
+  return s->Bind(1, Us(lease_until)).Bind(2, instance).Run();
+}
+
+Result<std::vector<Run>> SqliteStore::ReapExpired(
+    Instant now, int limit,
+    const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT id FROM runs WHERE status = 'running' AND "
+                                      "lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?"));
+  s->Bind(1, Us(now)).Bind(2, limit);
+  std::vector<std::int64_t> ids;
+  while (s->Step()) ids.push_back(s->Int(0));
+  SKED_RETURN_IF_ERROR(s->status());
+  std::vector<Run> out;
+  for (std::int64_t id : ids) {
+    SKED_ASSIGN_OR_RETURN(
+        Stmt * u,
+        Sql("UPDATE runs SET status = 'abandoned', finished_at = ?, reason = 'lease_expired', "
+            "error = 'the lease of instance ''' || instance_id || ''' expired: it stopped "
+            "heartbeating', lease_expires_at = NULL WHERE id = ? AND status = 'running'"));
+    SKED_RETURN_IF_ERROR(u->Bind(1, Us(now)).Bind(2, id).Run());
+    SKED_ASSIGN_OR_RETURN(Run run, GetRunLocked(id));
+    SKED_RETURN_IF_ERROR(CountSettled(run.job_id, RunStatus::kAbandoned, run.started_at));
+    SKED_ASSIGN_OR_RETURN(Job job, GetJobLocked(run.job_id));
+    if (std::optional<NewRun> next = retry(job, run)) {
+      SKED_RETURN_IF_ERROR(InsertRunLocked(run.job_id, *next, now).status());
+    }
+    out.push_back(std::move(run));
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return out;
+}
+
+Result<bool> SqliteStore::RequestCancel(std::int64_t run_id, Instant now, std::string_view reason) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_ASSIGN_OR_RETURN(Run run, GetRunLocked(run_id));
+  bool cancelled_now = false;
+  if (run.status == RunStatus::kQueued) {
+    SKED_ASSIGN_OR_RETURN(Stmt * u, Sql("UPDATE runs SET status = 'cancelled', finished_at = ?, "
+                                        "reason = ?, cancel_requested = 1 WHERE id = ?"));
+    SKED_RETURN_IF_ERROR(u->Bind(1, Us(now)).Bind(2, reason).Bind(3, run_id).Run());
+    cancelled_now = true;
+  } else if (run.status == RunStatus::kRunning) {
+    SKED_ASSIGN_OR_RETURN(Stmt * u, Sql("UPDATE runs SET cancel_requested = 1, reason = ? "
+                                        "WHERE id = ?"));
+    SKED_RETURN_IF_ERROR(u->Bind(1, reason).Bind(2, run_id).Run());
+  } else {
+    return FailedPreconditionError("run " + std::to_string(run_id) + " already finished (" +
+                                   std::string(RunStatusName(run.status)) + ")");
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return cancelled_now;
+}
+
+Result<std::vector<Run>> SqliteStore::CancelRequested(std::string_view instance) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(std::string("SELECT ") + kRunColumns +
+                                      " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE "
+                                      "r.status = 'running' AND r.instance_id = ? AND "
+                                      "r.cancel_requested = 1"));
+  s->Bind(1, instance);
+  std::vector<Run> out;
+  while (s->Step()) out.push_back(ReadRun(*s));
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
+Result<Run> SqliteStore::GetRunLocked(std::int64_t id) {
+  SKED_ASSIGN_OR_RETURN(Stmt * s,
+                        Sql(std::string("SELECT ") + kRunColumns +
+                            " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ?"));
+  s->Bind(1, id);
+  if (!s->Step()) {
+    if (!s->status().ok()) return s->status();
+    return NotFoundError("run " + std::to_string(id) + " not found");
+  }
+  Run r = ReadRun(*s);
+  s->Reset();  // the same statement may be needed again within this operation
+  return r;
+}
+
+Result<Run> SqliteStore::GetRun(std::int64_t id) {
+  Op op(this);
+  return GetRunLocked(id);
+}
+
+Result<std::vector<Run>> SqliteStore::ListRuns(const RunFilter& filter) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s,
+      Sql(std::string("SELECT ") + kRunColumns +
+          " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE (?1 IS NULL OR r.job_id = ?1) AND "
+          "(?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.queued_at >= ?3) AND "
+          "(?4 = 0 OR r.id < ?4) ORDER BY r.id DESC LIMIT ?5"));
+  s->Bind(1, filter.job_id)
+      .Bind(3, OptUs(filter.since))
+      .Bind(4, filter.before_id)
+      .Bind(5, filter.limit);
+  if (filter.status) s->Bind(2, RunStatusName(*filter.status));
+  std::vector<Run> out;
+  while (s->Step()) out.push_back(ReadRun(*s));
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
+Status SqliteStore::UpsertJobType(const JobType& type) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql("INSERT INTO job_types (name, driver, description, notifications) VALUES "
+                    "(?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET driver = excluded.driver, "
+                    "description = excluded.description, notifications = excluded.notifications"));
+  return s->Bind(1, type.name)
+      .Bind(2, type.driver)
+      .Bind(3, type.description)
+      .Bind(4, type.notifications ? 1 : 0)
+      .Run();
+}
+
+Result<std::vector<JobType>> SqliteStore::ListJobTypes() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT name, driver, description, notifications FROM "
+                                      "job_types ORDER BY name"));
+  std::vector<JobType> out;
+  while (s->Step()) out.push_back({s->Text(0), s->Text(1), s->Text(2), s->Int(3) != 0});
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
+Status SqliteStore::RegisterInstance(const InstanceInfo& info) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql("INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at, "
+                    "stopped_at) VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO UPDATE SET "
+                    "host = excluded.host, pid = excluded.pid, version = excluded.version, "
+                    "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
+                    "stopped_at = NULL"));
+  return s->Bind(1, info.id)
+      .Bind(2, info.host)
+      .Bind(3, info.pid)
+      .Bind(4, info.version)
+      .Bind(5, Us(info.started_at))
+      .Bind(6, Us(info.heartbeat_at))
+      .Run();
+}
+
+Status SqliteStore::Heartbeat(std::string_view instance, Instant now) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("UPDATE instances SET heartbeat_at = ? WHERE id = ?"));
+  SKED_RETURN_IF_ERROR(s->Bind(1, Us(now)).Bind(2, instance).Run());
+  if (db_->Changes() == 0) {
+    return NotFoundError("instance '" + std::string(instance) + "' is not registered");
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::DeregisterInstance(std::string_view instance, Instant now) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("UPDATE instances SET stopped_at = ? WHERE id = ?"));
+  return s->Bind(1, Us(now)).Bind(2, instance).Run();
+}
+
+Result<std::vector<InstanceInfo>> SqliteStore::ListInstances() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT id, host, pid, version, started_at, heartbeat_at, "
+                                      "stopped_at FROM instances ORDER BY id"));
+  std::vector<InstanceInfo> out;
+  while (s->Step()) {
+    out.push_back({s->Text(0), s->Text(1), s->Int(2), s->Text(3), AtUs(s->Int(4)), AtUs(s->Int(5)),
+                   OptInstant(*s, 6)});
+  }
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  SKED_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db, SqliteDb::Open(path));
+  return std::unique_ptr<Store>(new SqliteStore(std::move(db)));
+}
+
+Result<std::unique_ptr<Store>> Store::Open(std::string_view url) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (url == "sqlite::memory:") return OpenSqliteStore(":memory:");
+  if (url.substr(0, kSqlite.size()) == kSqlite) {
+    const std::string path(url.substr(kSqlite.size()));
+    if (path.empty()) return InvalidArgumentError("store url '" + std::string(url) + "': no path");
+    return OpenSqliteStore(path);
+  }
+  return InvalidArgumentError("store url '" + std::string(url) +
+                              "': unsupported (expected sqlite://PATH)");
+}
+
+}  // namespace sked

@@ -1,0 +1,20 @@
+// The SQLite backend of Store: one file in WAL mode, shared safely by several
+// processes (every write is an IMMEDIATE transaction; uniqueness and lease
+// fencing are enforced in SQL).
+
+#ifndef SKED_STORE_SQLITE_SQLITE_STORE_H_
+#define SKED_STORE_SQLITE_SQLITE_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "sked/store.h"
+
+namespace sked {
+
+// `path` is a file name or ":memory:".
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+}  // namespace sked
+
+#endif  // SKED_STORE_SQLITE_SQLITE_STORE_H_

@@ -1,0 +1,493 @@
+// The Store conformance suite: every backend must pass these unchanged.
+// Add a backend by adding a factory to the INSTANTIATE_TEST_SUITE_P list.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sked/store.h"
+
+namespace sked {
+namespace {
+
+using std::chrono::seconds;
+
+const Instant kT0 = Instant(seconds(1'800'000'000));  // 2027-01-15T08:00:00Z
+
+struct StoreFactory {
+  std::string name;
+  // Opens a fresh, empty store; `path_hint` names a file the test may reuse to
+  // open a second handle on the same database (nullptr: use its own).
+  std::function<Result<std::unique_ptr<Store>>(const std::string& path)> open;
+  bool shares_between_handles;
+};
+
+std::string TempDbPath() {
+  static std::atomic<int> counter{0};
+  const auto dir = std::filesystem::temp_directory_path() / "sked-store-test";
+  std::filesystem::create_directories(dir);
+  return (dir / (std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".db")).string();
+}
+
+class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    path_ = TempDbPath();
+    store_ = Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path_ + suffix).c_str());
+  }
+
+  std::unique_ptr<Store> Open() {
+    auto s = GetParam().open(path_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return nullptr;
+    EXPECT_TRUE((*s)->Migrate().ok());
+    return std::move(*s);
+  }
+
+  Job NewJob(const std::string& name, std::optional<Instant> next = kT0) {
+    Job j;
+    j.spec.name = name;
+    j.spec.driver = "noop";
+    j.spec.schedule = "* * * * *";
+    j.next_run_at = next;
+    j.created_at = j.updated_at = kT0 - seconds(3600);
+    return j;
+  }
+
+  Job Create(const std::string& name, std::optional<Instant> next = kT0) {
+    auto j = store_->CreateJob(NewJob(name, next));
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    return j.value_or(Job());
+  }
+
+  // Claims every due fire at `now` as one queued run, advancing by a minute.
+  std::vector<sked::Run> ClaimAll(Instant now, Store* store = nullptr) {
+    auto runs = (store ? store : store_.get())->ClaimDue(now, 100, [](const DueJob& d) {
+      FirePlan p;
+      NewRun r;
+      r.scheduled_for = *d.job.next_run_at;
+      r.not_before = r.scheduled_for;
+      r.priority = d.job.spec.priority;
+      p.runs.push_back(r);
+      p.next_run_at = *d.job.next_run_at + seconds(60);
+      return p;
+    });
+    EXPECT_TRUE(runs.ok()) << runs.status().ToString();
+    return runs.value_or(std::vector<sked::Run>());
+  }
+
+  sked::Run Start(Instant now = kT0) {
+    auto started = store_->StartQueued("inst-a", now, 1, now + seconds(30));
+    EXPECT_TRUE(started.ok() && started->size() == 1);
+    return started.ok() && !started->empty() ? started->front() : sked::Run();
+  }
+
+  std::string path_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreConformanceTest, MigrationsAreRecordedAndIdempotent) {
+  EXPECT_EQ(*store_->SchemaVersion(), store_->LatestSchemaVersion());
+  EXPECT_TRUE(store_->Migrate().ok());
+  EXPECT_EQ(*store_->SchemaVersion(), store_->LatestSchemaVersion());
+}
+
+TEST_P(StoreConformanceTest, JobCrud) {
+  Job created = Create("report");
+  EXPECT_GT(created.id, 0);
+  EXPECT_EQ(created.version, 1);
+  EXPECT_EQ(created.spec.name, "report");
+  EXPECT_EQ(created.state, JobState::kActive);
+  EXPECT_EQ(*created.next_run_at, kT0);
+
+  EXPECT_EQ(store_->GetJob(created.id)->spec.name, "report");
+  EXPECT_EQ(store_->GetJobByName("report")->id, created.id);
+  EXPECT_EQ(store_->GetJob(9999).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetJobByName("nope").status().message(), "job 'nope' not found");
+  EXPECT_EQ(store_->CreateJob(NewJob("report")).status().message(),
+            "a job named 'report' already exists");
+
+  Job edit = created;
+  edit.spec.description = "daily numbers";
+  edit.spec.tags = {"team-a", "reports"};
+  edit.spec.retry.max_retries = 3;
+  edit.spec.retry.on_timed_out = false;
+  edit.spec.timeout = seconds(90);
+  edit.spec.overlap = OverlapPolicy::kConcurrent;
+  edit.spec.max_concurrent = 4;
+  edit.spec.start_at = kT0 - seconds(10);
+  Result<Job> updated = store_->UpdateJob(edit);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(updated->version, 2);
+  EXPECT_EQ(updated->spec, edit.spec);
+
+  // A stale version loses.
+  EXPECT_EQ(store_->UpdateJob(edit).status().code(), StatusCode::kAborted);
+
+  Create("other");
+  auto all = store_->ListJobs({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);
+  JobFilter page;
+  page.limit = 1;
+  EXPECT_EQ(store_->ListJobs(page)->front().spec.name, "report");
+  page.after_id = created.id;
+  EXPECT_EQ(store_->ListJobs(page)->front().spec.name, "other");
+
+  EXPECT_TRUE(store_->DeleteJob(created.id).ok());
+  EXPECT_EQ(store_->DeleteJob(created.id).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListJobs({})->size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, ClaimDueTakesOnlyDueActiveJobsOnce) {
+  Job due = Create("due", kT0 - seconds(5));
+  Create("later", kT0 + seconds(5));
+  Create("never", std::nullopt);
+  Job paused = NewJob("paused", kT0 - seconds(5));
+  paused.state = JobState::kPaused;
+  ASSERT_TRUE(store_->CreateJob(paused).ok());
+
+  EXPECT_EQ(*store_->NextDueAt(), kT0 - seconds(5));
+  std::vector<sked::Run> runs = ClaimAll(kT0);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].job_id, due.id);
+  EXPECT_EQ(runs[0].job_name, "due");
+  EXPECT_EQ(runs[0].scheduled_for, kT0 - seconds(5));
+  EXPECT_EQ(runs[0].status, RunStatus::kQueued);
+  EXPECT_EQ(runs[0].attempt, 1);
+  EXPECT_EQ(*store_->GetJob(due.id)->next_run_at, kT0 + seconds(55));
+  EXPECT_TRUE(ClaimAll(kT0).empty());
+  EXPECT_EQ(*store_->QueueDepth(), 1);
+}
+
+TEST_P(StoreConformanceTest, AFireIsWrittenOnceWhateverThePlanSays) {
+  Job job = Create("dup", kT0);
+  auto runs = store_->ClaimDue(kT0, 10, [](const DueJob& d) {
+    FirePlan p;
+    NewRun r;
+    r.scheduled_for = *d.job.next_run_at;
+    p.runs = {r, r};                     // the same fire twice
+    p.next_run_at = *d.job.next_run_at;  // and not advanced
+    return p;
+  });
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->size(), 1u);
+  // A second claim of the same fire (a racing instance) writes nothing.
+  EXPECT_EQ(ClaimAll(kT0).size(), 0u);
+  EXPECT_EQ(store_->ListRuns({})->size(), 1u);
+  NewRun manual;
+  manual.scheduled_for = kT0;
+  EXPECT_EQ(store_->InsertRun(job.id, manual, kT0).status().code(), StatusCode::kAlreadyExists);
+}
+
+TEST_P(StoreConformanceTest, PlanCanSkipExpireAndReplace) {
+  Job job = Create("planned", kT0);
+  auto runs = store_->ClaimDue(kT0, 10, [](const DueJob&) {
+    FirePlan p;
+    NewRun skipped;
+    skipped.scheduled_for = kT0;
+    skipped.status = RunStatus::kSkipped;
+    skipped.reason = "overlap";
+    p.runs.push_back(skipped);
+    p.state = JobState::kExpired;
+    p.cancel_running = true;
+    return p;
+  });
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].status, RunStatus::kSkipped);
+  EXPECT_EQ((*runs)[0].reason, "overlap");
+  EXPECT_EQ(*(*runs)[0].finished_at, kT0);
+  Job after = *store_->GetJob(job.id);
+  EXPECT_EQ(after.state, JobState::kExpired);
+  EXPECT_FALSE(after.next_run_at.has_value());
+  EXPECT_FALSE(store_->NextDueAt()->has_value());
+}
+
+TEST_P(StoreConformanceTest, QueueServesPriorityThenScheduledFor) {
+  Job low = NewJob("low", kT0 - seconds(30));
+  Job high = NewJob("high", kT0 - seconds(10));
+  high.spec.priority = 5;
+  ASSERT_TRUE(store_->CreateJob(low).ok());
+  ASSERT_TRUE(store_->CreateJob(high).ok());
+  ASSERT_EQ(ClaimAll(kT0).size(), 2u);
+  EXPECT_EQ(*store_->NextQueuedAt(), kT0 - seconds(30));
+  auto started = store_->StartQueued("inst-a", kT0, 1, kT0 + seconds(30));
+  ASSERT_TRUE(started.ok());
+  ASSERT_EQ(started->size(), 1u);
+  const sked::Run& r = started->front();
+  EXPECT_EQ(r.job_name, "high");
+  EXPECT_EQ(r.status, RunStatus::kRunning);
+  EXPECT_EQ(r.instance_id, "inst-a");
+  EXPECT_EQ(*r.started_at, kT0);
+  EXPECT_EQ(*r.lease_expires_at, kT0 + seconds(30));
+  EXPECT_NE(r.lease_token, 0);
+  EXPECT_EQ(store_->StartQueued("inst-a", kT0, 5, kT0 + seconds(30))->front().job_name, "low");
+  EXPECT_EQ(*store_->QueueDepth(), 0);
+}
+
+TEST_P(StoreConformanceTest, QueueHonoursNotBeforeOverlapAndDeadline) {
+  Job one = Create("one-at-a-time");
+  Job many = NewJob("many");
+  many.spec.overlap = OverlapPolicy::kConcurrent;
+  many.spec.max_concurrent = 2;
+  many = *store_->CreateJob(many);
+  Job late = NewJob("late");
+  late.spec.starting_deadline = seconds(5);
+  late = *store_->CreateJob(late);
+  for (int i = 0; i < 3; ++i) {
+    for (const Job& j : {one, many}) {
+      NewRun r;
+      r.scheduled_for = kT0 + seconds(i);
+      r.not_before = kT0;
+      ASSERT_TRUE(store_->InsertRun(j.id, r, kT0).ok());
+    }
+  }
+  NewRun future;
+  future.scheduled_for = kT0 + seconds(100);
+  future.not_before = kT0 + seconds(100);
+  ASSERT_TRUE(store_->InsertRun(one.id, future, kT0).ok());
+  NewRun stale;
+  stale.scheduled_for = kT0 - seconds(60);
+  stale.not_before = kT0 - seconds(60);
+  ASSERT_TRUE(store_->InsertRun(late.id, stale, kT0).ok());
+
+  auto started = store_->StartQueued("inst-a", kT0, 10, kT0 + seconds(30));
+  ASSERT_TRUE(started.ok());
+  int one_running = 0, many_running = 0, skipped = 0;
+  for (const sked::Run& r : *started) {
+    if (r.status == RunStatus::kSkipped) {
+      ++skipped;
+      EXPECT_EQ(r.reason, "deadline");
+      EXPECT_EQ(r.job_id, late.id);
+    } else if (r.job_id == one.id) {
+      ++one_running;
+    } else if (r.job_id == many.id) {
+      ++many_running;
+    }
+  }
+  EXPECT_EQ(one_running, 1);
+  EXPECT_EQ(many_running, 2);
+  EXPECT_EQ(skipped, 1);
+  // Nothing more may start until runs end; the future run waits for its time.
+  EXPECT_TRUE(store_->StartQueued("inst-a", kT0, 10, kT0 + seconds(30))->empty());
+  EXPECT_EQ(*store_->QueueDepth(), 4);
+}
+
+TEST_P(StoreConformanceTest, SettleCountsFencesAndWritesRetries) {
+  Job job = Create("settle");
+  ASSERT_EQ(ClaimAll(kT0).size(), 1u);
+  sked::Run run = Start();
+
+  RunOutcome wrong;
+  wrong.run_id = run.id;
+  wrong.lease_token = run.lease_token + 1;
+  wrong.status = RunStatus::kSucceeded;
+  wrong.finished_at = kT0 + seconds(1);
+  EXPECT_EQ(*store_->SettleRuns({wrong}), std::vector<bool>{false});
+
+  RunOutcome failed;
+  failed.run_id = run.id;
+  failed.lease_token = run.lease_token;
+  failed.status = RunStatus::kFailed;
+  failed.finished_at = kT0 + seconds(2);
+  failed.exit_code = 3;
+  failed.output = "boom\n";
+  failed.output_truncated = true;
+  failed.error = "exit status 3";
+  NewRun retry;
+  retry.scheduled_for = run.scheduled_for;
+  retry.attempt = 2;
+  retry.trigger = RunTrigger::kRetry;
+  retry.not_before = kT0 + seconds(12);
+  failed.retry = retry;
+  EXPECT_EQ(*store_->SettleRuns({failed}), std::vector<bool>{true});
+  // Settling twice is fenced: the run is no longer running.
+  EXPECT_EQ(*store_->SettleRuns({failed}), std::vector<bool>{false});
+
+  sked::Run settled = *store_->GetRun(run.id);
+  EXPECT_EQ(settled.status, RunStatus::kFailed);
+  EXPECT_EQ(*settled.exit_code, 3);
+  EXPECT_EQ(settled.output, "boom\n");
+  EXPECT_TRUE(settled.output_truncated);
+  EXPECT_EQ(settled.error, "exit status 3");
+  EXPECT_EQ(*settled.finished_at, kT0 + seconds(2));
+  EXPECT_FALSE(settled.lease_expires_at.has_value());
+
+  Job counted = *store_->GetJob(job.id);
+  EXPECT_EQ(counted.runs, 1);
+  EXPECT_EQ(counted.failures, 1);
+  EXPECT_EQ(counted.successes, 0);
+  EXPECT_EQ(*counted.last_run_at, kT0);
+
+  RunFilter queued;
+  queued.status = RunStatus::kQueued;
+  auto retries = store_->ListRuns(queued);
+  ASSERT_EQ(retries->size(), 1u);
+  EXPECT_EQ(retries->front().attempt, 2);
+  EXPECT_EQ(retries->front().trigger, RunTrigger::kRetry);
+  EXPECT_EQ(*store_->NextQueuedAt(), kT0 + seconds(12));
+
+  RunOutcome bad = failed;
+  bad.status = RunStatus::kQueued;
+  EXPECT_EQ(store_->SettleRuns({bad}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, ReaperAbandonsExpiredLeasesOnly) {
+  Job job = Create("reap");
+  Create("kept");
+  ASSERT_EQ(ClaimAll(kT0).size(), 2u);
+  auto started = store_->StartQueued("dead", kT0, 1, kT0 + seconds(10));
+  ASSERT_EQ(started->size(), 1u);
+  auto other = store_->StartQueued("alive", kT0, 1, kT0 + seconds(10));
+  ASSERT_EQ(other->size(), 1u);
+  ASSERT_TRUE(store_->ExtendLeases("alive", kT0 + seconds(40)).ok());
+
+  int retried = 0;
+  auto reaped = store_->ReapExpired(kT0 + seconds(20), 10, [&](const Job& j, const sked::Run& r) {
+    ++retried;
+    NewRun next;
+    next.scheduled_for = r.scheduled_for;
+    next.attempt = r.attempt + 1;
+    next.trigger = RunTrigger::kRetry;
+    next.not_before = kT0 + seconds(20);
+    EXPECT_EQ(j.spec.name, r.job_name);
+    return std::optional<NewRun>(next);
+  });
+  ASSERT_TRUE(reaped.ok()) << reaped.status().ToString();
+  ASSERT_EQ(reaped->size(), 1u);
+  EXPECT_EQ(retried, 1);
+  const sked::Run& r = reaped->front();
+  EXPECT_EQ(r.id, started->front().id);
+  EXPECT_EQ(r.status, RunStatus::kAbandoned);
+  EXPECT_EQ(r.reason, "lease_expired");
+  EXPECT_EQ(r.error, "the lease of instance 'dead' expired: it stopped heartbeating");
+  EXPECT_EQ(store_->GetJob(r.job_id)->failures, 1);
+  EXPECT_EQ(*store_->QueueDepth(), 1);
+  // The stalled owner's late completion is fenced out.
+  RunOutcome late;
+  late.run_id = r.id;
+  late.lease_token = started->front().lease_token;
+  late.status = RunStatus::kSucceeded;
+  late.finished_at = kT0 + seconds(30);
+  EXPECT_EQ(*store_->SettleRuns({late}), std::vector<bool>{false});
+  EXPECT_EQ(store_->GetRun(r.id)->status, RunStatus::kAbandoned);
+  (void)job;
+}
+
+TEST_P(StoreConformanceTest, Cancellation) {
+  Create("a");
+  Create("b");
+  std::vector<sked::Run> runs = ClaimAll(kT0);
+  ASSERT_EQ(runs.size(), 2u);
+  sked::Run running = Start();
+  const sked::Run& queued = runs[0].id == running.id ? runs[1] : runs[0];
+
+  EXPECT_TRUE(*store_->RequestCancel(queued.id, kT0, "user"));
+  EXPECT_EQ(store_->GetRun(queued.id)->status, RunStatus::kCancelled);
+  EXPECT_FALSE(*store_->RequestCancel(running.id, kT0, "user"));
+  auto flagged = store_->CancelRequested("inst-a");
+  ASSERT_EQ(flagged->size(), 1u);
+  EXPECT_EQ(flagged->front().id, running.id);
+  EXPECT_TRUE(flagged->front().cancel_requested);
+  EXPECT_TRUE(store_->CancelRequested("inst-b")->empty());
+  EXPECT_EQ(store_->RequestCancel(queued.id, kT0, "again").status().message(),
+            "run " + std::to_string(queued.id) + " already finished (cancelled)");
+  EXPECT_EQ(store_->RequestCancel(99999, kT0, "x").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, ListRunsFiltersAndPages) {
+  Job a = Create("a");
+  Job b = Create("b");
+  for (int i = 0; i < 3; ++i) ClaimAll(kT0 + seconds(60 * i));
+  RunFilter by_job;
+  by_job.job_id = a.id;
+  auto runs = store_->ListRuns(by_job);
+  ASSERT_EQ(runs->size(), 3u);
+  EXPECT_GT((*runs)[0].id, (*runs)[1].id);  // newest first
+  RunFilter page;
+  page.limit = 2;
+  auto first = store_->ListRuns(page);
+  ASSERT_EQ(first->size(), 2u);
+  page.before_id = first->back().id;
+  page.limit = 10;
+  EXPECT_EQ(store_->ListRuns(page)->size(), 4u);
+  RunFilter since;
+  since.since = kT0 + seconds(120);
+  EXPECT_EQ(store_->ListRuns(since)->size(), 2u);
+  (void)b;
+}
+
+TEST_P(StoreConformanceTest, JobTypesAndInstances) {
+  ASSERT_TRUE(store_->UpsertJobType({"backup", "shell", "nightly backups", true}).ok());
+  ASSERT_TRUE(store_->UpsertJobType({"backup", "shell", "backups", false}).ok());
+  auto types = store_->ListJobTypes();
+  ASSERT_EQ(types->size(), 1u);
+  EXPECT_EQ(types->front().description, "backups");
+  EXPECT_FALSE(types->front().notifications);
+
+  ASSERT_TRUE(store_->RegisterInstance({"host-1:42", "host-1", 42, "0.1.0", kT0, kT0, {}}).ok());
+  ASSERT_TRUE(store_->Heartbeat("host-1:42", kT0 + seconds(2)).ok());
+  EXPECT_EQ(store_->Heartbeat("ghost", kT0).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->DeregisterInstance("host-1:42", kT0 + seconds(3)).ok());
+  auto instances = store_->ListInstances();
+  ASSERT_EQ(instances->size(), 1u);
+  EXPECT_EQ(instances->front().heartbeat_at, kT0 + seconds(2));
+  EXPECT_EQ(*instances->front().stopped_at, kT0 + seconds(3));
+}
+
+// Two handles on one database (two processes would behave the same): racing
+// claimers never write a fire twice and never lose one.
+TEST_P(StoreConformanceTest, RacingClaimersClaimEachFireOnce) {
+  if (!GetParam().shares_between_handles) GTEST_SKIP() << "handles do not share a database";
+  constexpr int kJobs = 50;
+  for (int i = 0; i < kJobs; ++i) Create("job-" + std::to_string(i), kT0);
+  std::unique_ptr<Store> second = Open();
+  ASSERT_NE(second, nullptr);
+  std::vector<sked::Run> got_a, got_b;
+  std::thread ta([&] {
+    for (int step = 0; step < 5; ++step) {
+      for (sked::Run& r : ClaimAll(kT0 + seconds(60 * step), store_.get())) got_a.push_back(r);
+    }
+  });
+  std::thread tb([&] {
+    for (int step = 0; step < 5; ++step) {
+      for (sked::Run& r : ClaimAll(kT0 + seconds(60 * step), second.get())) got_b.push_back(r);
+    }
+  });
+  ta.join();
+  tb.join();
+  std::set<std::pair<std::int64_t, std::int64_t>> fires;
+  for (const auto* list : {&got_a, &got_b}) {
+    for (const sked::Run& r : *list) {
+      EXPECT_TRUE(fires.insert({r.job_id, r.scheduled_for.time_since_epoch().count()}).second)
+          << "fire claimed twice";
+    }
+  }
+  EXPECT_EQ(fires.size(), static_cast<size_t>(kJobs * 5));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, StoreConformanceTest,
+    ::testing::Values(
+        StoreFactory{"sqlite_file",
+                     [](const std::string& path) { return Store::Open("sqlite://" + path); }, true},
+        StoreFactory{"sqlite_memory",
+                     [](const std::string&) { return Store::Open("sqlite::memory:"); }, false}),
+    [](const ::testing::TestParamInfo<StoreFactory>& p) { return p.param.name; });
+
+}  // namespace
+}  // namespace sked
