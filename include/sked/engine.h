@@ -1,0 +1,135 @@
+// The engine: claims due fires, runs them on worker slots under every run
+// policy, and keeps the store's record true. An embedding program creates one
+// with a Store, a DriverRegistry and a Clock (all borrowed; they must outlive
+// it), calls Start(), and manages jobs through it.
+//
+// Services (each with Start/Stop, all on the injected Clock):
+//  - the scheduler loop (claimer): sleeps until the next due fire, queued run,
+//    timeout or change notification; claims due fires in batches, starts
+//    queued runs as slots free, settles finished runs in batched transactions;
+//  - the executor pool: `workers` threads running drivers;
+//  - heartbeat: registers the instance and extends its leases;
+//  - reaper: settles runs whose owner's lease expired as abandoned.
+
+#ifndef SKED_ENGINE_H_
+#define SKED_ENGINE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sked/clock.h"
+#include "sked/driver.h"
+#include "sked/job.h"
+#include "sked/run.h"
+#include "sked/status.h"
+#include "sked/store.h"
+#include "sked/time.h"
+
+namespace sked {
+
+struct EngineOptions {
+  std::string instance_id;  // default: "<host>:<pid>"
+  int workers = 8;          // worker slots: runs executing at once
+  std::chrono::seconds min_interval{60};  // schedules may not fire more often
+  Duration default_timeout = std::chrono::hours(1);  // for jobs without a timeout
+  Duration lease = std::chrono::seconds(30);      // a running run's lease
+  Duration heartbeat = std::chrono::seconds(10);  // how often leases are extended
+  Duration shutdown_grace = std::chrono::seconds(30);
+  Duration misfire_threshold = std::chrono::seconds(5);  // later than this is a misfire
+  Duration poll_interval = std::chrono::seconds(1);  // to see other processes' changes
+  Duration stuck_after = std::chrono::seconds(30);   // stopped but still running: stuck
+  int claim_batch = 512;   // fires claimed per transaction
+  int settle_batch = 512;  // runs settled per transaction
+  int max_catchup_runs = 100;  // misfire=run_all/skip: runs written per job per pass
+};
+
+// A cumulative histogram: counts[i] observations <= bounds[i] (seconds).
+struct Histogram {
+  std::vector<double> bounds;
+  std::vector<std::int64_t> counts;
+  std::int64_t count = 0;
+  double sum = 0;
+  void Observe(double seconds);
+};
+
+struct MetricsSnapshot {
+  std::map<std::string, std::int64_t> runs_by_status;  // settled by this engine
+  Histogram fire_lag;      // start - scheduled_for, scheduled and catch-up runs
+  Histogram run_duration;  // finished - started
+  std::int64_t queue_depth = 0;
+  std::int64_t running = 0;
+  std::map<std::string, std::int64_t> skipped_by_reason;
+  std::int64_t fires_claimed = 0;
+  std::int64_t retries_scheduled = 0;
+  std::int64_t reaped = 0;
+};
+
+struct HealthSnapshot {
+  bool healthy = false;
+  bool loop_active = false;
+  std::optional<Instant> last_pass_at;
+  std::int64_t active_jobs = 0;
+  std::int64_t running_runs = 0;
+  std::int64_t stale_leases = 0;  // running runs whose lease has expired, not yet reaped
+  std::int64_t stuck_drivers = 0;
+  std::vector<std::string> issues;
+};
+
+class Engine {
+ public:
+  Engine(EngineOptions options, Store* store, DriverRegistry* drivers, Clock* clock);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  ~Engine();  // Stop()
+
+  // Registers the instance and starts the services. FAILED_PRECONDITION if
+  // the store's schema is not the one this binary knows.
+  Status Start();
+  // Graceful shutdown: stop claiming, let running runs finish within
+  // shutdown_grace, cancel the rest, settle every run this instance owns,
+  // deregister. Safe before Start() and twice.
+  void Stop();
+
+  // --- Jobs (validated here: bad input is rejected before anything is stored) ---
+  Result<Job> CreateJob(const JobSpec& spec, std::string_view source = "api");
+  // Replaces the job's spec if its version is still `expected_version`.
+  Result<Job> UpdateJob(std::string_view name, const JobSpec& spec,
+                        std::int64_t expected_version);
+  Result<Job> PauseJob(std::string_view name);
+  Result<Job> ResumeJob(std::string_view name);
+  Status DeleteJob(std::string_view name);
+  Result<Job> GetJob(std::string_view name);
+  Result<std::vector<Job>> ListJobs(const JobFilter& filter = {});
+  // A manual run now, through the same queue as scheduled ones.
+  Result<Run> TriggerJob(std::string_view name);
+
+  // --- Runs ---
+  // Cancels a queued run at once, or stops a running one (here, or via its
+  // owner's poll when another process runs it).
+  Status CancelRun(std::int64_t run_id);
+  Result<Run> GetRun(std::int64_t run_id);
+  Result<std::vector<Run>> ListRuns(const RunFilter& filter = {});
+
+  MetricsSnapshot Metrics();
+  HealthSnapshot Health();
+  const std::string& instance_id() const;
+
+  // Test hook: waits (real time, bounded) until the scheduler loop is parked
+  // on the clock with nothing to do at the current time: no run executing,
+  // none waiting to be settled. False on timeout.
+  bool WaitIdleForTesting(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sked
+
+#endif  // SKED_ENGINE_H_

@@ -1,0 +1,189 @@
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "drivers/builtin_drivers.h"
+#include "sked/driver.h"
+
+namespace sked {
+namespace {
+
+DriverResult RunShell(const std::string& config, std::stop_token stop = {}) {
+  auto driver = drivers::NewShellDriver();
+  EXPECT_TRUE(driver->Validate(config).ok()) << driver->Validate(config).ToString();
+  RunContext ctx;
+  ctx.config = config;
+  ctx.clock = Clock::Real();
+  return driver->Execute(ctx, stop);
+}
+
+std::string ShellError(const std::string& config) {
+  return drivers::NewShellDriver()->Validate(config).message();
+}
+
+TEST(RegistryTest, BuiltinsAndDuplicates) {
+  auto registry = DriverRegistry::WithBuiltins();
+  EXPECT_EQ(registry->Names(), (std::vector<std::string>{"noop", "shell", "sleep"}));
+  EXPECT_NE(registry->Find("shell"), nullptr);
+  EXPECT_EQ(registry->Find("http"), nullptr);
+  EXPECT_EQ(registry->Register(drivers::NewNoopDriver()).code(), StatusCode::kAlreadyExists);
+}
+
+TEST(NoopDriverTest, SucceedsOrFailsAsConfigured) {
+  auto noop = drivers::NewNoopDriver();
+  RunContext ctx;
+  ctx.clock = Clock::Real();
+  ctx.config = "{}";
+  EXPECT_EQ(noop->Execute(ctx, {}).status, RunStatus::kSucceeded);
+  ctx.config = R"({"fail": true})";
+  EXPECT_EQ(noop->Execute(ctx, {}).status, RunStatus::kFailed);
+  EXPECT_EQ(noop->Validate(R"({"fail": 1})").message(), "config.fail: must be true or false");
+  EXPECT_EQ(noop->Validate(R"({"bogus": 1})").message(),
+            "config: unknown key 'bogus' (expected fail)");
+  EXPECT_EQ(noop->Validate("[1]").message(), "config: must be a JSON object");
+  EXPECT_EQ(noop->Validate("{").message(), "config: not valid JSON");
+}
+
+TEST(SleepDriverTest, ValidatesDuration) {
+  auto sleep = drivers::NewSleepDriver();
+  EXPECT_TRUE(sleep->Validate(R"({"duration": "2s"})").ok());
+  EXPECT_EQ(sleep->Validate(R"({"duration": 2})").message(),
+            "config.duration: must be a duration string such as \"10s\"");
+  EXPECT_EQ(sleep->Validate(R"({"duration": "2 weeks"})").message().rfind("config.duration: ", 0),
+            0u);
+}
+
+TEST(ShellDriverTest, CommandOutputAndExitCode) {
+  DriverResult r = RunShell(R"({"command": "echo out; echo err >&2; exit 3"})");
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(*r.exit_code, 3);
+  EXPECT_EQ(r.output, "out\nerr\n");
+  EXPECT_FALSE(r.output_truncated);
+  EXPECT_EQ(r.error, "exit status 3");
+  DriverResult ok = RunShell(R"({"command": "true"})");
+  EXPECT_EQ(ok.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*ok.exit_code, 0);
+}
+
+TEST(ShellDriverTest, ArgvEnvAndCwd) {
+  DriverResult r = RunShell(
+      R"({"argv": ["/bin/sh", "-c", "echo $GREETING; pwd"], "env": {"GREETING": "hi"},
+          "cwd": "/tmp", "inherit_env": false})");
+  EXPECT_EQ(r.status, RunStatus::kSucceeded) << r.error;
+  EXPECT_EQ(r.output, "hi\n/tmp\n");
+  DriverResult path = RunShell(R"({"argv": ["env"], "env": {"ONLY": "1"}, "inherit_env": false})");
+  EXPECT_EQ(path.output, "ONLY=1\n");
+}
+
+TEST(ShellDriverTest, MissingProgramOrFolderFails) {
+  DriverResult r = RunShell(R"({"argv": ["/nonexistent/program"]})");
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(r.error, "cannot run '/nonexistent/program': No such file or directory");
+  DriverResult cwd = RunShell(R"({"command": "true", "cwd": "/nonexistent-dir"})");
+  EXPECT_EQ(cwd.status, RunStatus::kFailed);
+  EXPECT_EQ(cwd.error, "cannot run '/bin/sh' in '/nonexistent-dir': No such file or directory");
+}
+
+TEST(ShellDriverTest, OutputKeepsTheTail) {
+  DriverResult r = RunShell(
+      R"({"command": "seq 1 100000", "max_output_bytes": 20})");
+  EXPECT_EQ(r.status, RunStatus::kSucceeded);
+  EXPECT_TRUE(r.output_truncated);
+  EXPECT_EQ(r.output.size(), 20u);
+  EXPECT_EQ(r.output.substr(r.output.size() - 7), "100000\n");
+}
+
+// Requests `stop` once `path` exists (the command's signal that it is ready),
+// polling for at most 10 s.
+std::thread StopWhenExists(std::stop_source stop, std::string path) {
+  return std::thread([stop, path]() mutable {
+    for (int i = 0; i < 1000 && access(path.c_str(), F_OK) != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    stop.request_stop();
+  });
+}
+
+TEST(ShellDriverTest, StopSendsTermToTheGroup) {
+  const std::string ready = "/tmp/sked-term-ready-" + std::to_string(::getpid());
+  std::stop_source stop;
+  std::thread stopper = StopWhenExists(stop, ready);
+  const auto t0 = std::chrono::steady_clock::now();
+  DriverResult r = RunShell(R"({"command": "sleep 30 & touch )" + ready + R"(; wait"})",
+                            stop.get_token());
+  stopper.join();
+  std::remove(ready.c_str());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(*r.exit_code, 128 + SIGTERM);
+  EXPECT_EQ(r.error, "killed by signal 15 (Terminated)");
+}
+
+TEST(ShellDriverTest, IgnoredTermEscalatesToKill) {
+  const std::string ready = "/tmp/sked-kill-ready-" + std::to_string(::getpid());
+  std::stop_source stop;
+  std::thread stopper = StopWhenExists(stop, ready);
+  const auto t0 = std::chrono::steady_clock::now();
+  DriverResult r = RunShell(R"({"command": "trap '' TERM; touch )" + ready +
+                                R"(; sleep 30", "kill_grace": "300ms"})",
+                            stop.get_token());
+  stopper.join();
+  std::remove(ready.c_str());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_EQ(*r.exit_code, 128 + SIGKILL);
+}
+
+TEST(ShellDriverTest, LeavesNoProcessBehind) {
+  const std::string pidfile = "/tmp/sked-shell-test-" + std::to_string(::getpid());
+  DriverResult r =
+      RunShell(R"({"command": "sleep 30 & echo $! > )" + pidfile + R"(; exit 0"})");
+  EXPECT_EQ(r.status, RunStatus::kSucceeded);
+  std::ifstream in(pidfile);
+  pid_t orphan = 0;
+  in >> orphan;
+  ASSERT_GT(orphan, 0);
+  // Killed with its group when the command exited: gone within a bounded wait.
+  // (A zombie waiting for init to reap it counts as gone.)
+  auto gone_now = [orphan] {
+    if (kill(orphan, 0) != 0) return true;
+    std::ifstream stat("/proc/" + std::to_string(orphan) + "/stat");
+    std::string pid, comm, state;
+    stat >> pid >> comm >> state;
+    return state == "Z";
+  };
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = gone_now();
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone);
+  std::remove(pidfile.c_str());
+}
+
+TEST(ShellDriverTest, ConfigErrorsNameTheKey) {
+  EXPECT_EQ(ShellError("{}"),
+            "config: give exactly one of 'command' (a shell string) or 'argv' (a list of "
+            "strings)");
+  EXPECT_EQ(ShellError(R"({"command": "x", "argv": ["y"]})"),
+            "config: give exactly one of 'command' (a shell string) or 'argv' (a list of "
+            "strings)");
+  EXPECT_EQ(ShellError(R"({"argv": []})"), "config.argv: must be a non-empty list of strings");
+  EXPECT_EQ(ShellError(R"({"argv": ["a", 1]})"), "config.argv: must hold only strings");
+  EXPECT_EQ(ShellError(R"({"command": "x", "env": {"A": 1}})"),
+            "config.env.A: names must be non-empty without '=', values strings");
+  EXPECT_EQ(ShellError(R"({"command": "x", "max_output_bytes": -1})"),
+            "config.max_output_bytes: must be an integer 0-16777216");
+  EXPECT_EQ(ShellError(R"({"command": "x", "kill_grace": "soon"})").rfind("config.kill_grace: ", 0),
+            0u);
+  EXPECT_EQ(ShellError(R"({"command": "x", "shell": "bash"})"),
+            "config: unknown key 'shell' (expected command, argv, env, inherit_env, cwd, "
+            "max_output_bytes, kill_grace)");
+}
+
+}  // namespace
+}  // namespace sked

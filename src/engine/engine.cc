@@ -1,0 +1,826 @@
+#include "sked/engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <set>
+#include <stop_token>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "engine/fire_planner.h"
+#include "sked/schedule.h"
+#include "sked/time_zone.h"
+
+namespace sked {
+namespace {
+
+using engine_internal::PlanFires;
+using engine_internal::PlannerOptions;
+using engine_internal::PlanRetry;
+
+std::string DefaultInstanceId() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+Histogram NewHistogram(std::vector<double> bounds) {
+  Histogram h;
+  h.counts.assign(bounds.size(), 0);
+  h.bounds = std::move(bounds);
+  return h;
+}
+
+double Seconds(Duration d) { return static_cast<double>(d.count()) / 1e6; }
+
+}  // namespace
+
+void Histogram::Observe(double seconds) {
+  ++count;
+  sum += seconds;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (seconds <= bounds[i]) ++counts[i];
+  }
+}
+
+class Engine::Impl {
+ public:
+  Impl(EngineOptions options, Store* store, DriverRegistry* drivers, Clock* clock)
+      : options_(std::move(options)),
+        store_(store),
+        drivers_(drivers),
+        base_clock_(clock),
+        clock_(this),
+        rng_(std::random_device{}()) {
+    if (options_.instance_id.empty()) options_.instance_id = DefaultInstanceId();
+    options_.workers = std::max(1, options_.workers);
+    metrics_.fire_lag = NewHistogram({0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                      2.5, 5, 10, 60});
+    metrics_.run_duration =
+        NewHistogram({0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600});
+  }
+  ~Impl() { Stop(); }
+
+  Status Start();
+  void Stop();
+
+  Result<Job> CreateJob(const JobSpec& spec, std::string_view source);
+  Result<Job> UpdateJob(std::string_view name, const JobSpec& spec, std::int64_t version);
+  Result<Job> SetPaused(std::string_view name, bool paused);
+  Status DeleteJob(std::string_view name);
+  Result<Job> GetJob(std::string_view name);
+  Result<std::vector<Job>> ListJobs(const JobFilter& filter);
+  Result<Run> TriggerJob(std::string_view name);
+  Status CancelRun(std::int64_t run_id);
+  MetricsSnapshot Metrics();
+  HealthSnapshot Health();
+  bool WaitIdle(std::chrono::milliseconds timeout);
+
+  Store* store() { return store_; }
+  const std::string& instance_id() const { return options_.instance_id; }
+
+ private:
+  // The clock drivers see: the engine's clock, counting who waits on it so
+  // WaitIdle can tell a driver sleeping on (simulated) time from one working.
+  class DriverClock final : public Clock {
+   public:
+    explicit DriverClock(Impl* impl) : impl_(impl) {}
+    Instant Now() override { return impl_->base_clock_->Now(); }
+    bool AwaitWithDeadline(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                           Instant deadline, const std::function<bool()>& ready) override {
+      std::multiset<Instant>::iterator it;
+      {
+        std::lock_guard<std::mutex> l(impl_->mu_);
+        it = impl_->driver_waits_.insert(deadline);
+      }
+      impl_->idle_cv_.notify_all();
+      const bool r = impl_->base_clock_->AwaitWithDeadline(lock, cv, deadline, ready);
+      {
+        std::lock_guard<std::mutex> l(impl_->mu_);
+        impl_->driver_waits_.erase(it);
+      }
+      return r;
+    }
+
+   private:
+    Impl* impl_;
+  };
+
+  struct Execution {
+    Run run;
+    std::stop_source stop;
+    Instant deadline;                    // timeout
+    std::optional<RunStatus> stop_as;    // timed_out or cancelled, once stop is requested
+    std::string stop_reason;
+    std::optional<Instant> stopped_at;
+  };
+
+  // Services.
+  void LoopThread();
+  void WorkerThread();
+  void PeriodicThread(Duration interval, const std::function<void(Instant)>& tick,
+                      bool* parked, Instant* deadline);
+
+  // One pass of the scheduler loop; returns when it next wants to run.
+  Instant Pass(Instant now);
+  void SettlePending();
+  void ClaimFires(Instant now);
+  void StartQueued(Instant now);
+  void EnforceDeadlines(Instant now);
+  void PollCancels(Instant now);
+  void Execute(std::int64_t run_id);
+  Result<Schedule> ScheduleFor(const Job& job);
+  void RequestStop(Execution& e, RunStatus as, std::string reason, Instant now);
+  void Wake();
+
+  // Validation shared by create and update: everything but the version.
+  Result<Job> BuildJob(const JobSpec& spec, Instant now, std::optional<Job> existing);
+  Job View(Job job, Instant now) const;
+
+  // Constant after construction.
+  EngineOptions options_;
+  Store* const store_;
+  DriverRegistry* const drivers_;
+  Clock* const base_clock_;
+  DriverClock clock_;
+
+  std::mutex mu_;
+  std::condition_variable loop_cv_;    // wakes the scheduler loop
+  std::condition_variable work_cv_;    // wakes workers
+  std::condition_variable idle_cv_;    // WaitIdle
+  std::condition_variable periodic_cv_;
+  bool started_ = false;               // guarded by mu_
+  bool draining_ = false;              // stop claiming and starting
+  bool stopping_ = false;              // services exit
+  bool wake_ = false;                  // the loop should run a pass now
+  bool loop_parked_ = false;
+  Instant loop_deadline_{};
+  bool heartbeat_parked_ = false, reaper_parked_ = false;
+  Instant heartbeat_deadline_{}, reaper_deadline_{};
+  std::optional<Instant> last_pass_at_;
+  std::unordered_map<std::int64_t, Execution> executing_;
+  std::deque<std::int64_t> work_;       // started runs waiting for a worker
+  std::vector<RunOutcome> outcomes_;    // finished runs waiting to be settled
+  std::multiset<Instant> driver_waits_;
+  MetricsSnapshot metrics_;
+  std::string last_store_error_;
+  Instant next_cancel_poll_{};
+  std::mt19937_64 rng_;
+  std::unordered_map<std::int64_t, std::pair<std::int64_t, Schedule>> schedules_;  // id -> (version, schedule)
+
+  std::vector<std::thread> threads_;
+};
+
+// ---------------------------------------------------------------- lifecycle
+
+Status Engine::Impl::Start() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (started_) return FailedPreconditionError("engine already started");
+  }
+  SKED_ASSIGN_OR_RETURN(int version, store_->SchemaVersion());
+  if (version != store_->LatestSchemaVersion()) {
+    return FailedPreconditionError("store schema version " + std::to_string(version) +
+                                   ", this sked needs " +
+                                   std::to_string(store_->LatestSchemaVersion()) +
+                                   " (run sked migrate)");
+  }
+  const Instant now = base_clock_->Now();
+  SKED_RETURN_IF_ERROR(store_->RegisterInstance(
+      {options_.instance_id, "", static_cast<std::int64_t>(::getpid()), "0.1.0", now, now, {}}));
+  for (const std::string& name : drivers_->Names()) {
+    Driver* d = drivers_->Find(name);
+    (void)store_->UpsertJobType({name, name, std::string(d->description()), false});
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  started_ = true;
+  next_cancel_poll_ = now;
+  threads_.emplace_back([this] { LoopThread(); });
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { WorkerThread(); });
+  threads_.emplace_back([this] {
+    PeriodicThread(
+        options_.heartbeat,
+        [this](Instant at) {
+          Status s = store_->Heartbeat(options_.instance_id, at);
+          if (s.ok()) s = store_->ExtendLeases(options_.instance_id, at + options_.lease);
+          std::lock_guard<std::mutex> g(mu_);
+          last_store_error_ = s.ok() ? "" : s.message();
+        },
+        &heartbeat_parked_, &heartbeat_deadline_);
+  });
+  threads_.emplace_back([this] {
+    PeriodicThread(
+        options_.lease / 2,
+        [this](Instant at) {
+          auto reaped = store_->ReapExpired(at, options_.settle_batch,
+                                            [this, at](const Job& job, const Run& run) {
+                                              std::lock_guard<std::mutex> g(mu_);
+                                              auto r = PlanRetry(job, run, RunStatus::kAbandoned,
+                                                                 at, std::uniform_real_distribution<double>(0, 1)(rng_));
+                                              if (r) ++metrics_.retries_scheduled;
+                                              return r;
+                                            });
+          std::lock_guard<std::mutex> g(mu_);
+          if (reaped.ok()) {
+            metrics_.reaped += static_cast<std::int64_t>(reaped->size());
+            metrics_.runs_by_status["abandoned"] += static_cast<std::int64_t>(reaped->size());
+            if (!reaped->empty()) wake_ = true;
+          }
+        },
+        &reaper_parked_, &reaper_deadline_);
+  });
+  return Status::Ok();
+}
+
+void Engine::Impl::Stop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!started_ || stopping_) return;
+  draining_ = true;
+  wake_ = true;
+  loop_cv_.notify_all();
+  // Let running runs finish within the grace period.
+  const Instant grace_end = base_clock_->Now() + options_.shutdown_grace;
+  base_clock_->AwaitWithDeadline(lock, idle_cv_, grace_end, [this] { return executing_.empty(); });
+  // Then stop the rest, and wait for their drivers to return.
+  const Instant now = base_clock_->Now();
+  for (auto& [id, e] : executing_) RequestStop(e, RunStatus::kCancelled, "shutdown", now);
+  lock.unlock();
+  lock.lock();
+  idle_cv_.wait(lock, [this] { return executing_.empty(); });
+  stopping_ = true;
+  loop_cv_.notify_all();
+  work_cv_.notify_all();
+  periodic_cv_.notify_all();
+  lock.unlock();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  SettlePending();
+  (void)store_->DeregisterInstance(options_.instance_id, base_clock_->Now());
+}
+
+void Engine::Impl::Wake() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    wake_ = true;
+  }
+  loop_cv_.notify_all();
+}
+
+// ---------------------------------------------------------------- the loop
+
+void Engine::Impl::LoopThread() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    wake_ = false;
+    lock.unlock();
+    const Instant now = base_clock_->Now();
+    const Instant next = Pass(now);
+    lock.lock();
+    last_pass_at_ = now;
+    if (wake_ || stopping_) continue;
+    loop_parked_ = true;
+    loop_deadline_ = next;
+    idle_cv_.notify_all();
+    base_clock_->AwaitWithDeadline(lock, loop_cv_, next, [this] { return wake_ || stopping_; });
+    loop_parked_ = false;
+  }
+}
+
+Instant Engine::Impl::Pass(Instant now) {
+  SettlePending();
+  bool draining;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    draining = draining_;
+  }
+  if (!draining) {
+    ClaimFires(now);
+    StartQueued(now);
+  }
+  PollCancels(now);
+  EnforceDeadlines(now);
+
+  // Sleep until the earliest thing that needs doing.
+  Instant next = now + options_.poll_interval;
+  if (!draining) {
+    if (auto due = store_->NextDueAt(); due.ok() && *due) next = std::min(next, **due);
+    bool free_slot;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      free_slot = static_cast<int>(executing_.size()) < options_.workers;
+    }
+    if (free_slot) {
+      if (auto q = store_->NextQueuedAt(); q.ok() && *q) next = std::min(next, **q);
+    }
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [id, e] : executing_) {
+    if (!e.stop_as) next = std::min(next, e.deadline);
+  }
+  next = std::min(next, next_cancel_poll_);
+  return std::max(next, now + Duration(1));
+}
+
+void Engine::Impl::SettlePending() {
+  std::vector<RunOutcome> batch;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    batch.swap(outcomes_);
+  }
+  for (size_t from = 0; from < batch.size(); from += static_cast<size_t>(options_.settle_batch)) {
+    const size_t to = std::min(batch.size(), from + static_cast<size_t>(options_.settle_batch));
+    std::vector<RunOutcome> part(std::make_move_iterator(batch.begin() + static_cast<long>(from)),
+                                 std::make_move_iterator(batch.begin() + static_cast<long>(to)));
+    auto applied = store_->SettleRuns(part);
+    std::lock_guard<std::mutex> l(mu_);
+    if (!applied.ok()) {
+      last_store_error_ = applied.status().message();
+      // Keep them for the next pass: the store may come back.
+      for (RunOutcome& o : part) outcomes_.push_back(std::move(o));
+      continue;
+    }
+    for (size_t i = 0; i < part.size(); ++i) {
+      if (!(*applied)[i]) continue;  // fenced out: settled elsewhere
+      ++metrics_.runs_by_status[std::string(RunStatusName(part[i].status))];
+      if (part[i].retry) ++metrics_.retries_scheduled;
+    }
+  }
+}
+
+Result<Schedule> Engine::Impl::ScheduleFor(const Job& job) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = schedules_.find(job.id);
+    if (it != schedules_.end() && it->second.first == job.version) return it->second.second;
+  }
+  SKED_ASSIGN_OR_RETURN(TimeZone zone, TimeZone::Find(job.spec.time_zone));
+  SKED_ASSIGN_OR_RETURN(Schedule s, Schedule::Parse(job.spec.schedule, zone, std::chrono::seconds(0),
+                                                    job.spec.start_at.value_or(job.created_at)));
+  std::lock_guard<std::mutex> l(mu_);
+  schedules_.insert_or_assign(job.id, std::make_pair(job.version, s));
+  return s;
+}
+
+void Engine::Impl::ClaimFires(Instant now) {
+  const PlannerOptions planner{options_.misfire_threshold, options_.max_catchup_runs};
+  // Bounded: each round claims a full batch or ends the pass.
+  for (int round = 0; round < 64; ++round) {
+    int claimed_jobs = 0;
+    auto runs = store_->ClaimDue(now, options_.claim_batch, [&](const DueJob& due) {
+      ++claimed_jobs;
+      auto schedule = ScheduleFor(due.job);
+      if (!schedule.ok()) {
+        // A job whose stored schedule no longer parses (e.g. tz data changed): stop it.
+        FirePlan stop;
+        stop.state = JobState::kDisabled;
+        return stop;
+      }
+      return PlanFires(due, *schedule, now, planner);
+    });
+    if (!runs.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      last_store_error_ = runs.status().message();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      last_store_error_.clear();
+      for (const Run& r : *runs) {
+        ++metrics_.fires_claimed;
+        if (r.status == RunStatus::kSkipped) {
+          ++metrics_.skipped_by_reason[r.reason];
+          ++metrics_.runs_by_status["skipped"];
+        }
+      }
+    }
+    if (claimed_jobs < options_.claim_batch) return;
+  }
+}
+
+void Engine::Impl::StartQueued(Instant now) {
+  for (int round = 0; round < 64; ++round) {
+    int free;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      free = options_.workers - static_cast<int>(executing_.size());
+    }
+    if (free <= 0) return;
+    auto runs = store_->StartQueued(options_.instance_id, now, free, now + options_.lease);
+    if (!runs.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      last_store_error_ = runs.status().message();
+      return;
+    }
+    int started = 0;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (Run& r : *runs) {
+        if (r.status == RunStatus::kSkipped) {
+          ++metrics_.skipped_by_reason[r.reason];
+          ++metrics_.runs_by_status["skipped"];
+          continue;
+        }
+        ++started;
+        if (r.trigger == RunTrigger::kSchedule || r.trigger == RunTrigger::kCatchUp) {
+          metrics_.fire_lag.Observe(Seconds(*r.started_at - r.scheduled_for));
+        }
+        const std::int64_t id = r.id;
+        Execution e;
+        e.run = std::move(r);
+        e.deadline = now + options_.default_timeout;  // refined by the worker from the job
+        executing_.emplace(id, std::move(e));
+        work_.push_back(id);
+      }
+    }
+    if (started > 0) work_cv_.notify_all();
+    if (started < free || runs->empty()) return;
+  }
+}
+
+void Engine::Impl::RequestStop(Execution& e, RunStatus as, std::string reason, Instant now) {
+  if (e.stop_as) return;
+  e.stop_as = as;
+  e.stop_reason = std::move(reason);
+  e.stopped_at = now;
+  e.stop.request_stop();
+}
+
+void Engine::Impl::EnforceDeadlines(Instant now) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& [id, e] : executing_) {
+    if (!e.stop_as && e.deadline <= now) RequestStop(e, RunStatus::kTimedOut, "timeout", now);
+  }
+}
+
+void Engine::Impl::PollCancels(Instant now) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (now < next_cancel_poll_) return;
+    next_cancel_poll_ = now + options_.poll_interval;
+    if (executing_.empty()) return;
+  }
+  auto runs = store_->CancelRequested(options_.instance_id);
+  if (!runs.ok()) return;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const Run& r : *runs) {
+    auto it = executing_.find(r.id);
+    if (it != executing_.end()) {
+      RequestStop(it->second, RunStatus::kCancelled, r.reason.empty() ? "cancelled" : r.reason,
+                  now);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- workers
+
+void Engine::Impl::WorkerThread() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [this] { return stopping_ || !work_.empty(); });
+    if (work_.empty()) return;  // stopping
+    const std::int64_t id = work_.front();
+    work_.pop_front();
+    lock.unlock();
+    Execute(id);
+    lock.lock();
+  }
+}
+
+void Engine::Impl::Execute(std::int64_t run_id) {
+  Run run;
+  std::stop_token token;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    Execution& e = executing_.at(run_id);
+    run = e.run;
+    token = e.stop.get_token();
+  }
+  DriverResult result;
+  auto job = store_->GetJob(run.job_id);
+  Driver* driver = job.ok() ? drivers_->Find(job->spec.driver) : nullptr;
+  if (!job.ok()) {
+    result = DriverResult::Failed("job " + std::to_string(run.job_id) +
+                                  " could not be loaded: " + job.status().message());
+  } else if (driver == nullptr) {
+    result = DriverResult::Failed("no driver named '" + job->spec.driver + "' is registered");
+  } else {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      Execution& e = executing_.at(run_id);
+      e.deadline = *run.started_at + job->spec.timeout.value_or(options_.default_timeout);
+    }
+    Wake();  // the loop now knows this run's deadline
+    RunContext ctx;
+    ctx.run_id = run.id;
+    ctx.job_name = job->spec.name;
+    ctx.attempt = run.attempt;
+    ctx.scheduled_for = run.scheduled_for;
+    ctx.config = job->spec.driver_config;
+    ctx.clock = &clock_;
+    try {
+      result = driver->Execute(ctx, token);
+    } catch (const std::exception& ex) {
+      result = DriverResult::Failed(std::string("driver '") + job->spec.driver +
+                                    "' threw: " + ex.what());
+    } catch (...) {
+      result = DriverResult::Failed(std::string("driver '") + job->spec.driver +
+                                    "' threw an unknown exception");
+    }
+  }
+  const Instant finished = base_clock_->Now();
+  RunOutcome o;
+  o.run_id = run.id;
+  o.lease_token = run.lease_token;
+  o.finished_at = finished;
+  o.exit_code = result.exit_code;
+  o.output = std::move(result.output);
+  o.output_truncated = result.output_truncated;
+  o.result = std::move(result.result);
+  o.status = result.status == RunStatus::kSucceeded ? RunStatus::kSucceeded : RunStatus::kFailed;
+  o.error = std::move(result.error);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    Execution& e = executing_.at(run_id);
+    if (e.stop_as) {
+      o.status = *e.stop_as;
+      o.reason = e.stop_reason;
+      o.error = *e.stop_as == RunStatus::kTimedOut
+                    ? "timed out after " + FormatDuration(e.deadline - *run.started_at)
+                    : "cancelled (" + e.stop_reason + ")";
+    }
+    if (job.ok() && o.status != RunStatus::kCancelled) {
+      o.retry = PlanRetry(*job, run, o.status, finished,
+                          std::uniform_real_distribution<double>(0, 1)(rng_));
+    }
+    metrics_.run_duration.Observe(Seconds(finished - *run.started_at));
+    outcomes_.push_back(std::move(o));
+    executing_.erase(run_id);
+    wake_ = true;
+  }
+  loop_cv_.notify_all();
+  idle_cv_.notify_all();
+}
+
+void Engine::Impl::PeriodicThread(Duration interval, const std::function<void(Instant)>& tick,
+                                  bool* parked, Instant* deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    const Instant now = base_clock_->Now();
+    tick(now);
+    lock.lock();
+    *parked = true;
+    *deadline = now + interval;
+    idle_cv_.notify_all();
+    base_clock_->AwaitWithDeadline(lock, periodic_cv_, *deadline, [this] { return stopping_; });
+    *parked = false;
+  }
+}
+
+bool Engine::Impl::WaitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_cv_.wait_for(lock, timeout, [this] {
+    const Instant now = base_clock_->Now();
+    const bool drivers_parked =
+        driver_waits_.size() == executing_.size() && (driver_waits_.empty() || *driver_waits_.begin() > now);
+    return loop_parked_ && !wake_ && loop_deadline_ > now && outcomes_.empty() && work_.empty() &&
+           drivers_parked && heartbeat_parked_ && heartbeat_deadline_ > now && reaper_parked_ &&
+           reaper_deadline_ > now;
+  });
+}
+
+// ---------------------------------------------------------------- jobs
+
+Job Engine::Impl::View(Job job, Instant now) const {
+  if (job.state == JobState::kActive && job.spec.start_at && *job.spec.start_at > now) {
+    job.state = JobState::kPending;
+  }
+  return job;
+}
+
+Result<Job> Engine::Impl::BuildJob(const JobSpec& spec, Instant now, std::optional<Job> existing) {
+  SKED_RETURN_IF_ERROR(ValidateJobSpecShape(spec));
+  Driver* driver = drivers_->Find(spec.driver);
+  if (driver == nullptr) {
+    std::string known;
+    for (const std::string& n : drivers_->Names()) known += (known.empty() ? "" : ", ") + n;
+    return InvalidArgumentError("driver: unknown driver '" + spec.driver + "' (registered: " +
+                                known + ")");
+  }
+  SKED_RETURN_IF_ERROR(driver->Validate(spec.driver_config).WithContext("driver_config"));
+  SKED_ASSIGN_OR_RETURN(TimeZone zone, TimeZone::Find(spec.time_zone));
+  const Instant created = existing ? existing->created_at : now;
+  SKED_ASSIGN_OR_RETURN(Schedule schedule, Schedule::Parse(spec.schedule, zone, options_.min_interval,
+                                                           spec.start_at.value_or(created)));
+  Job job = existing.value_or(Job());
+  job.spec = spec;
+  job.created_at = created;
+  job.updated_at = now;
+  job.state = spec.paused ? JobState::kPaused : JobState::kActive;
+  // Fires are computed from the schedule, never from a run's completion.
+  const Instant from = spec.start_at && *spec.start_at > now ? *spec.start_at - Duration(1) : now;
+  job.next_run_at = schedule.Next(from);
+  if (job.next_run_at && spec.end_at && *job.next_run_at > *spec.end_at) job.next_run_at.reset();
+  if (!job.next_run_at) {
+    if (spec.end_at && *spec.end_at <= now) return InvalidArgumentError("end_at: is in the past");
+    return InvalidArgumentError("schedule: '" + spec.schedule + "' has no fire after " +
+                                zone.Format(from) +
+                                (spec.end_at ? " before end_at" : ""));
+  }
+  return job;
+}
+
+Result<Job> Engine::Impl::CreateJob(const JobSpec& spec, std::string_view source) {
+  const Instant now = base_clock_->Now();
+  SKED_ASSIGN_OR_RETURN(Job job, BuildJob(spec, now, std::nullopt));
+  job.source = std::string(source);
+  SKED_ASSIGN_OR_RETURN(Job created, store_->CreateJob(job));
+  Wake();
+  return View(created, now);
+}
+
+Result<Job> Engine::Impl::UpdateJob(std::string_view name, const JobSpec& spec,
+                                    std::int64_t version) {
+  const Instant now = base_clock_->Now();
+  SKED_ASSIGN_OR_RETURN(Job current, store_->GetJobByName(name));
+  if (current.version != version) {
+    return AbortedError("job '" + std::string(name) + "' changed meanwhile (version " +
+                        std::to_string(current.version) + ", expected " +
+                        std::to_string(version) + "); reload it and retry");
+  }
+  SKED_ASSIGN_OR_RETURN(Job job, BuildJob(spec, now, current));
+  job.version = version;
+  SKED_ASSIGN_OR_RETURN(Job updated, store_->UpdateJob(job));
+  Wake();
+  return View(updated, now);
+}
+
+Result<Job> Engine::Impl::SetPaused(std::string_view name, bool paused) {
+  // A few tries: a concurrent edit bumps the version.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    SKED_ASSIGN_OR_RETURN(Job job, store_->GetJobByName(name));
+    if (job.state == JobState::kExpired || job.state == JobState::kDisabled) {
+      return FailedPreconditionError("job '" + std::string(name) + "' is " +
+                                     std::string(JobStateName(job.state)));
+    }
+    JobSpec spec = job.spec;
+    spec.paused = paused;
+    auto updated = UpdateJob(name, spec, job.version);
+    if (updated.ok() || updated.status().code() != StatusCode::kAborted) return updated;
+  }
+  return AbortedError("job '" + std::string(name) + "' keeps changing; try again");
+}
+
+Status Engine::Impl::DeleteJob(std::string_view name) {
+  SKED_ASSIGN_OR_RETURN(Job job, store_->GetJobByName(name));
+  SKED_RETURN_IF_ERROR(store_->DeleteJob(job.id));
+  const Instant now = base_clock_->Now();
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& [id, e] : executing_) {
+    if (e.run.job_id == job.id) RequestStop(e, RunStatus::kCancelled, "job deleted", now);
+  }
+  schedules_.erase(job.id);
+  return Status::Ok();
+}
+
+Result<Job> Engine::Impl::GetJob(std::string_view name) {
+  SKED_ASSIGN_OR_RETURN(Job job, store_->GetJobByName(name));
+  return View(job, base_clock_->Now());
+}
+
+Result<std::vector<Job>> Engine::Impl::ListJobs(const JobFilter& filter) {
+  SKED_ASSIGN_OR_RETURN(std::vector<Job> jobs, store_->ListJobs(filter));
+  const Instant now = base_clock_->Now();
+  for (Job& j : jobs) j = View(std::move(j), now);
+  return jobs;
+}
+
+Result<Run> Engine::Impl::TriggerJob(std::string_view name) {
+  SKED_ASSIGN_OR_RETURN(Job job, store_->GetJobByName(name));
+  const Instant now = base_clock_->Now();
+  NewRun r;
+  r.trigger = RunTrigger::kManual;
+  r.priority = job.spec.priority;
+  r.not_before = now;
+  // Two triggers in the same microsecond would share a key: step past it.
+  for (int i = 0; i < 10; ++i) {
+    r.scheduled_for = now + Duration(i);
+    auto run = store_->InsertRun(job.id, r, now);
+    if (run.ok()) {
+      Wake();
+      return run;
+    }
+    if (run.status().code() != StatusCode::kAlreadyExists) return run.status();
+  }
+  return AbortedError("job '" + std::string(name) + "' is being triggered too fast");
+}
+
+Status Engine::Impl::CancelRun(std::int64_t run_id) {
+  const Instant now = base_clock_->Now();
+  SKED_ASSIGN_OR_RETURN(bool done, store_->RequestCancel(run_id, now, "cancelled by user"));
+  if (!done) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = executing_.find(run_id);
+    if (it != executing_.end()) {
+      RequestStop(it->second, RunStatus::kCancelled, "cancelled by user", now);
+    }
+  }
+  Wake();
+  return Status::Ok();
+}
+
+MetricsSnapshot Engine::Impl::Metrics() {
+  auto depth = store_->QueueDepth();
+  std::lock_guard<std::mutex> l(mu_);
+  MetricsSnapshot m = metrics_;
+  m.queue_depth = depth.value_or(-1);
+  m.running = static_cast<std::int64_t>(executing_.size());
+  return m;
+}
+
+HealthSnapshot Engine::Impl::Health() {
+  HealthSnapshot h;
+  const Instant now = base_clock_->Now();
+  JobFilter active;
+  active.state = JobState::kActive;
+  active.limit = 1 << 30;
+  // Counting by listing is O(jobs); a store COUNT comes with the daemon.
+  if (auto jobs = store_->ListJobs(active); jobs.ok()) {
+    h.active_jobs = static_cast<std::int64_t>(jobs->size());
+  } else {
+    h.issues.push_back("store: " + jobs.status().message());
+  }
+  RunFilter running;
+  running.status = RunStatus::kRunning;
+  running.limit = 100000;
+  if (auto runs = store_->ListRuns(running); runs.ok()) {
+    h.running_runs = static_cast<std::int64_t>(runs->size());
+    for (const Run& r : *runs) {
+      if (r.lease_expires_at && *r.lease_expires_at < now) ++h.stale_leases;
+    }
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  h.loop_active = started_ && !stopping_;
+  h.last_pass_at = last_pass_at_;
+  for (const auto& [id, e] : executing_) {
+    if (e.stopped_at && now - *e.stopped_at > options_.stuck_after) ++h.stuck_drivers;
+  }
+  if (!h.loop_active) h.issues.push_back("scheduler loop is not running");
+  if (h.loop_active && (!last_pass_at_ || now - *last_pass_at_ > 3 * options_.poll_interval +
+                                                                  std::chrono::seconds(5))) {
+    h.issues.push_back("scheduler loop has not run a pass recently");
+  }
+  if (!last_store_error_.empty()) h.issues.push_back("store: " + last_store_error_);
+  if (h.stuck_drivers > 0) {
+    h.issues.push_back(std::to_string(h.stuck_drivers) +
+                       " run(s) ignore their stop request (stuck drivers)");
+  }
+  if (h.stale_leases > 0) {
+    h.issues.push_back(std::to_string(h.stale_leases) + " run(s) hold an expired lease");
+  }
+  h.healthy = h.issues.empty();
+  return h;
+}
+
+// ---------------------------------------------------------------- facade
+
+Engine::Engine(EngineOptions options, Store* store, DriverRegistry* drivers, Clock* clock)
+    : impl_(std::make_unique<Impl>(std::move(options), store, drivers, clock)) {}
+Engine::~Engine() = default;
+Status Engine::Start() { return impl_->Start(); }
+void Engine::Stop() { impl_->Stop(); }
+Result<Job> Engine::CreateJob(const JobSpec& spec, std::string_view source) {
+  return impl_->CreateJob(spec, source);
+}
+Result<Job> Engine::UpdateJob(std::string_view name, const JobSpec& spec,
+                              std::int64_t expected_version) {
+  return impl_->UpdateJob(name, spec, expected_version);
+}
+Result<Job> Engine::PauseJob(std::string_view name) { return impl_->SetPaused(name, true); }
+Result<Job> Engine::ResumeJob(std::string_view name) { return impl_->SetPaused(name, false); }
+Status Engine::DeleteJob(std::string_view name) { return impl_->DeleteJob(name); }
+Result<Job> Engine::GetJob(std::string_view name) { return impl_->GetJob(name); }
+Result<std::vector<Job>> Engine::ListJobs(const JobFilter& filter) {
+  return impl_->ListJobs(filter);
+}
+Result<Run> Engine::TriggerJob(std::string_view name) { return impl_->TriggerJob(name); }
+Status Engine::CancelRun(std::int64_t run_id) { return impl_->CancelRun(run_id); }
+Result<Run> Engine::GetRun(std::int64_t run_id) { return impl_->store()->GetRun(run_id); }
+Result<std::vector<Run>> Engine::ListRuns(const RunFilter& filter) {
+  return impl_->store()->ListRuns(filter);
+}
+MetricsSnapshot Engine::Metrics() { return impl_->Metrics(); }
+HealthSnapshot Engine::Health() { return impl_->Health(); }
+const std::string& Engine::instance_id() const { return impl_->instance_id(); }
+bool Engine::WaitIdleForTesting(std::chrono::milliseconds timeout) {
+  return impl_->WaitIdle(timeout);
+}
+
+}  // namespace sked
