@@ -25,7 +25,7 @@ struct RunContext {
   std::string job_name;
   int attempt = 1;
   Instant scheduled_for{};
-  std::string config;   // the job's driver_config (JSON), already validated
+  std::string config;  // the job's driver_config (JSON), already validated
   Clock* clock = nullptr;
 };
 

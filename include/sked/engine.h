@@ -34,18 +34,18 @@
 namespace sked {
 
 struct EngineOptions {
-  std::string instance_id;  // default: "<host>:<pid>"
-  int workers = 8;          // worker slots: runs executing at once
-  std::chrono::seconds min_interval{60};  // schedules may not fire more often
+  std::string instance_id;                           // default: "<host>:<pid>"
+  int workers = 8;                                   // worker slots: runs executing at once
+  std::chrono::seconds min_interval{60};             // schedules may not fire more often
   Duration default_timeout = std::chrono::hours(1);  // for jobs without a timeout
-  Duration lease = std::chrono::seconds(30);      // a running run's lease
-  Duration heartbeat = std::chrono::seconds(10);  // how often leases are extended
+  Duration lease = std::chrono::seconds(30);         // a running run's lease
+  Duration heartbeat = std::chrono::seconds(10);     // how often leases are extended
   Duration shutdown_grace = std::chrono::seconds(30);
   Duration misfire_threshold = std::chrono::seconds(5);  // later than this is a misfire
-  Duration poll_interval = std::chrono::seconds(1);  // to see other processes' changes
-  Duration stuck_after = std::chrono::seconds(30);   // stopped but still running: stuck
-  int claim_batch = 512;   // fires claimed per transaction
-  int settle_batch = 512;  // runs settled per transaction
+  Duration poll_interval = std::chrono::seconds(1);      // to see other processes' changes
+  Duration stuck_after = std::chrono::seconds(30);       // stopped but still running: stuck
+  int claim_batch = 512;                                 // fires claimed per transaction
+  int settle_batch = 512;                                // runs settled per transaction
   int max_catchup_runs = 100;  // misfire=run_all/skip: runs written per job per pass
 };
 
@@ -99,8 +99,7 @@ class Engine {
   // --- Jobs (validated here: bad input is rejected before anything is stored) ---
   Result<Job> CreateJob(const JobSpec& spec, std::string_view source = "api");
   // Replaces the job's spec if its version is still `expected_version`.
-  Result<Job> UpdateJob(std::string_view name, const JobSpec& spec,
-                        std::int64_t expected_version);
+  Result<Job> UpdateJob(std::string_view name, const JobSpec& spec, std::int64_t expected_version);
   Result<Job> PauseJob(std::string_view name);
   Result<Job> ResumeJob(std::string_view name);
   Status DeleteJob(std::string_view name);

@@ -90,8 +90,7 @@ TEST(ShellDriverTest, MissingProgramOrFolderFails) {
 }
 
 TEST(ShellDriverTest, OutputKeepsTheTail) {
-  DriverResult r = RunShell(
-      R"({"command": "seq 1 100000", "max_output_bytes": 20})");
+  DriverResult r = RunShell(R"({"command": "seq 1 100000", "max_output_bytes": 20})");
   EXPECT_EQ(r.status, RunStatus::kSucceeded);
   EXPECT_TRUE(r.output_truncated);
   EXPECT_EQ(r.output.size(), 20u);
@@ -114,8 +113,8 @@ TEST(ShellDriverTest, StopSendsTermToTheGroup) {
   std::stop_source stop;
   std::thread stopper = StopWhenExists(stop, ready);
   const auto t0 = std::chrono::steady_clock::now();
-  DriverResult r = RunShell(R"({"command": "sleep 30 & touch )" + ready + R"(; wait"})",
-                            stop.get_token());
+  DriverResult r =
+      RunShell(R"({"command": "sleep 30 & touch )" + ready + R"(; wait"})", stop.get_token());
   stopper.join();
   std::remove(ready.c_str());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
@@ -129,9 +128,9 @@ TEST(ShellDriverTest, IgnoredTermEscalatesToKill) {
   std::stop_source stop;
   std::thread stopper = StopWhenExists(stop, ready);
   const auto t0 = std::chrono::steady_clock::now();
-  DriverResult r = RunShell(R"({"command": "trap '' TERM; touch )" + ready +
-                                R"(; sleep 30", "kill_grace": "300ms"})",
-                            stop.get_token());
+  DriverResult r = RunShell(
+      R"({"command": "trap '' TERM; touch )" + ready + R"(; sleep 30", "kill_grace": "300ms"})",
+      stop.get_token());
   stopper.join();
   std::remove(ready.c_str());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
@@ -140,8 +139,7 @@ TEST(ShellDriverTest, IgnoredTermEscalatesToKill) {
 
 TEST(ShellDriverTest, LeavesNoProcessBehind) {
   const std::string pidfile = "/tmp/sked-shell-test-" + std::to_string(::getpid());
-  DriverResult r =
-      RunShell(R"({"command": "sleep 30 & echo $! > )" + pidfile + R"(; exit 0"})");
+  DriverResult r = RunShell(R"({"command": "sleep 30 & echo $! > )" + pidfile + R"(; exit 0"})");
   EXPECT_EQ(r.status, RunStatus::kSucceeded);
   std::ifstream in(pidfile);
   pid_t orphan = 0;

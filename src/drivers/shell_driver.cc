@@ -27,7 +27,7 @@ namespace sked::drivers {
 namespace {
 
 #define SKED_SHELL_KEYS \
-  {"command", "argv", "env", "inherit_env", "cwd", "max_output_bytes", "kill_grace"}
+  { "command", "argv", "env", "inherit_env", "cwd", "max_output_bytes", "kill_grace" }
 constexpr std::int64_t kDefaultMaxOutput = 64 * 1024;
 
 struct ShellConfig {
@@ -43,8 +43,9 @@ Result<ShellConfig> ParseShellConfig(std::string_view text) {
   ShellConfig c;
   const bool has_command = j.contains("command"), has_argv = j.contains("argv");
   if (has_command == has_argv) {
-    return InvalidArgumentError("config: give exactly one of 'command' (a shell string) or "
-                                "'argv' (a list of strings)");
+    return InvalidArgumentError(
+        "config: give exactly one of 'command' (a shell string) or "
+        "'argv' (a list of strings)");
   }
   if (has_command) {
     if (!j["command"].is_string() || j["command"].get<std::string>().empty()) {
@@ -84,14 +85,14 @@ Result<ShellConfig> ParseShellConfig(std::string_view text) {
     c.cwd = j["cwd"].get<std::string>();
   }
   if (j.contains("max_output_bytes")) {
-    if (!j["max_output_bytes"].is_number_integer() || j["max_output_bytes"].get<std::int64_t>() < 0 ||
+    if (!j["max_output_bytes"].is_number_integer() ||
+        j["max_output_bytes"].get<std::int64_t>() < 0 ||
         j["max_output_bytes"].get<std::int64_t>() > 16 * 1024 * 1024) {
       return InvalidArgumentError("config.max_output_bytes: must be an integer 0-16777216");
     }
     c.max_output = j["max_output_bytes"].get<std::int64_t>();
   }
-  SKED_ASSIGN_OR_RETURN(c.kill_grace,
-                        ConfigDuration(j, "kill_grace", std::chrono::seconds(5)));
+  SKED_ASSIGN_OR_RETURN(c.kill_grace, ConfigDuration(j, "kill_grace", std::chrono::seconds(5)));
   return c;
 }
 
@@ -171,8 +172,8 @@ DriverResult ShellDriver::Execute(const RunContext& context, std::stop_token sto
   sigaddset(&default_signals, SIGINT);
   posix_spawnattr_setsigmask(&attr, &no_signals);
   posix_spawnattr_setsigdefault(&attr, &default_signals);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
   const int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);

@@ -61,10 +61,9 @@ class Engine::Impl {
         rng_(std::random_device{}()) {
     if (options_.instance_id.empty()) options_.instance_id = DefaultInstanceId();
     options_.workers = std::max(1, options_.workers);
-    metrics_.fire_lag = NewHistogram({0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                      2.5, 5, 10, 60});
-    metrics_.run_duration =
-        NewHistogram({0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600});
+    metrics_.fire_lag =
+        NewHistogram({0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60});
+    metrics_.run_duration = NewHistogram({0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600});
   }
   ~Impl() { Stop(); }
 
@@ -116,8 +115,8 @@ class Engine::Impl {
   struct Execution {
     Run run;
     std::stop_source stop;
-    Instant deadline;                    // timeout
-    std::optional<RunStatus> stop_as;    // timed_out or cancelled, once stop is requested
+    Instant deadline;                  // timeout
+    std::optional<RunStatus> stop_as;  // timed_out or cancelled, once stop is requested
     std::string stop_reason;
     std::optional<Instant> stopped_at;
   };
@@ -125,8 +124,8 @@ class Engine::Impl {
   // Services.
   void LoopThread();
   void WorkerThread();
-  void PeriodicThread(Duration interval, const std::function<void(Instant)>& tick,
-                      bool* parked, Instant* deadline);
+  void PeriodicThread(Duration interval, const std::function<void(Instant)>& tick, bool* parked,
+                      Instant* deadline);
 
   // One pass of the scheduler loop; returns when it next wants to run.
   Instant Pass(Instant now);
@@ -152,28 +151,29 @@ class Engine::Impl {
   DriverClock clock_;
 
   std::mutex mu_;
-  std::condition_variable loop_cv_;    // wakes the scheduler loop
-  std::condition_variable work_cv_;    // wakes workers
-  std::condition_variable idle_cv_;    // WaitIdle
+  std::condition_variable loop_cv_;  // wakes the scheduler loop
+  std::condition_variable work_cv_;  // wakes workers
+  std::condition_variable idle_cv_;  // WaitIdle
   std::condition_variable periodic_cv_;
-  bool started_ = false;               // guarded by mu_
-  bool draining_ = false;              // stop claiming and starting
-  bool stopping_ = false;              // services exit
-  bool wake_ = false;                  // the loop should run a pass now
+  bool started_ = false;   // guarded by mu_
+  bool draining_ = false;  // stop claiming and starting
+  bool stopping_ = false;  // services exit
+  bool wake_ = false;      // the loop should run a pass now
   bool loop_parked_ = false;
   Instant loop_deadline_{};
   bool heartbeat_parked_ = false, reaper_parked_ = false;
   Instant heartbeat_deadline_{}, reaper_deadline_{};
   std::optional<Instant> last_pass_at_;
   std::unordered_map<std::int64_t, Execution> executing_;
-  std::deque<std::int64_t> work_;       // started runs waiting for a worker
-  std::vector<RunOutcome> outcomes_;    // finished runs waiting to be settled
+  std::deque<std::int64_t> work_;     // started runs waiting for a worker
+  std::vector<RunOutcome> outcomes_;  // finished runs waiting to be settled
   std::multiset<Instant> driver_waits_;
   MetricsSnapshot metrics_;
   std::string last_store_error_;
   Instant next_cancel_poll_{};
   std::mt19937_64 rng_;
-  std::unordered_map<std::int64_t, std::pair<std::int64_t, Schedule>> schedules_;  // id -> (version, schedule)
+  std::unordered_map<std::int64_t, std::pair<std::int64_t, Schedule>>
+      schedules_;  // id -> (version, schedule)
 
   std::vector<std::thread> threads_;
 };
@@ -187,10 +187,9 @@ Status Engine::Impl::Start() {
   }
   SKED_ASSIGN_OR_RETURN(int version, store_->SchemaVersion());
   if (version != store_->LatestSchemaVersion()) {
-    return FailedPreconditionError("store schema version " + std::to_string(version) +
-                                   ", this sked needs " +
-                                   std::to_string(store_->LatestSchemaVersion()) +
-                                   " (run sked migrate)");
+    return FailedPreconditionError(
+        "store schema version " + std::to_string(version) + ", this sked needs " +
+        std::to_string(store_->LatestSchemaVersion()) + " (run sked migrate)");
   }
   const Instant now = base_clock_->Now();
   SKED_RETURN_IF_ERROR(store_->RegisterInstance(
@@ -219,14 +218,14 @@ Status Engine::Impl::Start() {
     PeriodicThread(
         options_.lease / 2,
         [this](Instant at) {
-          auto reaped = store_->ReapExpired(at, options_.settle_batch,
-                                            [this, at](const Job& job, const Run& run) {
-                                              std::lock_guard<std::mutex> g(mu_);
-                                              auto r = PlanRetry(job, run, RunStatus::kAbandoned,
-                                                                 at, std::uniform_real_distribution<double>(0, 1)(rng_));
-                                              if (r) ++metrics_.retries_scheduled;
-                                              return r;
-                                            });
+          auto reaped = store_->ReapExpired(
+              at, options_.settle_batch, [this, at](const Job& job, const Run& run) {
+                std::lock_guard<std::mutex> g(mu_);
+                auto r = PlanRetry(job, run, RunStatus::kAbandoned, at,
+                                   std::uniform_real_distribution<double>(0, 1)(rng_));
+                if (r) ++metrics_.retries_scheduled;
+                return r;
+              });
           std::lock_guard<std::mutex> g(mu_);
           if (reaped.ok()) {
             metrics_.reaped += static_cast<std::int64_t>(reaped->size());
@@ -316,8 +315,11 @@ Instant Engine::Impl::Pass(Instant now) {
       std::lock_guard<std::mutex> l(mu_);
       free_slot = static_cast<int>(executing_.size()) < options_.workers;
     }
+    // A queued run already due but not started is held by its job's overlap
+    // policy: a finishing run wakes the loop (or the poll sees another
+    // process's), so only future not_before times (retry backoff) count here.
     if (free_slot) {
-      if (auto q = store_->NextQueuedAt(); q.ok() && *q) next = std::min(next, **q);
+      if (auto q = store_->NextQueuedAt(); q.ok() && *q && **q > now) next = std::min(next, **q);
     }
   }
   std::lock_guard<std::mutex> l(mu_);
@@ -361,8 +363,9 @@ Result<Schedule> Engine::Impl::ScheduleFor(const Job& job) {
     if (it != schedules_.end() && it->second.first == job.version) return it->second.second;
   }
   SKED_ASSIGN_OR_RETURN(TimeZone zone, TimeZone::Find(job.spec.time_zone));
-  SKED_ASSIGN_OR_RETURN(Schedule s, Schedule::Parse(job.spec.schedule, zone, std::chrono::seconds(0),
-                                                    job.spec.start_at.value_or(job.created_at)));
+  SKED_ASSIGN_OR_RETURN(Schedule s,
+                        Schedule::Parse(job.spec.schedule, zone, std::chrono::seconds(0),
+                                        job.spec.start_at.value_or(job.created_at)));
   std::lock_guard<std::mutex> l(mu_);
   schedules_.insert_or_assign(job.id, std::make_pair(job.version, s));
   return s;
@@ -588,8 +591,11 @@ bool Engine::Impl::WaitIdle(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return idle_cv_.wait_for(lock, timeout, [this] {
     const Instant now = base_clock_->Now();
-    const bool drivers_parked =
-        driver_waits_.size() == executing_.size() && (driver_waits_.empty() || *driver_waits_.begin() > now);
+    // Every executing run sits in a driver waiting on the clock for a later
+    // time, and none was asked to stop (a stopped driver is about to return).
+    bool drivers_parked = driver_waits_.size() == executing_.size() &&
+                          (driver_waits_.empty() || *driver_waits_.begin() > now);
+    for (const auto& [id, e] : executing_) drivers_parked = drivers_parked && !e.stop_as;
     return loop_parked_ && !wake_ && loop_deadline_ > now && outcomes_.empty() && work_.empty() &&
            drivers_parked && heartbeat_parked_ && heartbeat_deadline_ > now && reaper_parked_ &&
            reaper_deadline_ > now;
@@ -611,14 +617,15 @@ Result<Job> Engine::Impl::BuildJob(const JobSpec& spec, Instant now, std::option
   if (driver == nullptr) {
     std::string known;
     for (const std::string& n : drivers_->Names()) known += (known.empty() ? "" : ", ") + n;
-    return InvalidArgumentError("driver: unknown driver '" + spec.driver + "' (registered: " +
-                                known + ")");
+    return InvalidArgumentError("driver: unknown driver '" + spec.driver +
+                                "' (registered: " + known + ")");
   }
   SKED_RETURN_IF_ERROR(driver->Validate(spec.driver_config).WithContext("driver_config"));
   SKED_ASSIGN_OR_RETURN(TimeZone zone, TimeZone::Find(spec.time_zone));
   const Instant created = existing ? existing->created_at : now;
-  SKED_ASSIGN_OR_RETURN(Schedule schedule, Schedule::Parse(spec.schedule, zone, options_.min_interval,
-                                                           spec.start_at.value_or(created)));
+  SKED_ASSIGN_OR_RETURN(
+      Schedule schedule,
+      Schedule::Parse(spec.schedule, zone, options_.min_interval, spec.start_at.value_or(created)));
   Job job = existing.value_or(Job());
   job.spec = spec;
   job.created_at = created;
@@ -631,8 +638,7 @@ Result<Job> Engine::Impl::BuildJob(const JobSpec& spec, Instant now, std::option
   if (!job.next_run_at) {
     if (spec.end_at && *spec.end_at <= now) return InvalidArgumentError("end_at: is in the past");
     return InvalidArgumentError("schedule: '" + spec.schedule + "' has no fire after " +
-                                zone.Format(from) +
-                                (spec.end_at ? " before end_at" : ""));
+                                zone.Format(from) + (spec.end_at ? " before end_at" : ""));
   }
   return job;
 }
@@ -652,8 +658,8 @@ Result<Job> Engine::Impl::UpdateJob(std::string_view name, const JobSpec& spec,
   SKED_ASSIGN_OR_RETURN(Job current, store_->GetJobByName(name));
   if (current.version != version) {
     return AbortedError("job '" + std::string(name) + "' changed meanwhile (version " +
-                        std::to_string(current.version) + ", expected " +
-                        std::to_string(version) + "); reload it and retry");
+                        std::to_string(current.version) + ", expected " + std::to_string(version) +
+                        "); reload it and retry");
   }
   SKED_ASSIGN_OR_RETURN(Job job, BuildJob(spec, now, current));
   job.version = version;
@@ -774,7 +780,7 @@ HealthSnapshot Engine::Impl::Health() {
   }
   if (!h.loop_active) h.issues.push_back("scheduler loop is not running");
   if (h.loop_active && (!last_pass_at_ || now - *last_pass_at_ > 3 * options_.poll_interval +
-                                                                  std::chrono::seconds(5))) {
+                                                                     std::chrono::seconds(5))) {
     h.issues.push_back("scheduler loop has not run a pass recently");
   }
   if (!last_store_error_.empty()) h.issues.push_back("store: " + last_store_error_);

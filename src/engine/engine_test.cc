@@ -1,0 +1,424 @@
+// The engine on a simulated clock: every run policy, job life, shutdown.
+// Time moves only through AdvanceTo(), which steps from one wake-up to the
+// next exactly as real time would, and waits for the engine to go idle.
+
+#include "sked/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "cron/cron_test_util.h"
+#include "testing/simulated_clock.h"
+
+namespace sked {
+namespace {
+
+using sked::testing::At;
+using sked::testing::SimulatedClock;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+const Instant kT0 = At("2026-01-01T00:00:00Z");
+
+class ThrowingDriver final : public Driver {
+ public:
+  std::string_view name() const override { return "throws"; }
+  std::string_view description() const override { return "throws"; }
+  Status Validate(std::string_view) const override { return Status::Ok(); }
+  DriverResult Execute(const RunContext&, std::stop_token) override {
+    throw std::runtime_error("kaboom");
+  }
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::move(Store::Open("sqlite::memory:").value());
+    ASSERT_TRUE(store_->Migrate().ok());
+    drivers_ = DriverRegistry::WithBuiltins();
+    ASSERT_TRUE(drivers_->Register(std::make_unique<ThrowingDriver>()).ok());
+    options_.instance_id = "test-1";
+    options_.workers = 2;
+    options_.min_interval = seconds(1);
+    options_.lease = seconds(30);
+    options_.heartbeat = seconds(10);
+    options_.poll_interval = seconds(1);
+    options_.shutdown_grace = seconds(5);
+  }
+  void TearDown() override {
+    if (engine_) StopEngine();
+  }
+
+  void StartEngine() {
+    engine_ = std::make_unique<Engine>(options_, store_.get(), drivers_.get(), &clock_);
+    ASSERT_TRUE(engine_->Start().ok());
+    ASSERT_TRUE(engine_->WaitIdleForTesting());
+  }
+
+  // Stop() may wait on the clock (shutdown grace): move time along meanwhile,
+  // one wake-up at a time, for at most 20 s of real time.
+  void StopEngine() {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread stopper([&] {
+      engine_->Stop();
+      std::lock_guard<std::mutex> l(mu);
+      done = true;
+      cv.notify_all();
+    });
+    const auto give_up = std::chrono::steady_clock::now() + seconds(20);
+    std::unique_lock<std::mutex> lock(mu);
+    while (!done && std::chrono::steady_clock::now() < give_up) {
+      const std::optional<Instant> next = clock_.EarliestWakeupTime();
+      if (next && *next > clock_.Now()) {
+        clock_.SetTime(*next);
+      } else {
+        cv.wait_for(lock, milliseconds(1), [&] { return done; });  // let woken threads run
+      }
+    }
+    lock.unlock();
+    stopper.join();
+    engine_.reset();
+  }
+
+  // Steps simulated time to `t`, stopping at every wake-up on the way and
+  // letting the engine finish what is due there.
+  void AdvanceTo(Instant t) {
+    ASSERT_TRUE(engine_->WaitIdleForTesting());
+    for (int step = 0; step < 100000; ++step) {
+      std::optional<Instant> next = clock_.EarliestWakeupTime();
+      if (!next || *next > t) break;
+      clock_.SetTime(*next);
+      ASSERT_TRUE(engine_->WaitIdleForTesting())
+          << "engine not idle at " << FormatRfc3339Utc(clock_.Now(), 3);
+    }
+    clock_.SetTime(t);
+    ASSERT_TRUE(engine_->WaitIdleForTesting());
+  }
+
+  JobSpec Spec(const std::string& name, const std::string& schedule,
+               const std::string& driver = "noop", const std::string& config = "{}") {
+    JobSpec s;
+    s.name = name;
+    s.schedule = schedule;
+    s.driver = driver;
+    s.driver_config = config;
+    return s;
+  }
+
+  Job Create(const JobSpec& spec) {
+    auto j = engine_->CreateJob(spec);
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    return j.value_or(Job());
+  }
+
+  // The job's runs, oldest first, as "status@+seconds" (scheduled_for - kT0).
+  std::vector<std::string> History(const Job& job) {
+    RunFilter f;
+    f.job_id = job.id;
+    f.limit = 1000;
+    std::vector<std::string> out;
+    auto runs = store_->ListRuns(f);
+    EXPECT_TRUE(runs.ok());
+    for (auto it = runs->rbegin(); it != runs->rend(); ++it) {
+      out.push_back(
+          std::string(RunStatusName(it->status)) + "@" +
+          std::to_string(std::chrono::duration_cast<seconds>(it->scheduled_for - kT0).count()) +
+          (it->attempt > 1 ? "#" + std::to_string(it->attempt) : ""));
+    }
+    return out;
+  }
+
+  SimulatedClock clock_{kT0};
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<DriverRegistry> drivers_;
+  EngineOptions options_;
+  std::unique_ptr<Engine> engine_;
+};
+
+using V = std::vector<std::string>;
+
+TEST_F(EngineTest, FiresOnTimeAndKeepsCounters) {
+  StartEngine();
+  Job job = Create(Spec("tick", "*/10 * * * * *"));
+  EXPECT_EQ(*job.next_run_at, kT0 + seconds(10));
+  AdvanceTo(kT0 + seconds(30));
+  EXPECT_EQ(History(job), (V{"succeeded@10", "succeeded@20", "succeeded@30"}));
+  RunFilter f;
+  f.job_id = job.id;
+  const std::vector<sked::Run> runs = *engine_->ListRuns(f);
+  for (const sked::Run& r : runs) {
+    EXPECT_EQ(*r.started_at, r.scheduled_for);  // woken at the due instant
+    EXPECT_EQ(r.instance_id, "test-1");
+    EXPECT_EQ(r.trigger, RunTrigger::kSchedule);
+  }
+  Job after = *engine_->GetJob("tick");
+  EXPECT_EQ(after.runs, 3);
+  EXPECT_EQ(after.successes, 3);
+  EXPECT_EQ(*after.last_run_at, kT0 + seconds(30));
+  EXPECT_EQ(*after.next_run_at, kT0 + seconds(40));
+  MetricsSnapshot m = engine_->Metrics();
+  EXPECT_EQ(m.runs_by_status["succeeded"], 3);
+  EXPECT_EQ(m.fire_lag.count, 3);
+  EXPECT_EQ(m.fire_lag.counts[0], 3);  // all within 1 ms
+}
+
+TEST_F(EngineTest, OverlapSkipRecordsSkippedFires) {
+  StartEngine();
+  Job job = Create(Spec("slow", "*/10 * * * * *", "sleep", R"({"duration": "25s"})"));
+  AdvanceTo(kT0 + seconds(45));
+  EXPECT_EQ(History(job), (V{"succeeded@10", "skipped@20", "skipped@30", "running@40"}));
+  RunFilter skipped;
+  skipped.job_id = job.id;
+  skipped.status = RunStatus::kSkipped;
+  EXPECT_EQ(engine_->ListRuns(skipped)->front().reason, "overlap");
+  EXPECT_EQ(engine_->Metrics().skipped_by_reason["overlap"], 2);
+}
+
+TEST_F(EngineTest, OverlapQueueHoldsAFire) {
+  StartEngine();
+  JobSpec spec = Spec("queued", "*/10 * * * * *", "sleep", R"({"duration": "15s"})");
+  spec.overlap = OverlapPolicy::kQueue;
+  Job job = Create(spec);
+  AdvanceTo(kT0 + seconds(40));
+  // 10 runs to 25; 20 waits and starts at 25 (to 40); 30 waits; 40 is one too many.
+  EXPECT_EQ(History(job), (V{"succeeded@10", "succeeded@20", "running@30", "skipped@40"}));
+  RunFilter f;
+  f.job_id = job.id;
+  auto runs = *engine_->ListRuns(f);
+  EXPECT_EQ(*runs[2].started_at, kT0 + seconds(25));
+}
+
+TEST_F(EngineTest, CapacityQueuesByPriority) {
+  options_.workers = 1;
+  StartEngine();
+  JobSpec low = Spec("low", "0 * * * * *", "sleep", R"({"duration": "10s"})");
+  JobSpec high = low;
+  high.name = "high";
+  high.priority = 5;
+  JobSpec mid = low;
+  mid.name = "mid";
+  mid.priority = 1;
+  Job l = Create(low), h = Create(high), m = Create(mid);
+  AdvanceTo(kT0 + seconds(60));
+  EXPECT_EQ(History(h), (V{"running@60"}));
+  EXPECT_EQ(engine_->Metrics().queue_depth, 2);
+  AdvanceTo(kT0 + seconds(70));
+  EXPECT_EQ(History(m), (V{"running@60"}));
+  AdvanceTo(kT0 + seconds(80));
+  EXPECT_EQ(History(l), (V{"running@60"}));
+  (void)l;
+}
+
+TEST_F(EngineTest, TimeoutStopsTheRun) {
+  StartEngine();
+  JobSpec spec = Spec("hang", "0 * * * * *", "sleep", R"({"duration": "1h"})");
+  spec.timeout = seconds(5);
+  Job job = Create(spec);
+  AdvanceTo(kT0 + seconds(66));
+  EXPECT_EQ(History(job), (V{"timed_out@60"}));
+  sked::Run r = engine_->ListRuns()->front();
+  EXPECT_EQ(r.error, "timed out after 5s");
+  EXPECT_EQ(*r.finished_at, kT0 + seconds(65));
+  EXPECT_EQ(engine_->GetJob("hang")->failures, 1);
+}
+
+TEST_F(EngineTest, CancelRunningAndQueuedRuns) {
+  options_.workers = 1;
+  StartEngine();
+  Job job = Create(Spec("manual", "0 0 1 1 *", "sleep", R"({"duration": "1h"})"));
+  sked::Run first = *engine_->TriggerJob("manual");
+  AdvanceTo(kT0 + seconds(1));
+  EXPECT_EQ(engine_->GetRun(first.id)->status, RunStatus::kRunning);
+  JobSpec other = Spec("other", "0 0 1 1 *", "sleep", R"({"duration": "1h"})");
+  Create(other);
+  sked::Run waiting = *engine_->TriggerJob("other");
+  AdvanceTo(kT0 + seconds(2));
+  EXPECT_EQ(engine_->GetRun(waiting.id)->status, RunStatus::kQueued);
+  ASSERT_TRUE(engine_->CancelRun(waiting.id).ok());
+  EXPECT_EQ(engine_->GetRun(waiting.id)->status, RunStatus::kCancelled);
+  ASSERT_TRUE(engine_->CancelRun(first.id).ok());
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  sked::Run cancelled = *engine_->GetRun(first.id);
+  EXPECT_EQ(cancelled.status, RunStatus::kCancelled);
+  EXPECT_EQ(cancelled.reason, "cancelled by user");
+  EXPECT_EQ(cancelled.trigger, RunTrigger::kManual);
+  EXPECT_EQ(engine_->CancelRun(first.id).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(engine_->CancelRun(424242).code(), StatusCode::kNotFound);
+  (void)job;
+}
+
+TEST_F(EngineTest, RetriesWithBackoffAreNewRuns) {
+  StartEngine();
+  JobSpec spec = Spec("flaky", "0 * * * * *", "noop", R"({"fail": true})");
+  spec.retry.max_retries = 2;
+  spec.retry.backoff = seconds(5);
+  spec.retry.multiplier = 2;
+  spec.retry.jitter = 0;
+  Job job = Create(spec);
+  AdvanceTo(kT0 + seconds(90));
+  EXPECT_EQ(History(job), (V{"failed@60", "failed@60#2", "failed@60#3"}));
+  RunFilter f;
+  f.job_id = job.id;
+  auto runs = *engine_->ListRuns(f);  // newest first
+  EXPECT_EQ(*runs[1].started_at, kT0 + seconds(65));
+  EXPECT_EQ(*runs[0].started_at, kT0 + seconds(75));
+  EXPECT_EQ(runs[0].trigger, RunTrigger::kRetry);
+  EXPECT_EQ(engine_->GetJob("flaky")->failures, 3);
+  EXPECT_EQ(engine_->Metrics().retries_scheduled, 2);
+}
+
+TEST_F(EngineTest, MisfireRunOnceAfterDowntime) {
+  StartEngine();
+  Job job = Create(Spec("minutely", "0 * * * * *"));
+  AdvanceTo(kT0 + seconds(60));
+  StopEngine();
+  clock_.SetTime(kT0 + minutes(10) + seconds(30));  // down for ~9 minutes
+  StartEngine();
+  AdvanceTo(kT0 + minutes(11));
+  EXPECT_EQ(History(job), (V{"succeeded@60", "succeeded@600", "succeeded@660"}));
+  RunFilter f;
+  f.job_id = job.id;
+  EXPECT_EQ((*engine_->ListRuns(f))[1].trigger, RunTrigger::kCatchUp);
+}
+
+TEST_F(EngineTest, ReaperAbandonsRunsOfADeadInstance) {
+  StartEngine();
+  JobSpec spec = Spec("orphan", "0 0 1 1 *");
+  spec.retry.max_retries = 1;
+  spec.retry.backoff = seconds(1);
+  spec.retry.jitter = 0;
+  Job job = Create(spec);
+  NewRun r;
+  r.scheduled_for = kT0;
+  r.not_before = kT0 + minutes(10);  // keep our engine from starting it
+  ASSERT_TRUE(store_->InsertRun(job.id, r, kT0).ok());
+  auto ghost = store_->StartQueued("ghost", kT0 + minutes(10), 1, kT0 + minutes(10) + seconds(5));
+  ASSERT_EQ(ghost->size(), 1u);
+  AdvanceTo(kT0 + minutes(11));
+  EXPECT_EQ(History(job), (V{"abandoned@0", "succeeded@0#2"}));
+  EXPECT_EQ(engine_->Metrics().reaped, 1);
+}
+
+TEST_F(EngineTest, GracefulShutdownCancelsWhatOutlivesTheGrace) {
+  StartEngine();
+  Job job = Create(Spec("long", "0 * * * * *", "sleep", R"({"duration": "1h"})"));
+  Job quick = Create(Spec("quick", "0 * * * * *", "sleep", R"({"duration": "2s"})"));
+  AdvanceTo(kT0 + seconds(60));
+  StopEngine();
+  EXPECT_EQ(History(job).back(), "cancelled@60");
+  EXPECT_EQ(History(quick).back(), "succeeded@60");
+  sked::Run r = store_->ListRuns({}).value().front();
+  auto instances = store_->ListInstances();
+  ASSERT_EQ(instances->size(), 1u);
+  EXPECT_TRUE(instances->front().stopped_at.has_value());
+  RunFilter running;
+  running.status = RunStatus::kRunning;
+  EXPECT_TRUE(store_->ListRuns(running)->empty());
+  (void)r;
+}
+
+TEST_F(EngineTest, JobLifecycle) {
+  StartEngine();
+  Job job = Create(Spec("life", "*/10 * * * * *"));
+  EXPECT_EQ(job.state, JobState::kActive);
+  EXPECT_EQ(job.version, 1);
+
+  auto paused = engine_->PauseJob("life");
+  ASSERT_TRUE(paused.ok());
+  EXPECT_EQ(paused->state, JobState::kPaused);
+  AdvanceTo(kT0 + seconds(30));
+  EXPECT_TRUE(History(job).empty());
+  auto resumed = engine_->ResumeJob("life");
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_EQ(*resumed->next_run_at, kT0 + seconds(40));  // from now, not from the past
+  AdvanceTo(kT0 + seconds(40));
+  EXPECT_EQ(History(job), (V{"succeeded@40"}));
+
+  JobSpec edit = resumed->spec;
+  edit.schedule = "0 * * * * *";
+  auto stale = engine_->UpdateJob("life", edit, job.version);
+  EXPECT_EQ(stale.status().code(), StatusCode::kAborted);
+  auto updated = engine_->UpdateJob("life", edit, resumed->version);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(*updated->next_run_at, kT0 + seconds(60));
+  EXPECT_EQ(updated->runs, 1);  // counters survive edits
+
+  sked::Run manual = *engine_->TriggerJob("life");
+  AdvanceTo(kT0 + seconds(41));
+  EXPECT_EQ(engine_->GetRun(manual.id)->status, RunStatus::kSucceeded);
+
+  ASSERT_TRUE(engine_->DeleteJob("life").ok());
+  EXPECT_EQ(engine_->GetJob("life").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->TriggerJob("life").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, StartAndEndAt) {
+  StartEngine();
+  JobSpec spec = Spec("window", "*/10 * * * * *");
+  spec.start_at = kT0 + seconds(25);
+  spec.end_at = kT0 + seconds(50);
+  Job job = Create(spec);
+  EXPECT_EQ(job.state, JobState::kPending);
+  EXPECT_EQ(*job.next_run_at, kT0 + seconds(30));
+  AdvanceTo(kT0 + seconds(60));
+  EXPECT_EQ(History(job), (V{"succeeded@30", "succeeded@40", "succeeded@50"}));
+  EXPECT_EQ(engine_->GetJob("window")->state, JobState::kExpired);
+}
+
+TEST_F(EngineTest, BadInputIsRejectedBeforeAnythingIsStored) {
+  StartEngine();
+  auto error = [&](const JobSpec& s) { return engine_->CreateJob(s).status().message(); };
+  EXPECT_EQ(error(Spec("x", "* * * * *", "http")),
+            "driver: unknown driver 'http' (registered: noop, shell, sleep, throws)");
+  EXPECT_EQ(error(Spec("x", "* * * * *", "shell", "{}")),
+            "driver_config: config: give exactly one of 'command' (a shell string) or 'argv' (a "
+            "list of strings)");
+  EXPECT_EQ(error(Spec("x", "30 25 * * *")),
+            "schedule: field 'hour': value 25 out of range 0-23 at column 4");
+  options_.min_interval = seconds(60);
+  EXPECT_EQ(error(Spec("x", "0 0 0 1 1 * 2020")),
+            "schedule: '0 0 0 1 1 * 2020' has no fire after 2026-01-01T00:00:00+00:00");
+  JobSpec bad_policy = Spec("x", "* * * * *");
+  bad_policy.max_queued = 0;
+  EXPECT_EQ(error(bad_policy), "max_queued: must be 1-1000, got 0");
+  EXPECT_TRUE(engine_->ListJobs()->empty());
+  Create(Spec("dup", "* * * * *"));
+  EXPECT_EQ(error(Spec("dup", "* * * * *")), "a job named 'dup' already exists");
+}
+
+TEST_F(EngineTest, MinimumIntervalApplies) {
+  options_.min_interval = seconds(60);
+  StartEngine();
+  EXPECT_EQ(engine_->CreateJob(Spec("fast", "*/10 * * * * *")).status().message(),
+            "schedule: expression fires as often as every 10s, more often than the minimum "
+            "interval of 1m");
+}
+
+TEST_F(EngineTest, AThrowingDriverFailsTheRunAndTheEngineGoesOn) {
+  StartEngine();
+  Job bad = Create(Spec("bad", "0 * * * * *", "throws"));
+  Job good = Create(Spec("good", "0 * * * * *"));
+  AdvanceTo(kT0 + seconds(60));
+  EXPECT_EQ(History(bad), (V{"failed@60"}));
+  RunFilter of_bad;
+  of_bad.job_id = bad.id;
+  EXPECT_EQ(engine_->ListRuns(of_bad).value().front().error, "driver 'throws' threw: kaboom");
+  EXPECT_EQ(History(good), (V{"succeeded@60"}));
+}
+
+TEST_F(EngineTest, HealthReportsALiveLoop) {
+  StartEngine();
+  Create(Spec("h", "0 * * * * *"));
+  HealthSnapshot h = engine_->Health();
+  EXPECT_TRUE(h.healthy) << (h.issues.empty() ? "" : h.issues.front());
+  EXPECT_TRUE(h.loop_active);
+  EXPECT_EQ(h.active_jobs, 1);
+  StopEngine();
+}
+
+}  // namespace
+}  // namespace sked

@@ -1,0 +1,174 @@
+#include "engine/fire_planner.h"
+
+#include <gtest/gtest.h>
+
+#include "cron/cron_test_util.h"
+
+namespace sked::engine_internal {
+namespace {
+
+using sked::testing::At;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+struct Fixture {
+  DueJob due;
+  Schedule schedule;
+};
+
+Fixture Make(const std::string& cron, const std::string& next_run_at) {
+  DueJob d;
+  d.job.id = 1;
+  d.job.spec.name = "j";
+  d.job.spec.schedule = cron;
+  d.job.next_run_at = At(next_run_at);
+  auto s = Schedule::Parse(cron, TimeZone::Utc(), seconds(0), At("2026-01-01T00:00:00Z"));
+  EXPECT_TRUE(s.ok());
+  return {d, *s};
+}
+
+const PlannerOptions kOptions{seconds(5), 100};
+
+TEST(FirePlannerTest, OnTimeFireQueuesOneRunAndAdvances) {
+  Fixture f = Make("* * * * *", "2026-01-01T10:00:00Z");
+  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00.002Z"), kOptions);
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].status, RunStatus::kQueued);
+  EXPECT_EQ(p.runs[0].trigger, RunTrigger::kSchedule);
+  EXPECT_EQ(p.runs[0].scheduled_for, At("2026-01-01T10:00:00Z"));
+  EXPECT_EQ(*p.next_run_at, At("2026-01-01T10:01:00Z"));
+  EXPECT_EQ(p.state, JobState::kActive);
+}
+
+TEST(FirePlannerTest, OverlapSkipRecordsASkippedRun) {
+  Fixture f = Make("* * * * *", "2026-01-01T10:00:00Z");
+  f.due.running_runs = 1;
+  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions);
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].status, RunStatus::kSkipped);
+  EXPECT_EQ(p.runs[0].reason, "overlap");
+}
+
+TEST(FirePlannerTest, OverlapQueueIsBounded) {
+  Fixture f = Make("* * * * *", "2026-01-01T10:00:00Z");
+  f.due.job.spec.overlap = OverlapPolicy::kQueue;
+  f.due.job.spec.max_queued = 1;
+  f.due.running_runs = 1;
+  EXPECT_EQ(PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions).runs[0].status,
+            RunStatus::kQueued);
+  f.due.queued_runs = 1;
+  FirePlan full = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions);
+  EXPECT_EQ(full.runs[0].status, RunStatus::kSkipped);
+  EXPECT_EQ(full.runs[0].reason, "queue_full");
+}
+
+TEST(FirePlannerTest, OverlapConcurrentAndReplace) {
+  Fixture f = Make("* * * * *", "2026-01-01T10:00:00Z");
+  f.due.job.spec.overlap = OverlapPolicy::kConcurrent;
+  f.due.job.spec.max_concurrent = 2;
+  f.due.running_runs = 1;
+  EXPECT_EQ(PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions).runs[0].status,
+            RunStatus::kQueued);
+  f.due.running_runs = 2;
+  EXPECT_EQ(PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions).runs[0].status,
+            RunStatus::kSkipped);
+  f.due.job.spec.overlap = OverlapPolicy::kReplace;
+  f.due.running_runs = 1;
+  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions);
+  EXPECT_EQ(p.runs[0].status, RunStatus::kQueued);
+  EXPECT_TRUE(p.cancel_running);
+}
+
+TEST(FirePlannerTest, MisfireRunOnceMakesOneCatchUpRun) {
+  Fixture f = Make("*/10 * * * *", "2026-01-01T10:00:00Z");
+  // Down from 10:00 to 10:35: 10:00, 10:10, 10:20, 10:30 were missed.
+  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:35:00Z"), kOptions);
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].trigger, RunTrigger::kCatchUp);
+  EXPECT_EQ(p.runs[0].scheduled_for, At("2026-01-01T10:30:00Z"));
+  EXPECT_EQ(*p.next_run_at, At("2026-01-01T10:40:00Z"));
+}
+
+TEST(FirePlannerTest, MisfireSkipRecordsEachMissedFire) {
+  Fixture f = Make("*/10 * * * *", "2026-01-01T10:00:00Z");
+  f.due.job.spec.misfire = MisfirePolicy::kSkip;
+  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:35:00Z"), kOptions);
+  ASSERT_EQ(p.runs.size(), 4u);
+  for (const NewRun& r : p.runs) {
+    EXPECT_EQ(r.status, RunStatus::kSkipped);
+    EXPECT_EQ(r.reason, "misfire");
+  }
+  EXPECT_EQ(*p.next_run_at, At("2026-01-01T10:40:00Z"));
+}
+
+TEST(FirePlannerTest, MisfireRunAllWithinTheCatchupWindow) {
+  Fixture f = Make("*/10 * * * *", "2026-01-01T10:00:00Z");
+  f.due.job.spec.misfire = MisfirePolicy::kRunAll;
+  f.due.job.spec.overlap = OverlapPolicy::kConcurrent;
+  f.due.job.spec.max_concurrent = 10;
+  f.due.job.spec.catchup_window = minutes(20);
+  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:35:00Z"), kOptions);
+  ASSERT_EQ(p.runs.size(), 4u);
+  // 10:00 and 10:10 are older than the window: recorded as skipped.
+  EXPECT_EQ(p.runs[0].status, RunStatus::kSkipped);
+  EXPECT_EQ(p.runs[0].reason, "catchup_window");
+  EXPECT_EQ(p.runs[1].status, RunStatus::kSkipped);
+  EXPECT_EQ(p.runs[2].scheduled_for, At("2026-01-01T10:20:00Z"));
+  EXPECT_EQ(p.runs[2].trigger, RunTrigger::kCatchUp);
+  EXPECT_EQ(p.runs[2].status, RunStatus::kQueued);
+  EXPECT_EQ(p.runs[3].scheduled_for, At("2026-01-01T10:30:00Z"));
+  EXPECT_EQ(p.runs[3].status, RunStatus::kQueued);
+}
+
+TEST(FirePlannerTest, EndAtExpiresTheJob) {
+  Fixture f = Make("0 * * * *", "2026-01-01T10:00:00Z");
+  f.due.job.spec.end_at = At("2026-01-01T10:30:00Z");
+  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions);
+  EXPECT_EQ(p.runs.size(), 1u);
+  EXPECT_FALSE(p.next_run_at.has_value());
+  EXPECT_EQ(p.state, JobState::kExpired);
+}
+
+TEST(RetryPlannerTest, BackoffMultiplierCapAndJitter) {
+  Job job;
+  job.spec.retry.max_retries = 3;
+  job.spec.retry.backoff = seconds(10);
+  job.spec.retry.multiplier = 3.0;
+  job.spec.retry.max_backoff = seconds(60);
+  job.spec.retry.jitter = 0.5;
+  sked::Run run;
+  run.scheduled_for = At("2026-01-01T10:00:00Z");
+  run.attempt = 1;
+  const Instant end = At("2026-01-01T10:00:05Z");
+  auto r1 = PlanRetry(job, run, RunStatus::kFailed, end, 0.0);
+  ASSERT_TRUE(r1.has_value());
+  EXPECT_EQ(r1->attempt, 2);
+  EXPECT_EQ(r1->trigger, RunTrigger::kRetry);
+  EXPECT_EQ(r1->scheduled_for, run.scheduled_for);
+  EXPECT_EQ(r1->not_before, end + seconds(10));
+  run.attempt = 2;
+  EXPECT_EQ(PlanRetry(job, run, RunStatus::kFailed, end, 0.0)->not_before, end + seconds(30));
+  EXPECT_EQ(PlanRetry(job, run, RunStatus::kFailed, end, 0.5)->not_before,
+            end + seconds(30) + std::chrono::milliseconds(7500));
+  run.attempt = 3;
+  EXPECT_EQ(PlanRetry(job, run, RunStatus::kFailed, end, 0.0)->not_before, end + seconds(60));
+  run.attempt = 4;  // the fourth attempt was the last allowed
+  EXPECT_FALSE(PlanRetry(job, run, RunStatus::kFailed, end, 0.0).has_value());
+}
+
+TEST(RetryPlannerTest, OnlyChosenOutcomesRetry) {
+  Job job;
+  job.spec.retry.max_retries = 1;
+  job.spec.retry.on_timed_out = false;
+  sked::Run run;
+  EXPECT_TRUE(PlanRetry(job, run, RunStatus::kFailed, Instant(), 0).has_value());
+  EXPECT_TRUE(PlanRetry(job, run, RunStatus::kAbandoned, Instant(), 0).has_value());
+  EXPECT_FALSE(PlanRetry(job, run, RunStatus::kTimedOut, Instant(), 0).has_value());
+  EXPECT_FALSE(PlanRetry(job, run, RunStatus::kSucceeded, Instant(), 0).has_value());
+  EXPECT_FALSE(PlanRetry(job, run, RunStatus::kCancelled, Instant(), 0).has_value());
+  job.spec.retry.max_retries = 0;
+  EXPECT_FALSE(PlanRetry(job, run, RunStatus::kFailed, Instant(), 0).has_value());
+}
+
+}  // namespace
+}  // namespace sked::engine_internal
