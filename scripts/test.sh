@@ -2,7 +2,8 @@
 # Installs what is missing, builds sked and runs every test:
 #   1. g++ build with -Wall -Wextra -Werror, all tests; clang-format and clang-tidy checks;
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, all tests,
-#      plus the cron parser fuzzer for a bounded time.
+#      plus the cron parser fuzzer for a bounded time;
+#   3. clang build with ThreadSanitizer, the concurrent tests (engine, clock, store, shell).
 # Idempotent; build trees live in build/ and are reused (ccache makes rebuilds cheap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,11 @@ cmake -S . -B build/asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYP
   -DSKED_WERROR=ON -DSKED_SANITIZE=ON -DSKED_FUZZ=ON -DSKED_BENCH=OFF >/dev/null
 cmake --build build/asan -j "$jobs"
 
+echo "== clang: build (ThreadSanitizer) of the tests"
+cmake -S . -B build/tsan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSKED_WERROR=ON -DSKED_TSAN=ON -DSKED_BENCH=OFF >/dev/null
+cmake --build build/tsan -j "$jobs" --target sked_tests
+
 echo "== fuzz: cron parser for ${fuzz_seconds}s"
 mkdir -p build/fuzz-corpus
 cp tests/fuzz/corpus/* build/fuzz-corpus/ 2>/dev/null || true
@@ -42,6 +48,15 @@ if ! ctest --test-dir build/gcc -j "$jobs" --output-on-failure --timeout 300 \
   exit 1
 fi
 tail -n 3 build/gcc-ctest.log
+
+echo "== clang TSan: engine, clock, store and driver tests"
+if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/sked_tests \
+    --gtest_filter='EngineTest*:SimulatedClock*:*StoreConformance*:*ShellDriver*' \
+    >build/tsan-tests.log 2>&1; then
+  cat build/tsan-tests.log
+  exit 1
+fi
+tail -n 1 build/tsan-tests.log
 
 echo "== clang ASan/UBSan: tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0

@@ -28,7 +28,8 @@ namespace {
 
 #define SKED_SHELL_KEYS \
   { "command", "argv", "env", "inherit_env", "cwd", "max_output_bytes", "kill_grace" }
-constexpr std::int64_t kDefaultMaxOutput = 64 * 1024;
+constexpr std::int64_t kDefaultMaxOutput = std::int64_t{64} * 1024;
+constexpr std::int64_t kMaxOutputLimit = std::int64_t{16} * 1024 * 1024;
 
 struct ShellConfig {
   std::vector<std::string> argv;
@@ -87,7 +88,7 @@ Result<ShellConfig> ParseShellConfig(std::string_view text) {
   if (j.contains("max_output_bytes")) {
     if (!j["max_output_bytes"].is_number_integer() ||
         j["max_output_bytes"].get<std::int64_t>() < 0 ||
-        j["max_output_bytes"].get<std::int64_t>() > 16 * 1024 * 1024) {
+        j["max_output_bytes"].get<std::int64_t>() > kMaxOutputLimit) {
       return InvalidArgumentError("config.max_output_bytes: must be an integer 0-16777216");
     }
     c.max_output = j["max_output_bytes"].get<std::int64_t>();

@@ -136,7 +136,13 @@ class Engine::Impl {
   void PollCancels(Instant now);
   void Execute(std::int64_t run_id);
   Result<Schedule> ScheduleFor(const Job& job);
+  // Marks `e` stopped; the stop token fires in FlushStops(), outside mu_,
+  // since a driver's stop callback may take the driver's own lock, which
+  // the driver holds while it waits on the clock (and so takes mu_).
+  // REQUIRES: mu_ held.
   void RequestStop(Execution& e, RunStatus as, std::string reason, Instant now);
+  // REQUIRES: mu_ not held.
+  void FlushStops();
   void Wake();
 
   // Validation shared by create and update: everything but the version.
@@ -168,6 +174,7 @@ class Engine::Impl {
   std::deque<std::int64_t> work_;     // started runs waiting for a worker
   std::vector<RunOutcome> outcomes_;  // finished runs waiting to be settled
   std::multiset<Instant> driver_waits_;
+  std::vector<std::stop_source> pending_stops_;
   MetricsSnapshot metrics_;
   std::string last_store_error_;
   Instant next_cancel_poll_{};
@@ -251,6 +258,7 @@ void Engine::Impl::Stop() {
   const Instant now = base_clock_->Now();
   for (auto& [id, e] : executing_) RequestStop(e, RunStatus::kCancelled, "shutdown", now);
   lock.unlock();
+  FlushStops();
   lock.lock();
   idle_cv_.wait(lock, [this] { return executing_.empty(); });
   stopping_ = true;
@@ -452,14 +460,26 @@ void Engine::Impl::RequestStop(Execution& e, RunStatus as, std::string reason, I
   e.stop_as = as;
   e.stop_reason = std::move(reason);
   e.stopped_at = now;
-  e.stop.request_stop();
+  pending_stops_.push_back(e.stop);
+}
+
+void Engine::Impl::FlushStops() {
+  std::vector<std::stop_source> stops;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stops.swap(pending_stops_);
+  }
+  for (std::stop_source& stop : stops) stop.request_stop();
 }
 
 void Engine::Impl::EnforceDeadlines(Instant now) {
-  std::lock_guard<std::mutex> l(mu_);
-  for (auto& [id, e] : executing_) {
-    if (!e.stop_as && e.deadline <= now) RequestStop(e, RunStatus::kTimedOut, "timeout", now);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, e] : executing_) {
+      if (!e.stop_as && e.deadline <= now) RequestStop(e, RunStatus::kTimedOut, "timeout", now);
+    }
   }
+  FlushStops();
 }
 
 void Engine::Impl::PollCancels(Instant now) {
@@ -471,14 +491,17 @@ void Engine::Impl::PollCancels(Instant now) {
   }
   auto runs = store_->CancelRequested(options_.instance_id);
   if (!runs.ok()) return;
-  std::lock_guard<std::mutex> l(mu_);
-  for (const Run& r : *runs) {
-    auto it = executing_.find(r.id);
-    if (it != executing_.end()) {
-      RequestStop(it->second, RunStatus::kCancelled, r.reason.empty() ? "cancelled" : r.reason,
-                  now);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const Run& r : *runs) {
+      auto it = executing_.find(r.id);
+      if (it != executing_.end()) {
+        RequestStop(it->second, RunStatus::kCancelled, r.reason.empty() ? "cancelled" : r.reason,
+                    now);
+      }
     }
   }
+  FlushStops();
 }
 
 // ---------------------------------------------------------------- workers
@@ -688,11 +711,14 @@ Status Engine::Impl::DeleteJob(std::string_view name) {
   SKED_ASSIGN_OR_RETURN(Job job, store_->GetJobByName(name));
   SKED_RETURN_IF_ERROR(store_->DeleteJob(job.id));
   const Instant now = base_clock_->Now();
-  std::lock_guard<std::mutex> l(mu_);
-  for (auto& [id, e] : executing_) {
-    if (e.run.job_id == job.id) RequestStop(e, RunStatus::kCancelled, "job deleted", now);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, e] : executing_) {
+      if (e.run.job_id == job.id) RequestStop(e, RunStatus::kCancelled, "job deleted", now);
+    }
+    schedules_.erase(job.id);
   }
-  schedules_.erase(job.id);
+  FlushStops();
   return Status::Ok();
 }
 
@@ -732,11 +758,14 @@ Status Engine::Impl::CancelRun(std::int64_t run_id) {
   const Instant now = base_clock_->Now();
   SKED_ASSIGN_OR_RETURN(bool done, store_->RequestCancel(run_id, now, "cancelled by user"));
   if (!done) {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = executing_.find(run_id);
-    if (it != executing_.end()) {
-      RequestStop(it->second, RunStatus::kCancelled, "cancelled by user", now);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = executing_.find(run_id);
+      if (it != executing_.end()) {
+        RequestStop(it->second, RunStatus::kCancelled, "cancelled by user", now);
+      }
     }
+    FlushStops();
   }
   Wake();
   return Status::Ok();
@@ -761,7 +790,7 @@ HealthSnapshot Engine::Impl::Health() {
   if (auto jobs = store_->ListJobs(active); jobs.ok()) {
     h.active_jobs = static_cast<std::int64_t>(jobs->size());
   } else {
-    h.issues.push_back("store: " + jobs.status().message());
+    h.issues.emplace_back("store: " + jobs.status().message());
   }
   RunFilter running;
   running.status = RunStatus::kRunning;
@@ -778,18 +807,18 @@ HealthSnapshot Engine::Impl::Health() {
   for (const auto& [id, e] : executing_) {
     if (e.stopped_at && now - *e.stopped_at > options_.stuck_after) ++h.stuck_drivers;
   }
-  if (!h.loop_active) h.issues.push_back("scheduler loop is not running");
+  if (!h.loop_active) h.issues.emplace_back("scheduler loop is not running");
   if (h.loop_active && (!last_pass_at_ || now - *last_pass_at_ > 3 * options_.poll_interval +
                                                                      std::chrono::seconds(5))) {
-    h.issues.push_back("scheduler loop has not run a pass recently");
+    h.issues.emplace_back("scheduler loop has not run a pass recently");
   }
-  if (!last_store_error_.empty()) h.issues.push_back("store: " + last_store_error_);
+  if (!last_store_error_.empty()) h.issues.emplace_back("store: " + last_store_error_);
   if (h.stuck_drivers > 0) {
-    h.issues.push_back(std::to_string(h.stuck_drivers) +
-                       " run(s) ignore their stop request (stuck drivers)");
+    h.issues.emplace_back(std::to_string(h.stuck_drivers) +
+                          " run(s) ignore their stop request (stuck drivers)");
   }
   if (h.stale_leases > 0) {
-    h.issues.push_back(std::to_string(h.stale_leases) + " run(s) hold an expired lease");
+    h.issues.emplace_back(std::to_string(h.stale_leases) + " run(s) hold an expired lease");
   }
   h.healthy = h.issues.empty();
   return h;

@@ -54,7 +54,7 @@ FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now,
   std::vector<Instant> missed;
   for (Instant fire : fires) {
     if (fire >= on_time_from) {
-      to_run.push_back({fire, RunTrigger::kSchedule});
+      to_run.emplace_back(fire, RunTrigger::kSchedule);
     } else {
       missed.push_back(fire);
     }
@@ -66,15 +66,15 @@ FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now,
         if (to_run.empty()) to_run.insert(to_run.begin(), {missed.back(), RunTrigger::kCatchUp});
         break;
       case MisfirePolicy::kSkip:
-        for (Instant m : missed) to_skip.push_back({m, "misfire"});
+        for (Instant m : missed) to_skip.emplace_back(m, "misfire");
         break;
       case MisfirePolicy::kRunAll: {
         std::vector<std::pair<Instant, RunTrigger>> catch_up;
         for (Instant m : missed) {
           if (m >= now - spec.catchup_window) {
-            catch_up.push_back({m, RunTrigger::kCatchUp});
+            catch_up.emplace_back(m, RunTrigger::kCatchUp);
           } else {
-            to_skip.push_back({m, "catchup_window"});
+            to_skip.emplace_back(m, "catchup_window");
           }
         }
         to_run.insert(to_run.begin(), catch_up.begin(), catch_up.end());
