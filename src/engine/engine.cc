@@ -233,12 +233,14 @@ Status Engine::Impl::Start() {
                 if (r) ++metrics_.retries_scheduled;
                 return r;
               });
-          std::lock_guard<std::mutex> g(mu_);
-          if (reaped.ok()) {
+          if (!reaped.ok()) return;
+          {
+            std::lock_guard<std::mutex> g(mu_);
             metrics_.reaped += static_cast<std::int64_t>(reaped->size());
             metrics_.runs_by_status["abandoned"] += static_cast<std::int64_t>(reaped->size());
-            if (!reaped->empty()) wake_ = true;
           }
+          // A retry may now be queued: let the loop look.
+          if (!reaped->empty()) Wake();
         },
         &reaper_parked_, &reaper_deadline_);
   });
