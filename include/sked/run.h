@@ -41,9 +41,10 @@ Result<RunTrigger> ParseRunTrigger(std::string_view name);
 struct Run {
   std::int64_t id = 0;
   std::int64_t job_id = 0;
-  std::string job_name;     // filled in by queries, not stored on the run
-  Instant scheduled_for{};  // the fire this run belongs to (UTC)
-  int attempt = 1;          // 1 for the first try, +1 per retry
+  std::string job_name;          // filled in by queries, not stored on the run
+  std::int64_t job_version = 0;  // the job's current version, filled in by queries
+  Instant scheduled_for{};       // the fire this run belongs to (UTC)
+  int attempt = 1;               // 1 for the first try, +1 per retry
   RunTrigger trigger = RunTrigger::kSchedule;
   RunStatus status = RunStatus::kQueued;
   int priority = 0;  // higher first

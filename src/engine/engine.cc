@@ -136,6 +136,9 @@ class Engine::Impl {
   void PollCancels(Instant now);
   void Execute(std::int64_t run_id);
   Result<Schedule> ScheduleFor(const Job& job);
+  // The run's job at the version the run saw, from a cache the claimer
+  // fills (most runs), or the store.
+  Result<Job> CachedJob(const Run& run);
   // Marks `e` stopped; the stop token fires in FlushStops(), outside mu_,
   // since a driver's stop callback may take the driver's own lock, which
   // the driver holds while it waits on the clock (and so takes mu_).
@@ -180,7 +183,8 @@ class Engine::Impl {
   Instant next_cancel_poll_{};
   std::mt19937_64 rng_;
   std::unordered_map<std::int64_t, std::pair<std::int64_t, Schedule>>
-      schedules_;  // id -> (version, schedule)
+      schedules_;                               // id -> (version, schedule)
+  std::unordered_map<std::int64_t, Job> jobs_;  // id -> job, as last seen by the claimer
 
   std::vector<std::thread> threads_;
 };
@@ -366,9 +370,22 @@ void Engine::Impl::SettlePending() {
   }
 }
 
+Result<Job> Engine::Impl::CachedJob(const Run& run) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = jobs_.find(run.job_id);
+    if (it != jobs_.end() && it->second.version == run.job_version) return it->second;
+  }
+  SKED_ASSIGN_OR_RETURN(Job job, store_->GetJob(run.job_id));
+  std::lock_guard<std::mutex> l(mu_);
+  jobs_.insert_or_assign(job.id, job);
+  return job;
+}
+
 Result<Schedule> Engine::Impl::ScheduleFor(const Job& job) {
   {
     std::lock_guard<std::mutex> l(mu_);
+    jobs_.insert_or_assign(job.id, job);
     auto it = schedules_.find(job.id);
     if (it != schedules_.end() && it->second.first == job.version) return it->second.second;
   }
@@ -531,7 +548,7 @@ void Engine::Impl::Execute(std::int64_t run_id) {
     token = e.stop.get_token();
   }
   DriverResult result;
-  auto job = store_->GetJob(run.job_id);
+  Result<Job> job = CachedJob(run);
   Driver* driver = job.ok() ? drivers_->Find(job->spec.driver) : nullptr;
   if (!job.ok()) {
     result = DriverResult::Failed("job " + std::to_string(run.job_id) +
@@ -719,6 +736,7 @@ Status Engine::Impl::DeleteJob(std::string_view name) {
       if (e.run.job_id == job.id) RequestStop(e, RunStatus::kCancelled, "job deleted", now);
     }
     schedules_.erase(job.id);
+    jobs_.erase(job.id);
   }
   FlushStops();
   return Status::Ok();

@@ -152,7 +152,7 @@ constexpr const char* kRunColumns =
     "r.id, r.job_id, j.name, r.scheduled_for, r.attempt, r.trigger, r.status, r.priority, "
     "r.queued_at, r.not_before, r.started_at, r.finished_at, r.instance_id, r.lease_token, "
     "r.lease_expires_at, r.exit_code, r.output, r.output_truncated, r.result, r.error, r.reason, "
-    "r.cancel_requested";
+    "r.cancel_requested, j.version";
 
 Run ReadRun(const Stmt& s) {
   Run r;
@@ -178,6 +178,7 @@ Run ReadRun(const Stmt& s) {
   r.error = s.Text(19);
   r.reason = s.Text(20);
   r.cancel_requested = s.Int(21) != 0;
+  r.job_version = s.Int(22);
   return r;
 }
 
