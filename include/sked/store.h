@@ -125,6 +125,8 @@ class Store {
   virtual Result<Job> GetJob(std::int64_t id) = 0;
   virtual Result<Job> GetJobByName(std::string_view name) = 0;
   virtual Result<std::vector<Job>> ListJobs(const JobFilter& filter) = 0;
+  // How many jobs are in `state`.
+  virtual Result<std::int64_t> CountJobs(JobState state) = 0;
   // Deletes the job and its runs. NOT_FOUND if absent.
   virtual Status DeleteJob(std::int64_t id) = 0;
 

@@ -803,14 +803,10 @@ MetricsSnapshot Engine::Impl::Metrics() {
 HealthSnapshot Engine::Impl::Health() {
   HealthSnapshot h;
   const Instant now = base_clock_->Now();
-  JobFilter active;
-  active.state = JobState::kActive;
-  active.limit = 1 << 30;
-  // Counting by listing is O(jobs); a store COUNT comes with the daemon.
-  if (auto jobs = store_->ListJobs(active); jobs.ok()) {
-    h.active_jobs = static_cast<std::int64_t>(jobs->size());
+  if (auto active = store_->CountJobs(JobState::kActive); active.ok()) {
+    h.active_jobs = *active;
   } else {
-    h.issues.emplace_back("store: " + jobs.status().message());
+    h.issues.emplace_back("store: " + active.status().message());
   }
   RunFilter running;
   running.status = RunStatus::kRunning;

@@ -192,6 +192,34 @@ TEST_F(EngineTest, OverlapQueueHoldsAFire) {
   EXPECT_EQ(*runs[2].started_at, kT0 + seconds(25));
 }
 
+TEST_F(EngineTest, OverlapReplaceStopsTheRunningRun) {
+  StartEngine();
+  JobSpec spec = Spec("replace", "*/10 * * * * *", "sleep", R"({"duration": "25s"})");
+  spec.overlap = OverlapPolicy::kReplace;
+  Job job = Create(spec);
+  AdvanceTo(kT0 + seconds(21));
+  EXPECT_EQ(History(job), (V{"cancelled@10", "running@20"}));
+  RunFilter f;
+  f.job_id = job.id;
+  EXPECT_EQ(engine_->ListRuns(f)->back().reason, "replaced");
+}
+
+TEST_F(EngineTest, StartingDeadlineSkipsARunThatWaitedTooLong) {
+  options_.workers = 1;
+  StartEngine();
+  Create(Spec("hog", "0 * * * * *", "sleep", R"({"duration": "30s"})"));
+  JobSpec spec = Spec("punctual", "0 * * * * *");
+  spec.starting_deadline = seconds(10);
+  Job job = Create(spec);
+  AdvanceTo(kT0 + seconds(95));
+  // The hog holds the only slot from 60 to 90: the punctual run waited 30 s.
+  EXPECT_EQ(History(job), (V{"skipped@60"}));
+  RunFilter f;
+  f.job_id = job.id;
+  EXPECT_EQ(engine_->ListRuns(f)->front().reason, "deadline");
+  EXPECT_EQ(engine_->Metrics().skipped_by_reason["deadline"], 1);
+}
+
 TEST_F(EngineTest, CapacityQueuesByPriority) {
   options_.workers = 1;
   StartEngine();

@@ -138,6 +138,8 @@ TEST_P(StoreConformanceTest, JobCrud) {
   EXPECT_EQ(store_->UpdateJob(edit).status().code(), StatusCode::kAborted);
 
   Create("other");
+  EXPECT_EQ(*store_->CountJobs(JobState::kActive), 2);
+  EXPECT_EQ(*store_->CountJobs(JobState::kPaused), 0);
   auto all = store_->ListJobs({});
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 2u);

@@ -203,6 +203,7 @@ class SqliteStore final : public Store {
   Result<Job> GetJob(std::int64_t id) override;
   Result<Job> GetJobByName(std::string_view name) override;
   Result<std::vector<Job>> ListJobs(const JobFilter& filter) override;
+  Result<std::int64_t> CountJobs(JobState state) override;
   Status DeleteJob(std::int64_t id) override;
 
   Result<std::vector<Run>> ClaimDue(Instant now, int limit,
@@ -408,6 +409,14 @@ Result<std::vector<Job>> SqliteStore::ListJobs(const JobFilter& filter) {
   while (s->Step()) out.push_back(ReadJob(*s));
   SKED_RETURN_IF_ERROR(s->status());
   return out;
+}
+
+Result<std::int64_t> SqliteStore::CountJobs(JobState state) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT count(*) FROM jobs WHERE state = ?"));
+  s->Bind(1, JobStateName(state));
+  if (!s->Step()) return s->status();
+  return s->Int(0);
 }
 
 Status SqliteStore::DeleteJob(std::int64_t id) {
