@@ -32,7 +32,8 @@ struct Args {
   int seconds = 30;
   int workers = 8;
   std::string db = "/tmp/sked-engine-bench.db";
-  int stagger = 0;  // interval schedules: anchor job i at (i % stagger) s in the past
+  int stagger = 0;  // interval schedules: job i starts at (i % stagger) s after a common
+                    // start 10 s from now, so that 1/stagger of the jobs is due each second
 };
 
 double Percentile(std::vector<double>& v, double p) {
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
       a.workers = std::atoi(v.c_str());
     else if (k == "--db")
       a.db = v;
+    else if (k == "--stagger")
+      a.stagger = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -78,13 +81,14 @@ int main(int argc, char** argv) {
   sked::Engine engine(options, store->get(), drivers.get(), clock);
 
   const auto t_create = std::chrono::steady_clock::now();
-  const sked::Instant anchor = std::chrono::floor<std::chrono::seconds>(clock->Now());
+  const sked::Instant anchor =
+      std::chrono::floor<std::chrono::seconds>(clock->Now()) + std::chrono::seconds(10);
   for (int i = 0; i < a.jobs; ++i) {
     sked::JobSpec spec;
     spec.name = "bench-" + std::to_string(i);
     spec.schedule = a.schedule;
     spec.driver = "noop";
-    if (a.stagger > 0) spec.start_at = anchor - std::chrono::seconds(i % a.stagger);
+    if (a.stagger > 0) spec.start_at = anchor + std::chrono::seconds(i % a.stagger);
     auto job = engine.CreateJob(spec);
     if (!job.ok()) {
       std::fprintf(stderr, "%s\n", job.status().ToString().c_str());

@@ -434,8 +434,11 @@ void Engine::Impl::ClaimFires(Instant now) {
   }
 }
 
-void Engine::Impl::StartQueued(Instant now) {
+void Engine::Impl::StartQueued(Instant pass_start) {
   for (int round = 0; round < 64; ++round) {
+    // A run's start time is when it is handed to a worker, not when the pass
+    // began: fire lag must not hide the time spent claiming.
+    const Instant now = std::max(pass_start, base_clock_->Now());
     int free;
     {
       std::lock_guard<std::mutex> l(mu_);

@@ -449,7 +449,19 @@ Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, con
       .Bind(10, run.reason);
   SKED_RETURN_IF_ERROR(s->Run());
   if (db_->Changes() == 0) return std::optional<Run>();
-  SKED_ASSIGN_OR_RETURN(Run inserted, GetRunLocked(db_->LastInsertId()));
+  // Built from what was written, not read back: this is the hot path of a claim.
+  Run inserted;
+  inserted.id = db_->LastInsertId();
+  inserted.job_id = job_id;
+  inserted.scheduled_for = run.scheduled_for;
+  inserted.attempt = run.attempt;
+  inserted.trigger = run.trigger;
+  inserted.status = run.status;
+  inserted.priority = run.priority;
+  inserted.queued_at = now;
+  inserted.not_before = run.not_before;
+  if (terminal) inserted.finished_at = now;
+  inserted.reason = run.reason;
   return std::optional<Run>(std::move(inserted));
 }
 
@@ -480,7 +492,11 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(Instant now, int limit,
     const FirePlan p = plan(d);
     for (const NewRun& run : p.runs) {
       SKED_ASSIGN_OR_RETURN(std::optional<Run> r, InsertRunLocked(d.job.id, run, now));
-      if (r) written.push_back(std::move(*r));
+      if (r) {
+        r->job_name = d.job.spec.name;
+        r->job_version = d.job.version;
+        written.push_back(std::move(*r));
+      }
     }
     SKED_ASSIGN_OR_RETURN(Stmt * u, Sql("UPDATE jobs SET next_run_at = ?, state = ? WHERE id = ?"));
     SKED_RETURN_IF_ERROR(
@@ -508,7 +524,12 @@ Result<Run> SqliteStore::InsertRun(std::int64_t job_id, const NewRun& run, Insta
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
   SKED_RETURN_IF_ERROR(GetJobLocked(job_id).status());
-  SKED_ASSIGN_OR_RETURN(std::optional<Run> r, InsertRunLocked(job_id, run, now));
+  SKED_ASSIGN_OR_RETURN(std::optional<Run> inserted, InsertRunLocked(job_id, run, now));
+  std::optional<Run> r;
+  if (inserted) {
+    SKED_ASSIGN_OR_RETURN(Run full, GetRunLocked(inserted->id));
+    r = std::move(full);
+  }
   if (!r) {
     return AlreadyExistsError("job " + std::to_string(job_id) + " already has attempt " +
                               std::to_string(run.attempt) + " of the fire at " +
