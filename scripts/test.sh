@@ -56,7 +56,7 @@ if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/sked_tests 
   cat build/tsan-tests.log
   exit 1
 fi
-tail -n 1 build/tsan-tests.log
+grep -E "^\[  (PASSED|FAILED)" build/tsan-tests.log
 
 echo "== clang ASan/UBSan: tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
