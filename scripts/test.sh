@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 
 jobs=$(nproc)
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-2G}"
+# Relative paths in the cache key: a fresh clone elsewhere (as CI makes) still hits.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 fuzz_seconds="${SKED_FUZZ_SECONDS:-30}"
 
 echo "== g++: build (-Werror)"

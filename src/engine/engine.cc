@@ -116,6 +116,7 @@ class Engine::Impl {
     Run run;
     std::stop_source stop;
     Instant deadline;                  // timeout
+    bool deadline_known = false;       // from the job's timeout (else the default)
     std::optional<RunStatus> stop_as;  // timed_out or cancelled, once stop is requested
     std::string stop_reason;
     std::optional<Instant> stopped_at;
@@ -147,6 +148,8 @@ class Engine::Impl {
   // REQUIRES: mu_ not held.
   void FlushStops();
   void Wake();
+  // A job was created or changed here: claim on the next pass.
+  void JobsChanged();
 
   // Validation shared by create and update: everything but the version.
   Result<Job> BuildJob(const JobSpec& spec, Instant now, std::optional<Job> existing);
@@ -181,6 +184,10 @@ class Engine::Impl {
   MetricsSnapshot metrics_;
   std::string last_store_error_;
   Instant next_cancel_poll_{};
+  // When the next fire is due, as the store said after the last claim; a
+  // local job change resets it so the next pass claims. Other processes'
+  // changes are seen within poll_interval.
+  Instant next_due_{};
   std::mt19937_64 rng_;
   std::unordered_map<std::int64_t, std::pair<std::int64_t, Schedule>>
       schedules_;                               // id -> (version, schedule)
@@ -278,6 +285,15 @@ void Engine::Impl::Stop() {
   (void)store_->DeregisterInstance(options_.instance_id, base_clock_->Now());
 }
 
+void Engine::Impl::JobsChanged() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    next_due_ = Instant::min();
+    wake_ = true;
+  }
+  loop_cv_.notify_all();
+}
+
 void Engine::Impl::Wake() {
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -313,17 +329,29 @@ Instant Engine::Impl::Pass(Instant now) {
     std::lock_guard<std::mutex> l(mu_);
     draining = draining_;
   }
-  if (!draining) {
-    ClaimFires(now);
-    StartQueued(now);
+  bool claim;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    claim = !draining && now >= next_due_;
   }
+  if (claim) ClaimFires(now);
+  if (!draining) StartQueued(now);
   PollCancels(now);
   EnforceDeadlines(now);
 
   // Sleep until the earliest thing that needs doing.
   Instant next = now + options_.poll_interval;
   if (!draining) {
-    if (auto due = store_->NextDueAt(); due.ok() && *due) next = std::min(next, **due);
+    if (claim) {
+      Instant due_at = now + options_.poll_interval;
+      if (auto due = store_->NextDueAt(); due.ok() && *due) due_at = std::min(due_at, **due);
+      std::lock_guard<std::mutex> l(mu_);
+      next_due_ = due_at;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      next = std::min(next, next_due_);
+    }
     bool free_slot;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -466,8 +494,13 @@ void Engine::Impl::StartQueued(Instant pass_start) {
         }
         const std::int64_t id = r.id;
         Execution e;
+        e.deadline = now + options_.default_timeout;
+        if (auto job = jobs_.find(r.job_id);
+            job != jobs_.end() && job->second.version == r.job_version) {
+          e.deadline = now + job->second.spec.timeout.value_or(options_.default_timeout);
+          e.deadline_known = true;
+        }
         e.run = std::move(r);
-        e.deadline = now + options_.default_timeout;  // refined by the worker from the job
         executing_.emplace(id, std::move(e));
         work_.push_back(id);
       }
@@ -559,12 +592,14 @@ void Engine::Impl::Execute(std::int64_t run_id) {
   } else if (driver == nullptr) {
     result = DriverResult::Failed("no driver named '" + job->spec.driver + "' is registered");
   } else {
+    bool told;
     {
       std::lock_guard<std::mutex> l(mu_);
       Execution& e = executing_.at(run_id);
+      told = e.deadline_known;
       e.deadline = *run.started_at + job->spec.timeout.value_or(options_.default_timeout);
     }
-    Wake();  // the loop now knows this run's deadline
+    if (!told) Wake();  // the loop must learn this run's deadline
     RunContext ctx;
     ctx.run_id = run.id;
     ctx.job_name = job->spec.name;
@@ -693,7 +728,7 @@ Result<Job> Engine::Impl::CreateJob(const JobSpec& spec, std::string_view source
   SKED_ASSIGN_OR_RETURN(Job job, BuildJob(spec, now, std::nullopt));
   job.source = std::string(source);
   SKED_ASSIGN_OR_RETURN(Job created, store_->CreateJob(job));
-  Wake();
+  JobsChanged();
   return View(created, now);
 }
 
@@ -709,7 +744,7 @@ Result<Job> Engine::Impl::UpdateJob(std::string_view name, const JobSpec& spec,
   SKED_ASSIGN_OR_RETURN(Job job, BuildJob(spec, now, current));
   job.version = version;
   SKED_ASSIGN_OR_RETURN(Job updated, store_->UpdateJob(job));
-  Wake();
+  JobsChanged();
   return View(updated, now);
 }
 
