@@ -49,7 +49,7 @@ if ! ctest --test-dir build/gcc -j "$jobs" --output-on-failure --timeout 300 \
   cat build/gcc-ctest.log
   exit 1
 fi
-tail -n 3 build/gcc-ctest.log
+grep -E "tests passed|tests failed" build/gcc-ctest.log
 
 echo "== clang TSan: engine, clock, store and driver tests"
 if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/sked_tests \
