@@ -11,11 +11,8 @@ namespace sked {
 namespace {
 
 using std::chrono::days;
-using std::chrono::duration_cast;
 using std::chrono::floor;
-using std::chrono::hours;
 using std::chrono::microseconds;
-using std::chrono::minutes;
 using std::chrono::seconds;
 
 std::string Quote(std::string_view text) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cron/civil.h"
 #include "sked/cron.h"
 #include "sked/time.h"
 
@@ -60,13 +61,9 @@ inline std::string ParseError(const std::string& expr, const std::string& zone =
 // Whether a wall-clock time, in seconds since 1970-01-01T00:00 on that
 // clock, matches every field of `s`.
 inline bool MatchesWallClock(const CronSchedule& s, std::int64_t local) {
-  const auto day =
-      std::chrono::floor<std::chrono::days>(std::chrono::sys_seconds(std::chrono::seconds(local)));
-  const std::chrono::year_month_day ymd{day};
-  const std::int64_t sod = local - day.time_since_epoch().count() * 86400;
-  return s.MatchesLocal(static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                        static_cast<unsigned>(ymd.day()), static_cast<int>(sod / 3600),
-                        static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60));
+  const cron_internal::Civil c = cron_internal::ToCivil(local);
+  return s.MatchesLocal(c.y, static_cast<unsigned>(c.mo), static_cast<unsigned>(c.d), c.h, c.mi,
+                        c.s);
 }
 
 }  // namespace sked::testing

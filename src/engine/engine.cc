@@ -189,9 +189,14 @@ class Engine::Impl {
   // changes are seen within poll_interval.
   Instant next_due_{};
   std::mt19937_64 rng_;
-  std::unordered_map<std::int64_t, std::pair<std::int64_t, Schedule>>
-      schedules_;                               // id -> (version, schedule)
-  std::unordered_map<std::int64_t, Job> jobs_;  // id -> job, as last seen by the claimer
+  // Jobs as last seen (by the claimer, or a worker's read), with their parsed
+  // schedule once the claimer needed it; an entry is replaced when the
+  // job's version changes.
+  struct CachedJobEntry {
+    Job job;
+    std::optional<Schedule> schedule;
+  };
+  std::unordered_map<std::int64_t, CachedJobEntry> jobs_;
 
   std::vector<std::thread> threads_;
 };
@@ -402,27 +407,28 @@ Result<Job> Engine::Impl::CachedJob(const Run& run) {
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = jobs_.find(run.job_id);
-    if (it != jobs_.end() && it->second.version == run.job_version) return it->second;
+    if (it != jobs_.end() && it->second.job.version == run.job_version) return it->second.job;
   }
   SKED_ASSIGN_OR_RETURN(Job job, store_->GetJob(run.job_id));
   std::lock_guard<std::mutex> l(mu_);
-  jobs_.insert_or_assign(job.id, job);
+  jobs_.insert_or_assign(job.id, CachedJobEntry{job, std::nullopt});
   return job;
 }
 
 Result<Schedule> Engine::Impl::ScheduleFor(const Job& job) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    jobs_.insert_or_assign(job.id, job);
-    auto it = schedules_.find(job.id);
-    if (it != schedules_.end() && it->second.first == job.version) return it->second.second;
+    auto it = jobs_.find(job.id);
+    if (it != jobs_.end() && it->second.job.version == job.version && it->second.schedule) {
+      return *it->second.schedule;
+    }
   }
   SKED_ASSIGN_OR_RETURN(TimeZone zone, TimeZone::Find(job.spec.time_zone));
   SKED_ASSIGN_OR_RETURN(Schedule s,
                         Schedule::Parse(job.spec.schedule, zone, std::chrono::seconds(0),
                                         job.spec.start_at.value_or(job.created_at)));
   std::lock_guard<std::mutex> l(mu_);
-  schedules_.insert_or_assign(job.id, std::make_pair(job.version, s));
+  jobs_.insert_or_assign(job.id, CachedJobEntry{job, s});
   return s;
 }
 
@@ -496,8 +502,8 @@ void Engine::Impl::StartQueued(Instant pass_start) {
         Execution e;
         e.deadline = now + options_.default_timeout;
         if (auto job = jobs_.find(r.job_id);
-            job != jobs_.end() && job->second.version == r.job_version) {
-          e.deadline = now + job->second.spec.timeout.value_or(options_.default_timeout);
+            job != jobs_.end() && job->second.job.version == r.job_version) {
+          e.deadline = now + job->second.job.spec.timeout.value_or(options_.default_timeout);
           e.deadline_known = true;
         }
         e.run = std::move(r);
@@ -773,7 +779,6 @@ Status Engine::Impl::DeleteJob(std::string_view name) {
     for (auto& [id, e] : executing_) {
       if (e.run.job_id == job.id) RequestStop(e, RunStatus::kCancelled, "job deleted", now);
     }
-    schedules_.erase(job.id);
     jobs_.erase(job.id);
   }
   FlushStops();

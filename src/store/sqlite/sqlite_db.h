@@ -76,6 +76,10 @@ class SqliteDb {
   // The cached statement for `sql`, reset and with bindings cleared. The
   // reference stays valid while the database is open.
   Result<Stmt*> Prepare(std::string_view sql);
+  // Resets every cached statement, ending any read a statement left open.
+  void ResetAll() {
+    for (auto& [sql, stmt] : statements_) stmt->Reset();
+  }
   std::int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
   const std::string& path() const { return path_; }

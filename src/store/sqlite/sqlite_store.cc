@@ -241,21 +241,14 @@ class SqliteStore final : public Store {
   class Op {
    public:
     explicit Op(SqliteStore* s) : s_(s), lock_(s->mu_) {}
-    ~Op() {
-      for (Stmt* st : s_->used_) st->Reset();
-      s_->used_.clear();
-    }
+    ~Op() { s_->db_->ResetAll(); }
 
    private:
     SqliteStore* s_;
     std::lock_guard<std::mutex> lock_;
   };
 
-  Result<Stmt*> Sql(std::string_view sql) {
-    auto st = db_->Prepare(sql);
-    if (st.ok()) used_.push_back(*st);
-    return st;
-  }
+  Result<Stmt*> Sql(std::string_view sql) { return db_->Prepare(sql); }
 
   Result<Job> GetJobLocked(std::int64_t id);
   Result<Run> GetRunLocked(std::int64_t id);
@@ -264,7 +257,6 @@ class SqliteStore final : public Store {
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;  // guarded by mu_
-  std::vector<Stmt*> used_;       // guarded by mu_
   std::mt19937_64 rng_;           // guarded by mu_ (lease tokens)
 };
 
