@@ -89,7 +89,8 @@ TEST(MultiProcessTest, TwoEnginesOnOneSqliteFileRunEachFireOnce) {
   for (const sked::Run& r : *runs) {
     EXPECT_TRUE(fires.insert({r.job_id, r.scheduled_for.time_since_epoch().count()}).second)
         << "fire run twice: job " << r.job_name << " at " << FormatRfc3339Utc(r.scheduled_for);
-    EXPECT_EQ(r.status, RunStatus::kSucceeded) << r.job_name << " " << r.error;
+    EXPECT_EQ(r.status, RunStatus::kSucceeded)
+        << r.job_name << " " << RunStatusName(r.status) << " " << r.reason << " " << r.error;
     EXPECT_GE(r.scheduled_for, start);
     EXPECT_LE(r.scheduled_for, end);
     ++by_instance[r.instance_id];
@@ -98,7 +99,9 @@ TEST(MultiProcessTest, TwoEnginesOnOneSqliteFileRunEachFireOnce) {
   for (const auto& [instance, count] : by_instance) {
     std::printf("instance %s ran %d runs\n", instance.c_str(), count);
   }
-  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  if (std::getenv("SKED_KEEP_DB") == nullptr) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  }
 }
 
 }  // namespace

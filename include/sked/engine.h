@@ -5,9 +5,11 @@
 //
 // Services (each with Start/Stop, all on the injected Clock):
 //  - the scheduler loop (claimer): sleeps until the next due fire, queued run,
-//    timeout or change notification; claims due fires in batches, starts
-//    queued runs as slots free, settles finished runs in batched transactions;
-//  - the executor pool: `workers` threads running drivers;
+//    timeout or change notification; claims fires in batches `claim_ahead`
+//    before they are due, starts queued runs as slots free, records starts and
+//    settles finished runs in batched transactions;
+//  - the executor pool: `workers` threads running drivers; a free worker takes
+//    a claimed fire from memory the moment it is due;
 //  - heartbeat: registers the instance and extends its leases;
 //  - reaper: settles runs whose owner's lease expired as abandoned.
 
@@ -44,8 +46,11 @@ struct EngineOptions {
   Duration misfire_threshold = std::chrono::seconds(5);  // later than this is a misfire
   Duration poll_interval = std::chrono::seconds(1);      // to see other processes' changes
   Duration stuck_after = std::chrono::seconds(30);       // stopped but still running: stuck
-  int claim_batch = 512;                                 // fires claimed per transaction
-  int settle_batch = 512;                                // runs settled per transaction
+  // Fires are claimed this long before they are due and reserved for this
+  // instance, so at the instant a free worker starts them from memory.
+  Duration claim_ahead = std::chrono::milliseconds(200);
+  int claim_batch = 512;       // fires claimed per transaction
+  int settle_batch = 512;      // runs settled per transaction
   int max_catchup_runs = 100;  // misfire=run_all/skip: runs written per job per pass
 };
 

@@ -66,6 +66,25 @@ struct FirePlan {
   bool cancel_running = false;         // overlap=replace: ask running runs to stop
 };
 
+// Which fires to claim: due by `horizon` (which may be ahead of `now`).
+struct ClaimRequest {
+  Instant now{};
+  Instant horizon{};
+  int limit = 512;
+  std::string instance;     // empty: no reservation
+  Instant reserve_until{};  // the reservation's lease
+};
+
+// What an instance did with a queued run reserved for it.
+struct Dispatch {
+  enum class Kind { kStarted, kReleased, kSkipped };
+  std::int64_t run_id = 0;
+  Kind kind = Kind::kStarted;
+  Instant at{};                  // started_at, or finished_at of a skip
+  std::int64_t lease_token = 0;  // kStarted
+  std::string reason;            // kSkipped
+};
+
 // The end of a running run, fenced by its lease token.
 struct RunOutcome {
   std::int64_t run_id = 0;
@@ -132,11 +151,14 @@ class Store {
 
   // --- Fires ---
   // In one transaction: takes up to `limit` active jobs whose next_run_at is
-  // at or before `now` (earliest first), asks `plan` what to do with each,
-  // writes the runs it returns and the job's new next_run_at and state. A run
-  // whose (job, scheduled_for, attempt) already exists is not written again:
-  // a fire is claimed once, whoever races for it. Returns the runs written.
-  virtual Result<std::vector<Run>> ClaimDue(Instant now, int limit,
+  // at or before `request.horizon` (earliest first), asks `plan` what to do
+  // with each, writes the runs it returns and the job's new next_run_at and
+  // state. A run whose (job, scheduled_for, attempt) already exists is not
+  // written again: a fire is claimed once, whoever races for it. With an
+  // `instance`, the queued runs written are reserved for it until
+  // `reserve_until` (see RecordDispatches); without, they are plain queued
+  // runs any instance may start. Returns the runs written.
+  virtual Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
                                             const std::function<FirePlan(const DueJob&)>& plan) = 0;
   // The earliest next_run_at among active jobs.
   virtual Result<std::optional<Instant>> NextDueAt() = 0;
@@ -145,7 +167,7 @@ class Store {
   virtual Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) = 0;
 
   // --- Queue ---
-  // Starts up to `limit` queued runs with not_before at or before `now`, by
+  // Starts up to `limit` unreserved queued runs with not_before at or before `now`, by
   // priority (highest first) then scheduled_for, as long as each job's
   // overlap policy allows another running run. Started runs become running,
   // owned by `instance` with a new lease token until `lease_until`. A queued
@@ -153,7 +175,17 @@ class Store {
   // instead; those are returned too, with their final status.
   virtual Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
                                                Instant lease_until) = 0;
-  // The earliest not_before among queued runs.
+  // Records, in one transaction, what became of queued runs reserved for
+  // `instance` by ClaimDue: started (running, owned by `instance` with the
+  // given lease token until `lease_until`, started at `at`), released (plain
+  // queued runs again, for StartQueued), or skipped (finished at `at` with
+  // the reason). A run no longer queued under this instance's reservation
+  // (cancelled, reaped, deleted) changes nothing. Returns, per entry,
+  // whether it was applied.
+  virtual Result<std::vector<bool>> RecordDispatches(std::string_view instance,
+                                                     const std::vector<Dispatch>& dispatches,
+                                                     Instant lease_until) = 0;
+  // The earliest not_before among unreserved queued runs.
   virtual Result<std::optional<Instant>> NextQueuedAt() = 0;
   // Queued runs in total (a metric).
   virtual Result<std::int64_t> QueueDepth() = 0;
@@ -165,10 +197,13 @@ class Store {
   // (reaped, or settled elsewhere) changes nothing. Returns, per outcome,
   // whether it was applied.
   virtual Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) = 0;
-  // Extends the leases of every running run owned by `instance`.
+  // Extends the leases of every running run owned by `instance`, and its
+  // reservations of queued runs.
   virtual Status ExtendLeases(std::string_view instance, Instant lease_until) = 0;
-  // Marks up to `limit` running runs whose lease expired before `now` as
-  // abandoned (error says whose lease expired), counts them as failures, and
+  // Marks up to `limit` running runs whose lease expired before `now`, and
+  // queued runs whose reservation did (their owner may have dispatched them
+  // before it died), as abandoned (error says whose lease expired), counts
+  // them as failures, and
   // writes the retry `retry` returns for each (if any), all in one
   // transaction. Returns the abandoned runs.
   virtual Result<std::vector<Run>> ReapExpired(

@@ -6,12 +6,15 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
 #include <stop_token>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "engine/fire_planner.h"
@@ -40,6 +43,10 @@ Histogram NewHistogram(std::vector<double> bounds) {
 
 double Seconds(Duration d) { return static_cast<double>(d.count()) / 1e6; }
 
+// How long a due, claimed run waits in memory for a free worker before it is
+// released to the shared queue.
+constexpr Duration kHoldReady = std::chrono::seconds(1);
+
 }  // namespace
 
 void Histogram::Observe(double seconds) {
@@ -61,6 +68,7 @@ class Engine::Impl {
         rng_(std::random_device{}()) {
     if (options_.instance_id.empty()) options_.instance_id = DefaultInstanceId();
     options_.workers = std::max(1, options_.workers);
+    options_.claim_ahead = std::max(Duration(0), options_.claim_ahead);
     metrics_.fire_lag =
         NewHistogram({0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60});
     metrics_.run_duration = NewHistogram({0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600});
@@ -130,12 +138,26 @@ class Engine::Impl {
 
   // One pass of the scheduler loop; returns when it next wants to run.
   Instant Pass(Instant now);
+  // Writes what became of reserved runs; when the store refuses, the batch is
+  // kept for the next pass.
+  void RecordDispatches();
   void SettlePending();
   void ClaimFires(Instant now);
   void StartQueued(Instant now);
   void EnforceDeadlines(Instant now);
   void PollCancels(Instant now);
   void Execute(std::int64_t run_id);
+  // Moves reserved runs due by `now` to ready_. REQUIRES: mu_ held.
+  void PromoteDue(Instant now);
+  // Starts a reserved run on the calling worker if its job's overlap policy
+  // and starting deadline allow, else releases it to the queue (or skips
+  // it); returns the run id to execute. REQUIRES: mu_ held.
+  std::optional<std::int64_t> DispatchLocked(Run run, Instant now);
+  // Adds a started run to executing_. REQUIRES: mu_ held.
+  void AddExecution(Execution e);
+  // Forgets reserved runs matching `pred` (cancelled or deleted here).
+  // REQUIRES: mu_ held.
+  void DropReserved(const std::function<bool(const Run&)>& pred);
   Result<Schedule> ScheduleFor(const Job& job);
   // The run's job at the version the run saw, from a cache the claimer
   // fills (most runs), or the store.
@@ -177,17 +199,26 @@ class Engine::Impl {
   Instant heartbeat_deadline_{}, reaper_deadline_{};
   std::optional<Instant> last_pass_at_;
   std::unordered_map<std::int64_t, Execution> executing_;
-  std::deque<std::int64_t> work_;     // started runs waiting for a worker
-  std::vector<RunOutcome> outcomes_;  // finished runs waiting to be settled
+  std::deque<std::int64_t> work_;  // started runs waiting for a worker
+  // Fires claimed ahead and reserved for this instance, by (not_before,
+  // -priority, id), until they are due; then in ready_, in that order, until
+  // a worker is free.
+  std::map<std::tuple<Instant, int, std::int64_t>, Run> reserved_;
+  std::deque<Run> ready_;
+  std::vector<Dispatch> dispatches_;                    // what became of reserved runs, to record
+  std::unordered_set<std::int64_t> unrecorded_starts_;  // started, not yet written
+  Instant hold_check_at_{};  // when the oldest ready run goes to the queue
+  std::unordered_map<std::int64_t, int> running_by_job_;  // executing runs per job
+  std::vector<RunOutcome> outcomes_;                      // finished runs waiting to be settled
   std::multiset<Instant> driver_waits_;
   std::vector<std::stop_source> pending_stops_;
   MetricsSnapshot metrics_;
   std::string last_store_error_;
   Instant next_cancel_poll_{};
-  // When the next fire is due, as the store said after the last claim; a
-  // local job change resets it so the next pass claims. Other processes'
-  // changes are seen within poll_interval.
-  Instant next_due_{};
+  // When to claim next: claim_ahead before the next fire the store knows of
+  // (or at it, for a busy job that is judged at the instant); a local job
+  // change resets it. Other processes' changes are seen within poll_interval.
+  Instant next_claim_{};
   std::mt19937_64 rng_;
   // Jobs as last seen (by the claimer, or a worker's read), with their parsed
   // schedule once the claimer needed it; an entry is replaced when the
@@ -286,6 +317,17 @@ void Engine::Impl::Stop() {
   lock.unlock();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
+  // Fires claimed but not started go back to the queue for any instance.
+  lock.lock();
+  const Instant released_at = base_clock_->Now();
+  for (auto& [key, run] : reserved_) ready_.push_back(std::move(run));
+  reserved_.clear();
+  for (const Run& run : ready_) {
+    dispatches_.push_back({run.id, Dispatch::Kind::kReleased, released_at, 0, ""});
+  }
+  ready_.clear();
+  lock.unlock();
+  RecordDispatches();
   SettlePending();
   (void)store_->DeregisterInstance(options_.instance_id, base_clock_->Now());
 }
@@ -293,7 +335,7 @@ void Engine::Impl::Stop() {
 void Engine::Impl::JobsChanged() {
   {
     std::lock_guard<std::mutex> l(mu_);
-    next_due_ = Instant::min();
+    next_claim_ = Instant::min();
     wake_ = true;
   }
   loop_cv_.notify_all();
@@ -328,19 +370,38 @@ void Engine::Impl::LoopThread() {
 }
 
 Instant Engine::Impl::Pass(Instant now) {
+  {
+    // Due runs no worker took for a while go to the queue, where any
+    // instance may start them, in priority order with everything else.
+    std::lock_guard<std::mutex> l(mu_);
+    while (!ready_.empty() && ready_.front().not_before + kHoldReady < now) {
+      dispatches_.push_back({ready_.front().id, Dispatch::Kind::kReleased, now, 0, ""});
+      ready_.pop_front();
+    }
+  }
+  RecordDispatches();
   SettlePending();
-  bool draining;
+  bool draining, claim;
   {
     std::lock_guard<std::mutex> l(mu_);
     draining = draining_;
-  }
-  bool claim;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    claim = !draining && now >= next_due_;
+    claim = !draining && now >= next_claim_;
   }
   if (claim) ClaimFires(now);
-  if (!draining) StartQueued(now);
+  bool ready;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    PromoteDue(base_clock_->Now());
+    ready = !ready_.empty();
+  }
+  if (ready && !draining) {
+    // Still held: look again when the oldest should be released.
+    std::lock_guard<std::mutex> l(mu_);
+    hold_check_at_ = ready_.front().not_before + kHoldReady + Duration(1);
+  }
+  if (ready) work_cv_.notify_all();
+  // Claimed fires first: the queue is served when they are all taken.
+  if (!draining && !ready) StartQueued(now);
   PollCancels(now);
   EnforceDeadlines(now);
 
@@ -348,14 +409,21 @@ Instant Engine::Impl::Pass(Instant now) {
   Instant next = now + options_.poll_interval;
   if (!draining) {
     if (claim) {
-      Instant due_at = now + options_.poll_interval;
-      if (auto due = store_->NextDueAt(); due.ok() && *due) due_at = std::min(due_at, **due);
+      const Instant horizon = now + options_.claim_ahead;
+      Instant at = now + options_.poll_interval;
+      if (auto due = store_->NextDueAt(); due.ok() && *due) {
+        // A fire still at or before the horizon belongs to a busy job (or a
+        // batch cut short): claim it at its instant.
+        at = std::min(at, **due <= horizon ? **due : **due - options_.claim_ahead);
+      }
       std::lock_guard<std::mutex> l(mu_);
-      next_due_ = due_at;
+      next_claim_ = at;
     }
     {
       std::lock_guard<std::mutex> l(mu_);
-      next = std::min(next, next_due_);
+      next = std::min(next, next_claim_);
+      if (!reserved_.empty()) next = std::min(next, std::get<0>(reserved_.begin()->first));
+      if (!ready_.empty()) next = std::min(next, hold_check_at_);
     }
     bool free_slot;
     {
@@ -377,11 +445,51 @@ Instant Engine::Impl::Pass(Instant now) {
   return std::max(next, now + Duration(1));
 }
 
+void Engine::Impl::RecordDispatches() {
+  std::vector<Dispatch> batch;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    batch.swap(dispatches_);
+  }
+  if (batch.empty()) return;
+  auto applied =
+      store_->RecordDispatches(options_.instance_id, batch, base_clock_->Now() + options_.lease);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!applied.ok()) {
+      last_store_error_ = applied.status().message();
+      dispatches_.insert(dispatches_.begin(), std::make_move_iterator(batch.begin()),
+                         std::make_move_iterator(batch.end()));
+      return;
+    }
+    const Instant now = base_clock_->Now();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].kind == Dispatch::Kind::kStarted) unrecorded_starts_.erase(batch[i].run_id);
+      if ((*applied)[i] || batch[i].kind != Dispatch::Kind::kStarted) continue;
+      // Cancelled, deleted or reaped between the claim and the start: the
+      // run's record is final already, so stop what the worker began.
+      auto it = executing_.find(batch[i].run_id);
+      if (it != executing_.end()) {
+        RequestStop(it->second, RunStatus::kCancelled, "cancelled before its start was recorded",
+                    now);
+      }
+    }
+  }
+  FlushStops();
+}
+
 void Engine::Impl::SettlePending() {
   std::vector<RunOutcome> batch;
   {
     std::lock_guard<std::mutex> l(mu_);
     batch.swap(outcomes_);
+    // A run's end is written after its start: a run a worker took from
+    // memory may finish before the loop has recorded that it started.
+    auto waiting = std::stable_partition(batch.begin(), batch.end(), [this](const RunOutcome& o) {
+      return !unrecorded_starts_.contains(o.run_id);
+    });
+    outcomes_.assign(std::make_move_iterator(waiting), std::make_move_iterator(batch.end()));
+    batch.erase(waiting, batch.end());
   }
   for (size_t from = 0; from < batch.size(); from += static_cast<size_t>(options_.settle_batch)) {
     const size_t to = std::min(batch.size(), from + static_cast<size_t>(options_.settle_batch));
@@ -437,7 +545,10 @@ void Engine::Impl::ClaimFires(Instant now) {
   // Bounded: each round claims a full batch or ends the pass.
   for (int round = 0; round < 64; ++round) {
     int claimed_jobs = 0;
-    auto runs = store_->ClaimDue(now, options_.claim_batch, [&](const DueJob& due) {
+    const Instant horizon = now + options_.claim_ahead;
+    const ClaimRequest request{now, horizon, options_.claim_batch, options_.instance_id,
+                               horizon + options_.lease};
+    auto runs = store_->ClaimDue(request, [&](const DueJob& due) {
       ++claimed_jobs;
       auto schedule = ScheduleFor(due.job);
       if (!schedule.ok()) {
@@ -446,7 +557,7 @@ void Engine::Impl::ClaimFires(Instant now) {
         stop.state = JobState::kDisabled;
         return stop;
       }
-      return PlanFires(due, *schedule, now, planner);
+      return PlanFires(due, *schedule, now, horizon, planner);
     });
     if (!runs.ok()) {
       std::lock_guard<std::mutex> l(mu_);
@@ -456,14 +567,19 @@ void Engine::Impl::ClaimFires(Instant now) {
     {
       std::lock_guard<std::mutex> l(mu_);
       last_store_error_.clear();
-      for (const Run& r : *runs) {
+      for (Run& r : *runs) {
         ++metrics_.fires_claimed;
         if (r.status == RunStatus::kSkipped) {
           ++metrics_.skipped_by_reason[r.reason];
           ++metrics_.runs_by_status["skipped"];
+        } else if (r.status == RunStatus::kQueued) {
+          reserved_.emplace(std::make_tuple(r.not_before, -r.priority, r.id), std::move(r));
         }
       }
+      // Workers start what is due already while the next batch is claimed.
+      PromoteDue(base_clock_->Now());
     }
+    work_cv_.notify_all();
     if (claimed_jobs < options_.claim_batch) return;
   }
 }
@@ -476,7 +592,7 @@ void Engine::Impl::StartQueued(Instant pass_start) {
     int free;
     {
       std::lock_guard<std::mutex> l(mu_);
-      free = options_.workers - static_cast<int>(executing_.size());
+      free = ready_.empty() ? options_.workers - static_cast<int>(executing_.size()) : 0;
     }
     if (free <= 0) return;
     auto runs = store_->StartQueued(options_.instance_id, now, free, now + options_.lease);
@@ -507,7 +623,7 @@ void Engine::Impl::StartQueued(Instant pass_start) {
           e.deadline_known = true;
         }
         e.run = std::move(r);
-        executing_.emplace(id, std::move(e));
+        AddExecution(std::move(e));
         work_.push_back(id);
       }
     }
@@ -570,14 +686,95 @@ void Engine::Impl::PollCancels(Instant now) {
 void Engine::Impl::WorkerThread() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [this] { return stopping_ || !work_.empty(); });
-    if (work_.empty()) return;  // stopping
-    const std::int64_t id = work_.front();
-    work_.pop_front();
+    work_cv_.wait(
+        lock, [this] { return stopping_ || !work_.empty() || (!ready_.empty() && !draining_); });
+    std::int64_t id = 0;
+    if (!work_.empty()) {
+      id = work_.front();
+      work_.pop_front();
+    } else if (!ready_.empty() && !draining_) {
+      Run run = std::move(ready_.front());
+      ready_.pop_front();
+      std::optional<std::int64_t> started = DispatchLocked(std::move(run), base_clock_->Now());
+      // The loop records what happened (and learns a started run's deadline).
+      wake_ = true;
+      loop_cv_.notify_all();
+      if (!started) continue;
+      id = *started;
+    } else {
+      return;  // stopping
+    }
     lock.unlock();
     Execute(id);
     lock.lock();
+    PromoteDue(base_clock_->Now());
   }
+}
+
+void Engine::Impl::PromoteDue(Instant now) {
+  while (!reserved_.empty() && std::get<0>(reserved_.begin()->first) <= now) {
+    ready_.push_back(std::move(reserved_.begin()->second));
+    reserved_.erase(reserved_.begin());
+  }
+}
+
+void Engine::Impl::AddExecution(Execution e) {
+  ++running_by_job_[e.run.job_id];
+  const std::int64_t id = e.run.id;
+  executing_.emplace(id, std::move(e));
+}
+
+void Engine::Impl::DropReserved(const std::function<bool(const Run&)>& pred) {
+  for (auto it = reserved_.begin(); it != reserved_.end();) {
+    it = pred(it->second) ? reserved_.erase(it) : std::next(it);
+  }
+  ready_.erase(std::remove_if(ready_.begin(), ready_.end(), pred), ready_.end());
+}
+
+std::optional<std::int64_t> Engine::Impl::DispatchLocked(Run run, Instant now) {
+  auto job = jobs_.find(run.job_id);
+  if (job == jobs_.end() || job->second.job.version != run.job_version) {
+    // The job changed since the claim: let the queue serve the run.
+    dispatches_.push_back({run.id, Dispatch::Kind::kReleased, now, 0, ""});
+    return std::nullopt;
+  }
+  const JobSpec& spec = job->second.job.spec;
+  auto skip = [&](const char* reason) {
+    dispatches_.push_back({run.id, Dispatch::Kind::kSkipped, now, 0, reason});
+    ++metrics_.skipped_by_reason[reason];
+    ++metrics_.runs_by_status["skipped"];
+    return std::nullopt;
+  };
+  if (spec.starting_deadline && now > run.scheduled_for + *spec.starting_deadline) {
+    return skip("deadline");
+  }
+  // Claimed while the job was idle; a run started since (a manual trigger,
+  // a retry) may hold this one back.
+  auto running = running_by_job_.find(run.job_id);
+  const int allowed = spec.overlap == OverlapPolicy::kConcurrent ? spec.max_concurrent : 1;
+  if (running != running_by_job_.end() && running->second >= allowed) {
+    if (spec.overlap == OverlapPolicy::kSkip) return skip("overlap");
+    dispatches_.push_back({run.id, Dispatch::Kind::kReleased, now, 0, ""});
+    return std::nullopt;
+  }
+  const std::int64_t token = static_cast<std::int64_t>(rng_() >> 1) | 1;
+  dispatches_.push_back({run.id, Dispatch::Kind::kStarted, now, token, ""});
+  unrecorded_starts_.insert(run.id);
+  run.status = RunStatus::kRunning;
+  run.started_at = now;
+  run.instance_id = options_.instance_id;
+  run.lease_token = token;
+  run.lease_expires_at = now + options_.lease;
+  if (run.trigger == RunTrigger::kSchedule || run.trigger == RunTrigger::kCatchUp) {
+    metrics_.fire_lag.Observe(Seconds(now - run.scheduled_for));
+  }
+  Execution e;
+  e.deadline = now + spec.timeout.value_or(options_.default_timeout);
+  e.deadline_known = true;
+  e.run = std::move(run);
+  const std::int64_t id = e.run.id;
+  AddExecution(std::move(e));
+  return id;
 }
 
 void Engine::Impl::Execute(std::int64_t run_id) {
@@ -651,6 +848,10 @@ void Engine::Impl::Execute(std::int64_t run_id) {
     metrics_.run_duration.Observe(Seconds(finished - *run.started_at));
     outcomes_.push_back(std::move(o));
     executing_.erase(run_id);
+    if (auto it = running_by_job_.find(run.job_id);
+        it != running_by_job_.end() && --it->second <= 0) {
+      running_by_job_.erase(it);
+    }
     wake_ = true;
   }
   loop_cv_.notify_all();
@@ -683,8 +884,9 @@ bool Engine::Impl::WaitIdle(std::chrono::milliseconds timeout) {
                           (driver_waits_.empty() || *driver_waits_.begin() > now);
     for (const auto& [id, e] : executing_) drivers_parked = drivers_parked && !e.stop_as;
     return loop_parked_ && !wake_ && loop_deadline_ > now && outcomes_.empty() && work_.empty() &&
-           drivers_parked && heartbeat_parked_ && heartbeat_deadline_ > now && reaper_parked_ &&
-           reaper_deadline_ > now;
+           (ready_.empty() || static_cast<int>(executing_.size()) >= options_.workers) &&
+           dispatches_.empty() && drivers_parked && heartbeat_parked_ &&
+           heartbeat_deadline_ > now && reaper_parked_ && reaper_deadline_ > now;
   });
 }
 
@@ -779,6 +981,7 @@ Status Engine::Impl::DeleteJob(std::string_view name) {
     for (auto& [id, e] : executing_) {
       if (e.run.job_id == job.id) RequestStop(e, RunStatus::kCancelled, "job deleted", now);
     }
+    DropReserved([&](const Run& r) { return r.job_id == job.id; });
     jobs_.erase(job.id);
   }
   FlushStops();
@@ -820,7 +1023,10 @@ Result<Run> Engine::Impl::TriggerJob(std::string_view name) {
 Status Engine::Impl::CancelRun(std::int64_t run_id) {
   const Instant now = base_clock_->Now();
   SKED_ASSIGN_OR_RETURN(bool done, store_->RequestCancel(run_id, now, "cancelled by user"));
-  if (!done) {
+  if (done) {
+    std::lock_guard<std::mutex> l(mu_);
+    DropReserved([&](const Run& r) { return r.id == run_id; });
+  } else {
     {
       std::lock_guard<std::mutex> l(mu_);
       auto it = executing_.find(run_id);

@@ -178,6 +178,99 @@ TEST_F(EngineTest, OverlapSkipRecordsSkippedFires) {
   EXPECT_EQ(engine_->Metrics().skipped_by_reason["overlap"], 2);
 }
 
+// The job's (first-attempt) run of the fire at `scheduled_for`, once claimed.
+std::optional<sked::Run> RunAt(Store* store, const Job& job, Instant scheduled_for) {
+  RunFilter f;
+  f.job_id = job.id;
+  auto runs = store->ListRuns(f);
+  if (!runs.ok()) return std::nullopt;
+  for (const sked::Run& r : *runs) {
+    if (r.scheduled_for == scheduled_for) return r;
+  }
+  return std::nullopt;
+}
+
+TEST_F(EngineTest, AFireIsClaimedAheadReservedAndStartedAtTheInstant) {
+  options_.claim_ahead = milliseconds(200);
+  StartEngine();
+  Job job = Create(Spec("ahead", "0 * * * * *"));
+  AdvanceTo(kT0 + seconds(59) + milliseconds(850));
+  auto reserved = RunAt(store_.get(), job, kT0 + seconds(60));
+  ASSERT_TRUE(reserved.has_value()) << "claimed 200 ms ahead";
+  EXPECT_EQ(reserved->status, RunStatus::kQueued);
+  EXPECT_EQ(reserved->instance_id, "test-1");
+  EXPECT_TRUE(reserved->lease_expires_at.has_value());
+  EXPECT_EQ(*store_->GetJob(job.id)->next_run_at, kT0 + seconds(120));
+  AdvanceTo(kT0 + seconds(61));
+  sked::Run ran = *RunAt(store_.get(), job, kT0 + seconds(60));
+  EXPECT_EQ(ran.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*ran.started_at, kT0 + seconds(60));  // from memory, at the instant
+  EXPECT_FALSE(ran.lease_expires_at.has_value());
+  EXPECT_EQ(engine_->Metrics().fire_lag.counts[0], 1);  // <= 1 ms
+}
+
+TEST_F(EngineTest, CancellingAReservedRunCancelsItBeforeItStarts) {
+  StartEngine();
+  Job job = Create(Spec("ahead", "0 * * * * *", "sleep", R"({"duration": "5s"})"));
+  AdvanceTo(kT0 + seconds(59) + milliseconds(900));
+  auto reserved = RunAt(store_.get(), job, kT0 + seconds(60));
+  ASSERT_TRUE(reserved.has_value());
+  ASSERT_TRUE(engine_->CancelRun(reserved->id).ok());
+  AdvanceTo(kT0 + seconds(70));
+  sked::Run r = *engine_->GetRun(reserved->id);
+  EXPECT_EQ(r.status, RunStatus::kCancelled);
+  EXPECT_FALSE(r.started_at.has_value());
+  EXPECT_EQ(engine_->Metrics().runs_by_status["succeeded"], 0);
+}
+
+TEST_F(EngineTest, AStartRefusedByTheReservationFenceStopsTheDriver) {
+  StartEngine();
+  Job job = Create(Spec("fenced", "0 * * * * *", "sleep", R"({"duration": "30s"})"));
+  AdvanceTo(kT0 + seconds(59) + milliseconds(900));
+  auto reserved = RunAt(store_.get(), job, kT0 + seconds(60));
+  ASSERT_TRUE(reserved.has_value());
+  // Another process cancels it through the store: this engine does not know.
+  ASSERT_TRUE(store_->RequestCancel(reserved->id, clock_.Now(), "cancelled elsewhere").ok());
+  AdvanceTo(kT0 + seconds(61));
+  // The worker took it at 60; recording the start was refused, so the sleep
+  // was stopped at once and its end is not written over the cancellation.
+  EXPECT_EQ(engine_->Metrics().running, 0);
+  sked::Run r = *engine_->GetRun(reserved->id);
+  EXPECT_EQ(r.status, RunStatus::kCancelled);
+  EXPECT_EQ(r.reason, "cancelled elsewhere");
+  EXPECT_EQ(History(job), (V{"cancelled@60"}));
+}
+
+TEST_F(EngineTest, AReservedFireMeetsARunStartedMeanwhileWithItsOverlapPolicy) {
+  StartEngine();
+  Job job = Create(Spec("busy", "0 * * * * *", "sleep", R"({"duration": "30s"})"));
+  AdvanceTo(kT0 + seconds(59) + milliseconds(900));
+  ASSERT_TRUE(RunAt(store_.get(), job, kT0 + seconds(60)).has_value());
+  ASSERT_TRUE(engine_->TriggerJob("busy").ok());  // starts now, runs to 89.9
+  AdvanceTo(kT0 + seconds(61));
+  sked::Run fire = *RunAt(store_.get(), job, kT0 + seconds(60));
+  EXPECT_EQ(fire.status, RunStatus::kSkipped);
+  EXPECT_EQ(fire.reason, "overlap");
+  EXPECT_EQ(engine_->Metrics().skipped_by_reason["overlap"], 1);
+}
+
+TEST_F(EngineTest, StopReleasesReservedRunsToTheQueue) {
+  StartEngine();
+  Job job = Create(Spec("ahead", "0 * * * * *"));
+  AdvanceTo(kT0 + seconds(59) + milliseconds(900));
+  ASSERT_TRUE(RunAt(store_.get(), job, kT0 + seconds(60)).has_value());
+  engine_->Stop();  // nothing runs, so no grace to wait for: time stands still
+  engine_.reset();
+  sked::Run r = *RunAt(store_.get(), job, kT0 + seconds(60));
+  EXPECT_EQ(r.status, RunStatus::kQueued);
+  EXPECT_EQ(r.instance_id, "");
+  EXPECT_FALSE(r.lease_expires_at.has_value());
+  // Any instance may start it now.
+  auto started = store_->StartQueued("other", kT0 + seconds(60), 10, kT0 + seconds(90));
+  ASSERT_EQ(started->size(), 1u);
+  EXPECT_EQ(started->front().id, r.id);
+}
+
 TEST_F(EngineTest, OverlapQueueHoldsAFire) {
   StartEngine();
   JobSpec spec = Spec("queued", "*/10 * * * * *", "sleep", R"({"duration": "15s"})");

@@ -26,7 +26,7 @@ const char* OverlapVerdict(const Job& job, int running, int queued) {
 
 }  // namespace
 
-FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now,
+FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now, Instant horizon,
                    const PlannerOptions& options) {
   const Job& job = due.job;
   const JobSpec& spec = job.spec;
@@ -44,6 +44,14 @@ FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now,
   // What comes after: the first fire after now (or after the last one seen
   // when the bound cut the list short), within end_at.
   std::optional<Instant> next = static_cast<int>(fires.size()) >= bound ? f : schedule.Next(now);
+  // Ahead of time: an idle job's next fire, if it falls by the horizon.
+  bool ahead = false;
+  if (fires.empty() && f && *f > now && *f <= horizon && due.queued_runs == 0 &&
+      due.running_runs == 0 && !(spec.end_at && *f > *spec.end_at)) {
+    fires.push_back(*f);
+    next = schedule.Next(*f);
+    ahead = true;
+  }
   if (next && spec.end_at && *next > *spec.end_at) next.reset();
   plan.next_run_at = next;
   if (!next) plan.state = spec.end_at ? JobState::kExpired : JobState::kActive;
@@ -53,7 +61,7 @@ FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now,
   std::vector<std::pair<Instant, const char*>> to_skip;
   std::vector<Instant> missed;
   for (Instant fire : fires) {
-    if (fire >= on_time_from) {
+    if (ahead || fire >= on_time_from) {
       to_run.emplace_back(fire, RunTrigger::kSchedule);
     } else {
       missed.push_back(fire);

@@ -16,8 +16,11 @@ struct PlannerOptions {
   int max_catchup_runs = 100;
 };
 
-// `due.job.next_run_at` is at or before `now`.
-FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now,
+// `due.job.next_run_at` is at or before `horizon` (>= now). Fires up to `now`
+// are planned as always; a job with nothing due by `now` and no queued or
+// running run also gets its first fire up to `horizon` planned ahead (one
+// fire: the overlap verdict for later ones would depend on how that run goes).
+FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now, Instant horizon,
                    const PlannerOptions& options);
 
 // The retry of a run that ended with `status` at `finished_at`, if the job's

@@ -29,9 +29,13 @@ Fixture Make(const std::string& cron, const std::string& next_run_at) {
 
 const PlannerOptions kOptions{seconds(5), 100};
 
+FirePlan Plan(const Fixture& f, Instant now, std::optional<Instant> horizon = std::nullopt) {
+  return PlanFires(f.due, f.schedule, now, horizon.value_or(now), kOptions);
+}
+
 TEST(FirePlannerTest, OnTimeFireQueuesOneRunAndAdvances) {
   Fixture f = Make("* * * * *", "2026-01-01T10:00:00Z");
-  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00.002Z"), kOptions);
+  FirePlan p = Plan(f, At("2026-01-01T10:00:00.002Z"));
   ASSERT_EQ(p.runs.size(), 1u);
   EXPECT_EQ(p.runs[0].status, RunStatus::kQueued);
   EXPECT_EQ(p.runs[0].trigger, RunTrigger::kSchedule);
@@ -43,7 +47,7 @@ TEST(FirePlannerTest, OnTimeFireQueuesOneRunAndAdvances) {
 TEST(FirePlannerTest, OverlapSkipRecordsASkippedRun) {
   Fixture f = Make("* * * * *", "2026-01-01T10:00:00Z");
   f.due.running_runs = 1;
-  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions);
+  FirePlan p = Plan(f, At("2026-01-01T10:00:00Z"));
   ASSERT_EQ(p.runs.size(), 1u);
   EXPECT_EQ(p.runs[0].status, RunStatus::kSkipped);
   EXPECT_EQ(p.runs[0].reason, "overlap");
@@ -54,10 +58,9 @@ TEST(FirePlannerTest, OverlapQueueIsBounded) {
   f.due.job.spec.overlap = OverlapPolicy::kQueue;
   f.due.job.spec.max_queued = 1;
   f.due.running_runs = 1;
-  EXPECT_EQ(PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions).runs[0].status,
-            RunStatus::kQueued);
+  EXPECT_EQ(Plan(f, At("2026-01-01T10:00:00Z")).runs[0].status, RunStatus::kQueued);
   f.due.queued_runs = 1;
-  FirePlan full = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions);
+  FirePlan full = Plan(f, At("2026-01-01T10:00:00Z"));
   EXPECT_EQ(full.runs[0].status, RunStatus::kSkipped);
   EXPECT_EQ(full.runs[0].reason, "queue_full");
 }
@@ -67,14 +70,12 @@ TEST(FirePlannerTest, OverlapConcurrentAndReplace) {
   f.due.job.spec.overlap = OverlapPolicy::kConcurrent;
   f.due.job.spec.max_concurrent = 2;
   f.due.running_runs = 1;
-  EXPECT_EQ(PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions).runs[0].status,
-            RunStatus::kQueued);
+  EXPECT_EQ(Plan(f, At("2026-01-01T10:00:00Z")).runs[0].status, RunStatus::kQueued);
   f.due.running_runs = 2;
-  EXPECT_EQ(PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions).runs[0].status,
-            RunStatus::kSkipped);
+  EXPECT_EQ(Plan(f, At("2026-01-01T10:00:00Z")).runs[0].status, RunStatus::kSkipped);
   f.due.job.spec.overlap = OverlapPolicy::kReplace;
   f.due.running_runs = 1;
-  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions);
+  FirePlan p = Plan(f, At("2026-01-01T10:00:00Z"));
   EXPECT_EQ(p.runs[0].status, RunStatus::kQueued);
   EXPECT_TRUE(p.cancel_running);
 }
@@ -82,7 +83,7 @@ TEST(FirePlannerTest, OverlapConcurrentAndReplace) {
 TEST(FirePlannerTest, MisfireRunOnceMakesOneCatchUpRun) {
   Fixture f = Make("*/10 * * * *", "2026-01-01T10:00:00Z");
   // Down from 10:00 to 10:35: 10:00, 10:10, 10:20, 10:30 were missed.
-  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:35:00Z"), kOptions);
+  FirePlan p = Plan(f, At("2026-01-01T10:35:00Z"));
   ASSERT_EQ(p.runs.size(), 1u);
   EXPECT_EQ(p.runs[0].trigger, RunTrigger::kCatchUp);
   EXPECT_EQ(p.runs[0].scheduled_for, At("2026-01-01T10:30:00Z"));
@@ -92,7 +93,7 @@ TEST(FirePlannerTest, MisfireRunOnceMakesOneCatchUpRun) {
 TEST(FirePlannerTest, MisfireSkipRecordsEachMissedFire) {
   Fixture f = Make("*/10 * * * *", "2026-01-01T10:00:00Z");
   f.due.job.spec.misfire = MisfirePolicy::kSkip;
-  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:35:00Z"), kOptions);
+  FirePlan p = Plan(f, At("2026-01-01T10:35:00Z"));
   ASSERT_EQ(p.runs.size(), 4u);
   for (const NewRun& r : p.runs) {
     EXPECT_EQ(r.status, RunStatus::kSkipped);
@@ -107,7 +108,7 @@ TEST(FirePlannerTest, MisfireRunAllWithinTheCatchupWindow) {
   f.due.job.spec.overlap = OverlapPolicy::kConcurrent;
   f.due.job.spec.max_concurrent = 10;
   f.due.job.spec.catchup_window = minutes(20);
-  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:35:00Z"), kOptions);
+  FirePlan p = Plan(f, At("2026-01-01T10:35:00Z"));
   ASSERT_EQ(p.runs.size(), 4u);
   // 10:00 and 10:10 are older than the window: recorded as skipped.
   EXPECT_EQ(p.runs[0].status, RunStatus::kSkipped);
@@ -123,7 +124,7 @@ TEST(FirePlannerTest, MisfireRunAllWithinTheCatchupWindow) {
 TEST(FirePlannerTest, EndAtExpiresTheJob) {
   Fixture f = Make("0 * * * *", "2026-01-01T10:00:00Z");
   f.due.job.spec.end_at = At("2026-01-01T10:30:00Z");
-  FirePlan p = PlanFires(f.due, f.schedule, At("2026-01-01T10:00:00Z"), kOptions);
+  FirePlan p = Plan(f, At("2026-01-01T10:00:00Z"));
   EXPECT_EQ(p.runs.size(), 1u);
   EXPECT_FALSE(p.next_run_at.has_value());
   EXPECT_EQ(p.state, JobState::kExpired);
@@ -168,6 +169,36 @@ TEST(RetryPlannerTest, OnlyChosenOutcomesRetry) {
   EXPECT_FALSE(PlanRetry(job, run, RunStatus::kCancelled, Instant(), 0).has_value());
   job.spec.retry.max_retries = 0;
   EXPECT_FALSE(PlanRetry(job, run, RunStatus::kFailed, Instant(), 0).has_value());
+}
+
+TEST(FirePlannerTest, AnIdleJobsNextFireIsPlannedAheadUpToTheHorizon) {
+  Fixture f = Make("* * * * *", "2026-01-01T10:01:00Z");
+  FirePlan p = Plan(f, At("2026-01-01T10:00:59.900Z"), At("2026-01-01T10:01:00Z"));
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].status, RunStatus::kQueued);
+  EXPECT_EQ(p.runs[0].trigger, RunTrigger::kSchedule);
+  EXPECT_EQ(p.runs[0].scheduled_for, At("2026-01-01T10:01:00Z"));
+  EXPECT_EQ(p.runs[0].not_before, At("2026-01-01T10:01:00Z"));
+  EXPECT_EQ(*p.next_run_at, At("2026-01-01T10:02:00Z"));
+}
+
+TEST(FirePlannerTest, ABusyJobIsNotPlannedAheadSoItsOverlapIsJudgedAtTheInstant) {
+  Fixture f = Make("* * * * *", "2026-01-01T10:01:00Z");
+  f.due.running_runs = 1;
+  FirePlan p = Plan(f, At("2026-01-01T10:00:59.900Z"), At("2026-01-01T10:01:00Z"));
+  EXPECT_TRUE(p.runs.empty());
+  EXPECT_EQ(*p.next_run_at, At("2026-01-01T10:01:00Z"));  // claimed again at the instant
+  f.due.running_runs = 0;
+  f.due.queued_runs = 1;
+  EXPECT_TRUE(Plan(f, At("2026-01-01T10:00:59.900Z"), At("2026-01-01T10:01:00Z")).runs.empty());
+}
+
+TEST(FirePlannerTest, OnlyOneFireIsPlannedAhead) {
+  Fixture f = Make("*/10 * * * * *", "2026-01-01T10:00:10Z");
+  FirePlan p = Plan(f, At("2026-01-01T10:00:05Z"), At("2026-01-01T10:00:30Z"));
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].scheduled_for, At("2026-01-01T10:00:10Z"));
+  EXPECT_EQ(*p.next_run_at, At("2026-01-01T10:00:20Z"));
 }
 
 }  // namespace

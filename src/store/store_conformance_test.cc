@@ -19,6 +19,7 @@
 namespace sked {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 const Instant kT0 = Instant(seconds(1'800'000'000));  // 2027-01-15T08:00:00Z
@@ -73,9 +74,13 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
     return j.value_or(Job());
   }
 
-  // Claims every due fire at `now` as one queued run, advancing by a minute.
-  std::vector<sked::Run> ClaimAll(Instant now, Store* store = nullptr) {
-    auto runs = (store ? store : store_.get())->ClaimDue(now, 100, [](const DueJob& d) {
+  // Claims every fire due by `horizon` (default: now) as one queued run,
+  // advancing by a minute; reserved for `instance` when one is given.
+  std::vector<sked::Run> ClaimAll(Instant now, Store* store = nullptr,
+                                  std::optional<Instant> horizon = std::nullopt,
+                                  const std::string& instance = "") {
+    ClaimRequest request{now, horizon.value_or(now), 100, instance, now + seconds(30)};
+    auto runs = (store ? store : store_.get())->ClaimDue(request, [](const DueJob& d) {
       FirePlan p;
       NewRun r;
       r.scheduled_for = *d.job.next_run_at;
@@ -177,7 +182,7 @@ TEST_P(StoreConformanceTest, ClaimDueTakesOnlyDueActiveJobsOnce) {
 
 TEST_P(StoreConformanceTest, AFireIsWrittenOnceWhateverThePlanSays) {
   Job job = Create("dup", kT0);
-  auto runs = store_->ClaimDue(kT0, 10, [](const DueJob& d) {
+  auto runs = store_->ClaimDue({kT0, kT0, 10, "", {}}, [](const DueJob& d) {
     FirePlan p;
     NewRun r;
     r.scheduled_for = *d.job.next_run_at;
@@ -197,7 +202,7 @@ TEST_P(StoreConformanceTest, AFireIsWrittenOnceWhateverThePlanSays) {
 
 TEST_P(StoreConformanceTest, PlanCanSkipExpireAndReplace) {
   Job job = Create("planned", kT0);
-  auto runs = store_->ClaimDue(kT0, 10, [](const DueJob&) {
+  auto runs = store_->ClaimDue({kT0, kT0, 10, "", {}}, [](const DueJob&) {
     FirePlan p;
     NewRun skipped;
     skipped.scheduled_for = kT0;
@@ -346,6 +351,107 @@ TEST_P(StoreConformanceTest, SettleCountsFencesAndWritesRetries) {
   RunOutcome bad = failed;
   bad.status = RunStatus::kQueued;
   EXPECT_EQ(store_->SettleRuns({bad}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, ClaimAheadReservesQueuedRunsForTheClaimer) {
+  Job soon = Create("soon", kT0 + milliseconds(80));
+  Create("later", kT0 + seconds(5));
+  std::vector<sked::Run> runs = ClaimAll(kT0, nullptr, kT0 + milliseconds(100), "inst-a");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].job_id, soon.id);
+  EXPECT_EQ(runs[0].status, RunStatus::kQueued);
+  EXPECT_EQ(runs[0].instance_id, "inst-a");
+  EXPECT_EQ(*runs[0].lease_expires_at, kT0 + seconds(30));
+  EXPECT_EQ(store_->GetRun(runs[0].id)->instance_id, "inst-a");
+  // Nobody else starts a reserved run, not even once it is due.
+  EXPECT_TRUE(store_->StartQueued("inst-b", kT0 + seconds(1), 10, kT0 + seconds(31))->empty());
+  EXPECT_FALSE(store_->NextQueuedAt()->has_value());
+  EXPECT_EQ(*store_->QueueDepth(), 1);
+}
+
+TEST_P(StoreConformanceTest, DispatchesAreFencedByTheReservation) {
+  Create("a", kT0);
+  Create("b", kT0);
+  Create("c", kT0);
+  Create("d", kT0);
+  std::vector<sked::Run> runs = ClaimAll(kT0, nullptr, kT0, "inst-a");
+  ASSERT_EQ(runs.size(), 4u);
+  ASSERT_TRUE(store_->RequestCancel(runs[3].id, kT0, "cancelled by user").value_or(false));
+  const Instant at = kT0 + milliseconds(1);
+  std::vector<Dispatch> dispatches = {
+      {runs[0].id, Dispatch::Kind::kStarted, at, 77, ""},
+      {runs[1].id, Dispatch::Kind::kReleased, at, 0, ""},
+      {runs[2].id, Dispatch::Kind::kSkipped, at, 0, "deadline"},
+      {runs[3].id, Dispatch::Kind::kStarted, at, 78, ""},  // cancelled meanwhile
+  };
+  // Another instance cannot record anything about these runs.
+  auto foreign = store_->RecordDispatches("inst-b", dispatches, kT0 + seconds(30));
+  ASSERT_TRUE(foreign.ok()) << foreign.status().ToString();
+  EXPECT_EQ(*foreign, std::vector<bool>({false, false, false, false}));
+
+  auto applied = store_->RecordDispatches("inst-a", dispatches, kT0 + seconds(30));
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(*applied, std::vector<bool>({true, true, true, false}));
+  sked::Run started = *store_->GetRun(runs[0].id);
+  EXPECT_EQ(started.status, RunStatus::kRunning);
+  EXPECT_EQ(*started.started_at, at);
+  EXPECT_EQ(started.lease_token, 77);
+  EXPECT_EQ(*started.lease_expires_at, kT0 + seconds(30));
+  sked::Run released = *store_->GetRun(runs[1].id);
+  EXPECT_EQ(released.status, RunStatus::kQueued);
+  EXPECT_EQ(released.instance_id, "");
+  EXPECT_FALSE(released.lease_expires_at.has_value());
+  sked::Run skipped = *store_->GetRun(runs[2].id);
+  EXPECT_EQ(skipped.status, RunStatus::kSkipped);
+  EXPECT_EQ(skipped.reason, "deadline");
+  EXPECT_EQ(*skipped.finished_at, at);
+  EXPECT_EQ(store_->GetRun(runs[3].id)->status, RunStatus::kCancelled);
+  // Recording again changes nothing: each dispatch applies once.
+  EXPECT_EQ(*store_->RecordDispatches("inst-a", dispatches, kT0 + seconds(30)),
+            std::vector<bool>({false, false, false, false}));
+
+  // The released run is an ordinary queued run now; the started one settles.
+  auto other = store_->StartQueued("inst-b", at, 10, kT0 + seconds(30));
+  ASSERT_EQ(other->size(), 1u);
+  EXPECT_EQ(other->front().id, runs[1].id);
+  RunOutcome done;
+  done.run_id = runs[0].id;
+  done.lease_token = 77;
+  done.finished_at = at + milliseconds(5);
+  EXPECT_EQ(*store_->SettleRuns({done}), std::vector<bool>({true}));
+}
+
+TEST_P(StoreConformanceTest, ReservationsAreExtendedAndReapedLikeLeases) {
+  Job kept = Create("kept", kT0);
+  Job released = Create("released", kT0);
+  ASSERT_EQ(ClaimAll(kT0, nullptr, kT0, "alive").size(), 2u);
+  // Both are reserved for "alive" until kT0 + 30 s; it releases one.
+  auto runs = store_->ListRuns({});
+  std::int64_t released_run = 0, kept_run = 0;
+  for (const sked::Run& r : *runs) (r.job_id == released.id ? released_run : kept_run) = r.id;
+  ASSERT_EQ(*store_->RecordDispatches("alive",
+                                      {{released_run, Dispatch::Kind::kReleased, kT0, 0, ""}}, kT0),
+            std::vector<bool>({true}));
+  ASSERT_TRUE(store_->ExtendLeases("alive", kT0 + seconds(90)).ok());
+  EXPECT_EQ(*store_->GetRun(kept_run)->lease_expires_at, kT0 + seconds(90));
+  // Unreserved queued runs have no lease to extend or reap.
+  EXPECT_FALSE(store_->GetRun(released_run)->lease_expires_at.has_value());
+
+  auto reaped = store_->ReapExpired(
+      kT0 + seconds(60), 10, [](const Job&, const sked::Run&) { return std::optional<NewRun>(); });
+  ASSERT_TRUE(reaped.ok());
+  EXPECT_TRUE(reaped->empty());
+  reaped = store_->ReapExpired(
+      kT0 + seconds(91), 10, [](const Job&, const sked::Run&) { return std::optional<NewRun>(); });
+  ASSERT_TRUE(reaped.ok()) << reaped.status().ToString();
+  ASSERT_EQ(reaped->size(), 1u);
+  EXPECT_EQ(reaped->front().id, kept_run);
+  EXPECT_EQ(reaped->front().status, RunStatus::kAbandoned);
+  EXPECT_EQ(reaped->front().error,
+            "the lease of instance 'alive' expired before it recorded the run's start");
+  Job after = *store_->GetJob(kept.id);
+  EXPECT_EQ(after.failures, 1);
+  EXPECT_FALSE(after.last_run_at.has_value());  // it never started
 }
 
 TEST_P(StoreConformanceTest, ReaperAbandonsExpiredLeasesOnly) {

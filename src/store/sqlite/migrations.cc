@@ -97,6 +97,15 @@ CREATE TABLE instances (
   stopped_at   INTEGER
 );
 )sql"},
+      {2, "reservations: leases on queued runs claimed ahead", R"sql(
+DROP INDEX runs_leases;
+DROP INDEX runs_owner;
+-- Leases to reap: running runs, and queued runs reserved by an instance.
+CREATE INDEX runs_leases ON runs (lease_expires_at)
+  WHERE status IN ('queued', 'running') AND lease_expires_at IS NOT NULL;
+CREATE INDEX runs_owner ON runs (instance_id)
+  WHERE status IN ('queued', 'running') AND instance_id <> '';
+)sql"},
   };
   return migrations;
 }

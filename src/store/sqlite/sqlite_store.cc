@@ -206,13 +206,16 @@ class SqliteStore final : public Store {
   Result<std::int64_t> CountJobs(JobState state) override;
   Status DeleteJob(std::int64_t id) override;
 
-  Result<std::vector<Run>> ClaimDue(Instant now, int limit,
+  Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
                                     const std::function<FirePlan(const DueJob&)>& plan) override;
   Result<std::optional<Instant>> NextDueAt() override;
   Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override;
 
   Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
                                        Instant lease_until) override;
+  Result<std::vector<bool>> RecordDispatches(std::string_view instance,
+                                             const std::vector<Dispatch>& dispatches,
+                                             Instant lease_until) override;
   Result<std::optional<Instant>> NextQueuedAt() override;
   Result<std::int64_t> QueueDepth() override;
 
@@ -252,7 +255,10 @@ class SqliteStore final : public Store {
 
   Result<Job> GetJobLocked(std::int64_t id);
   Result<Run> GetRunLocked(std::int64_t id);
-  Result<std::optional<Run>> InsertRunLocked(std::int64_t job_id, const NewRun& run, Instant now);
+  // Inserts `run` unless its (job, scheduled_for, attempt) exists; a queued
+  // run is reserved for `request.instance` when a claim request is given.
+  Result<std::optional<Run>> InsertRunLocked(std::int64_t job_id, const NewRun& run, Instant now,
+                                             const ClaimRequest* request = nullptr);
   Status CountSettled(std::int64_t job_id, RunStatus status, std::optional<Instant> started_at);
 
   std::mutex mu_;
@@ -422,13 +428,15 @@ Status SqliteStore::DeleteJob(std::int64_t id) {
 }
 
 Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, const NewRun& run,
-                                                        Instant now) {
+                                                        Instant now, const ClaimRequest* request) {
   SKED_ASSIGN_OR_RETURN(
       Stmt * s,
       Sql("INSERT OR IGNORE INTO runs (job_id, scheduled_for, attempt, trigger, status, "
-          "priority, queued_at, not_before, finished_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-          "?, ?)"));
+          "priority, queued_at, not_before, finished_at, reason, instance_id, lease_expires_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   const bool terminal = IsTerminal(run.status);
+  const bool reserve =
+      request != nullptr && !request->instance.empty() && run.status == RunStatus::kQueued;
   s->Bind(1, job_id)
       .Bind(2, Us(run.scheduled_for))
       .Bind(3, run.attempt)
@@ -438,7 +446,9 @@ Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, con
       .Bind(7, Us(now))
       .Bind(8, Us(run.not_before))
       .Bind(9, terminal ? std::optional<std::int64_t>(Us(now)) : std::nullopt)
-      .Bind(10, run.reason);
+      .Bind(10, run.reason)
+      .Bind(11, reserve ? std::string_view(request->instance) : std::string_view(""))
+      .Bind(12, reserve ? std::optional<std::int64_t>(Us(request->reserve_until)) : std::nullopt);
   SKED_RETURN_IF_ERROR(s->Run());
   if (db_->Changes() == 0) return std::optional<Run>();
   // Built from what was written, not read back: this is the hot path of a claim.
@@ -454,11 +464,16 @@ Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, con
   inserted.not_before = run.not_before;
   if (terminal) inserted.finished_at = now;
   inserted.reason = run.reason;
+  if (reserve) {
+    inserted.instance_id = request->instance;
+    inserted.lease_expires_at = request->reserve_until;
+  }
   return std::optional<Run>(std::move(inserted));
 }
 
-Result<std::vector<Run>> SqliteStore::ClaimDue(Instant now, int limit,
+Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
                                                const std::function<FirePlan(const DueJob&)>& plan) {
+  const Instant now = request.now;
   Op op(this);
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
@@ -469,7 +484,7 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(Instant now, int limit,
           "(SELECT count(*) FROM runs r WHERE r.job_id = j.id AND r.status = 'running') "
           "FROM jobs j WHERE j.state = 'active' AND j.next_run_at IS NOT NULL AND "
           "j.next_run_at <= ? ORDER BY j.next_run_at LIMIT ?"));
-  s->Bind(1, Us(now)).Bind(2, limit);
+  s->Bind(1, Us(std::max(request.horizon, now))).Bind(2, request.limit);
   std::vector<DueJob> due;
   while (s->Step()) {
     DueJob d;
@@ -483,7 +498,7 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(Instant now, int limit,
   for (const DueJob& d : due) {
     const FirePlan p = plan(d);
     for (const NewRun& run : p.runs) {
-      SKED_ASSIGN_OR_RETURN(std::optional<Run> r, InsertRunLocked(d.job.id, run, now));
+      SKED_ASSIGN_OR_RETURN(std::optional<Run> r, InsertRunLocked(d.job.id, run, now, &request));
       if (r) {
         r->job_name = d.job.spec.name;
         r->job_version = d.job.version;
@@ -543,7 +558,7 @@ Result<std::vector<Run>> SqliteStore::StartQueued(std::string_view instance, Ins
       Sql("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
           "j.starting_deadline_us, (SELECT count(*) FROM runs x WHERE x.job_id = r.job_id AND "
           "x.status = 'running') FROM runs r JOIN jobs j ON j.id = r.job_id "
-          "WHERE r.status = 'queued' AND r.not_before <= ? "
+          "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= ? "
           "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT ?"));
   s->Bind(1, Us(now)).Bind(2, limit + 256);
   struct Candidate {
@@ -598,9 +613,50 @@ Result<std::vector<Run>> SqliteStore::StartQueued(std::string_view instance, Ins
   return out;
 }
 
+Result<std::vector<bool>> SqliteStore::RecordDispatches(std::string_view instance,
+                                                        const std::vector<Dispatch>& dispatches,
+                                                        Instant lease_until) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  std::vector<bool> applied;
+  applied.reserve(dispatches.size());
+  for (const Dispatch& d : dispatches) {
+    Stmt* s = nullptr;
+    switch (d.kind) {
+      case Dispatch::Kind::kStarted: {
+        SKED_ASSIGN_OR_RETURN(
+            s,
+            Sql("UPDATE runs SET status = 'running', started_at = ?1, lease_token = ?2, "
+                "lease_expires_at = ?3 WHERE id = ?4 AND status = 'queued' AND instance_id = ?5"));
+        s->Bind(1, Us(d.at)).Bind(2, d.lease_token).Bind(3, Us(lease_until));
+        break;
+      }
+      case Dispatch::Kind::kReleased: {
+        SKED_ASSIGN_OR_RETURN(s, Sql("UPDATE runs SET instance_id = '', lease_expires_at = NULL "
+                                     "WHERE id = ?4 AND status = 'queued' AND instance_id = ?5"));
+        break;
+      }
+      case Dispatch::Kind::kSkipped: {
+        SKED_ASSIGN_OR_RETURN(
+            s, Sql("UPDATE runs SET status = 'skipped', finished_at = ?1, reason = ?2, "
+                   "lease_expires_at = NULL WHERE id = ?4 AND status = 'queued' AND "
+                   "instance_id = ?5"));
+        s->Bind(1, Us(d.at)).Bind(2, d.reason);
+        break;
+      }
+    }
+    SKED_RETURN_IF_ERROR(s->Bind(4, d.run_id).Bind(5, instance).Run());
+    applied.push_back(db_->Changes() > 0);
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return applied;
+}
+
 Result<std::optional<Instant>> SqliteStore::NextQueuedAt() {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT min(not_before) FROM runs WHERE status = 'queued'"));
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT min(not_before) FROM runs WHERE status = 'queued' "
+                                      "AND instance_id = ''"));
   if (!s->Step()) return s->status();
   return OptInstant(*s, 0);
 }
@@ -616,13 +672,15 @@ Status SqliteStore::CountSettled(std::int64_t job_id, RunStatus status,
                                  std::optional<Instant> started_at) {
   SKED_ASSIGN_OR_RETURN(
       Stmt * s, Sql("UPDATE jobs SET runs = runs + 1, successes = successes + ?, failures = "
-                    "failures + ?, last_run_at = max(coalesce(last_run_at, ?), ?) WHERE id = ?"));
-  const std::int64_t last = started_at ? Us(*started_at) : 0;
+                    "failures + ?2, last_run_at = coalesce(max(last_run_at, ?3), last_run_at, ?3) "
+                    "WHERE id = ?4"));
+  // A run that never started (an expired reservation) leaves last_run_at alone.
+  const std::optional<std::int64_t> last =
+      started_at ? std::optional<std::int64_t>(Us(*started_at)) : std::nullopt;
   return s->Bind(1, CountFor(status, RunStatus::kSucceeded))
       .Bind(2, IsFailure(status) ? 1 : 0)
       .Bind(3, last)
-      .Bind(4, last)
-      .Bind(5, job_id)
+      .Bind(4, job_id)
       .Run();
 }
 
@@ -670,8 +728,9 @@ Result<std::vector<bool>> SqliteStore::SettleRuns(const std::vector<RunOutcome>&
 
 Status SqliteStore::ExtendLeases(std::string_view instance, Instant lease_until) {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("UPDATE runs SET lease_expires_at = ? WHERE status = "
-                                      "'running' AND instance_id = ?"));
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("UPDATE runs SET lease_expires_at = ? WHERE status IN "
+                                      "('queued', 'running') AND instance_id = ? AND "
+                                      "lease_expires_at IS NOT NULL"));
   return s->Bind(1, Us(lease_until)).Bind(2, instance).Run();
 }
 
@@ -681,7 +740,8 @@ Result<std::vector<Run>> SqliteStore::ReapExpired(
   Op op(this);
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT id FROM runs WHERE status = 'running' AND "
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT id FROM runs WHERE status IN ('queued', "
+                                      "'running') AND lease_expires_at IS NOT NULL AND "
                                       "lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?"));
   s->Bind(1, Us(now)).Bind(2, limit);
   std::vector<std::int64_t> ids;
@@ -692,8 +752,10 @@ Result<std::vector<Run>> SqliteStore::ReapExpired(
     SKED_ASSIGN_OR_RETURN(
         Stmt * u,
         Sql("UPDATE runs SET status = 'abandoned', finished_at = ?, reason = 'lease_expired', "
-            "error = 'the lease of instance ''' || instance_id || ''' expired: it stopped "
-            "heartbeating', lease_expires_at = NULL WHERE id = ? AND status = 'running'"));
+            "error = 'the lease of instance ''' || instance_id || ''' expired' || CASE status "
+            "WHEN 'running' THEN ': it stopped heartbeating' ELSE ' before it recorded the "
+            "run''s start' END, lease_expires_at = NULL WHERE id = ? AND status IN ('queued', "
+            "'running')"));
     SKED_RETURN_IF_ERROR(u->Bind(1, Us(now)).Bind(2, id).Run());
     SKED_ASSIGN_OR_RETURN(Run run, GetRunLocked(id));
     SKED_RETURN_IF_ERROR(CountSettled(run.job_id, RunStatus::kAbandoned, run.started_at));
@@ -715,7 +777,8 @@ Result<bool> SqliteStore::RequestCancel(std::int64_t run_id, Instant now, std::s
   bool cancelled_now = false;
   if (run.status == RunStatus::kQueued) {
     SKED_ASSIGN_OR_RETURN(Stmt * u, Sql("UPDATE runs SET status = 'cancelled', finished_at = ?, "
-                                        "reason = ?, cancel_requested = 1 WHERE id = ?"));
+                                        "reason = ?, cancel_requested = 1, lease_expires_at = "
+                                        "NULL WHERE id = ?"));
     SKED_RETURN_IF_ERROR(u->Bind(1, Us(now)).Bind(2, reason).Bind(3, run_id).Run());
     cancelled_now = true;
   } else if (run.status == RunStatus::kRunning) {
