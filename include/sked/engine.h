@@ -35,6 +35,20 @@
 
 namespace sked {
 
+// Told about each run as it starts and ends, and about store errors (for
+// logs). Called from engine threads without engine locks held; must be quick
+// and thread-safe.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  // `run` is running (started_at set; job_name filled in).
+  virtual void OnRunStarted(const Run& run) = 0;
+  // `run` as it started; `outcome` how it ended (written to the store next).
+  virtual void OnRunFinished(const Run& run, const RunOutcome& outcome) = 0;
+  // A store operation failed (the engine retries; Health() reports it).
+  virtual void OnStoreError(const Status& status) = 0;
+};
+
 struct EngineOptions {
   std::string instance_id;                           // default: "<host>:<pid>"
   int workers = 8;                                   // worker slots: runs executing at once
@@ -52,6 +66,7 @@ struct EngineOptions {
   int claim_batch = 512;       // fires claimed per transaction
   int settle_batch = 512;      // runs settled per transaction
   int max_catchup_runs = 100;  // misfire=run_all/skip: runs written per job per pass
+  RunObserver* observer = nullptr;  // borrowed; may be null
 };
 
 // A cumulative histogram: counts[i] observations <= bounds[i] (seconds).
@@ -100,6 +115,9 @@ class Engine {
   // shutdown_grace, cancel the rest, settle every run this instance owns,
   // deregister. Safe before Start() and twice.
   void Stop();
+  // Ends the shutdown grace period of a Stop() in progress (from another
+  // thread): running runs are asked to stop now.
+  void EndShutdownGrace();
 
   // --- Jobs (validated here: bad input is rejected before anything is stored) ---
   Result<Job> CreateJob(const JobSpec& spec, std::string_view source = "api");

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/context.h"
 #include "cli/exit_codes.h"
 #include "sked/cron.h"
 #include "sked/time.h"
@@ -26,11 +27,6 @@ struct CronArgs {
   int count = 5;
   bool json = false;
 };
-
-int Fail(const Status& status) {
-  std::cerr << "sked: " << status.message() << "\n";
-  return ExitCodeFor(status);
-}
 
 Result<Instant> FromTime(const CronArgs& args) {
   if (args.from.empty()) {

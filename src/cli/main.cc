@@ -15,6 +15,10 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("sked ") + SKED_VERSION);
   app.require_subcommand(1);
   int exit_code = sked::cli::kExitOk;
+  sked::cli::AddServeCommand(app, &exit_code);
+  sked::cli::AddJobCommands(app, &exit_code);
+  sked::cli::AddRunCommands(app, &exit_code);
+  sked::cli::AddImportCommands(app, &exit_code);
   sked::cli::AddCronCommands(app, &exit_code);
   try {
     app.parse(argc, argv);

@@ -77,6 +77,7 @@ class Engine::Impl {
 
   Status Start();
   void Stop();
+  void EndShutdownGrace();
 
   Result<Job> CreateJob(const JobSpec& spec, std::string_view source);
   Result<Job> UpdateJob(std::string_view name, const JobSpec& spec, std::int64_t version);
@@ -193,6 +194,8 @@ class Engine::Impl {
   bool draining_ = false;  // stop claiming and starting
   bool stopping_ = false;  // services exit
   bool wake_ = false;      // the loop should run a pass now
+  bool grace_ended_ = false;  // EndShutdownGrace() was called
+  std::string reported_store_error_;  // the last one told to the observer
   bool loop_parked_ = false;
   Instant loop_deadline_{};
   bool heartbeat_parked_ = false, reaper_parked_ = false;
@@ -302,7 +305,8 @@ void Engine::Impl::Stop() {
   loop_cv_.notify_all();
   // Let running runs finish within the grace period.
   const Instant grace_end = base_clock_->Now() + options_.shutdown_grace;
-  base_clock_->AwaitWithDeadline(lock, idle_cv_, grace_end, [this] { return executing_.empty(); });
+  base_clock_->AwaitWithDeadline(lock, idle_cv_, grace_end,
+                                 [this] { return executing_.empty() || grace_ended_; });
   // Then stop the rest, and wait for their drivers to return.
   const Instant now = base_clock_->Now();
   for (auto& [id, e] : executing_) RequestStop(e, RunStatus::kCancelled, "shutdown", now);
@@ -330,6 +334,14 @@ void Engine::Impl::Stop() {
   RecordDispatches();
   SettlePending();
   (void)store_->DeregisterInstance(options_.instance_id, base_clock_->Now());
+}
+
+void Engine::Impl::EndShutdownGrace() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    grace_ended_ = true;
+  }
+  idle_cv_.notify_all();
 }
 
 void Engine::Impl::JobsChanged() {
@@ -436,6 +448,17 @@ Instant Engine::Impl::Pass(Instant now) {
     if (free_slot) {
       if (auto q = store_->NextQueuedAt(); q.ok() && *q && **q > now) next = std::min(next, **q);
     }
+  }
+  std::string store_error;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (last_store_error_ != reported_store_error_) {
+      reported_store_error_ = last_store_error_;
+      store_error = last_store_error_;
+    }
+  }
+  if (!store_error.empty() && options_.observer != nullptr) {
+    options_.observer->OnStoreError(UnavailableError(store_error));
   }
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [id, e] : executing_) {
@@ -810,6 +833,7 @@ void Engine::Impl::Execute(std::int64_t run_id) {
     ctx.scheduled_for = run.scheduled_for;
     ctx.config = job->spec.driver_config;
     ctx.clock = &clock_;
+    if (options_.observer != nullptr) options_.observer->OnRunStarted(run);
     try {
       result = driver->Execute(ctx, token);
     } catch (const std::exception& ex) {
@@ -821,6 +845,7 @@ void Engine::Impl::Execute(std::int64_t run_id) {
     }
   }
   const Instant finished = base_clock_->Now();
+  std::optional<RunOutcome> observed;
   RunOutcome o;
   o.run_id = run.id;
   o.lease_token = run.lease_token;
@@ -846,6 +871,7 @@ void Engine::Impl::Execute(std::int64_t run_id) {
                           std::uniform_real_distribution<double>(0, 1)(rng_));
     }
     metrics_.run_duration.Observe(Seconds(finished - *run.started_at));
+    if (options_.observer != nullptr) observed = o;
     outcomes_.push_back(std::move(o));
     executing_.erase(run_id);
     if (auto it = running_by_job_.find(run.job_id);
@@ -856,6 +882,7 @@ void Engine::Impl::Execute(std::int64_t run_id) {
   }
   loop_cv_.notify_all();
   idle_cv_.notify_all();
+  if (observed) options_.observer->OnRunFinished(run, *observed);
 }
 
 void Engine::Impl::PeriodicThread(Duration interval, const std::function<void(Instant)>& tick,
@@ -1096,6 +1123,7 @@ Engine::Engine(EngineOptions options, Store* store, DriverRegistry* drivers, Clo
 Engine::~Engine() = default;
 Status Engine::Start() { return impl_->Start(); }
 void Engine::Stop() { impl_->Stop(); }
+void Engine::EndShutdownGrace() { impl_->EndShutdownGrace(); }
 Result<Job> Engine::CreateJob(const JobSpec& spec, std::string_view source) {
   return impl_->CreateJob(spec, source);
 }

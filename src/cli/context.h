@@ -1,0 +1,50 @@
+// What the store-using commands share: the config file, the store it names,
+// and an engine that is never started (it validates and manages jobs).
+
+#ifndef SKED_CLI_CONTEXT_H_
+#define SKED_CLI_CONTEXT_H_
+
+#include <memory>
+#include <string>
+
+#include "daemon/config.h"
+#include "sked/driver.h"
+#include "sked/engine.h"
+#include "sked/store.h"
+
+namespace CLI {
+class App;
+}
+
+namespace sked::cli {
+
+struct ConfigFlag {
+  std::string path = "sked.toml";
+  bool given = false;  // --config was on the command line (then the file must exist)
+};
+
+// Adds `--config PATH` to `cmd`.
+void AddConfigFlag(CLI::App* cmd, ConfigFlag* flag);
+
+struct Context {
+  daemon::Config config;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<DriverRegistry> drivers;
+  std::unique_ptr<Engine> engine;
+};
+
+enum class SchemaCheck {
+  kCurrent,  // the schema must be exactly this binary's (management commands)
+  kNone,     // no check (migrate)
+};
+
+// Loads the config, opens its store and checks the schema. Errors say what
+// to do ("run sked migrate").
+Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck check);
+
+// Prints "sked: <message>" to stderr; returns the exit code for `status`.
+int Fail(const Status& status);
+
+}  // namespace sked::cli
+
+#endif  // SKED_CLI_CONTEXT_H_

@@ -1,0 +1,311 @@
+// `sked run list|show|logs|cancel`, `sked health`, `sked instance list` and
+// `sked migrate`: runs and the store, from any process.
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/context.h"
+#include "cli/exit_codes.h"
+#include "cli/render.h"
+
+namespace sked::cli {
+namespace {
+
+struct RunArgs {
+  ConfigFlag config;
+  std::int64_t id = 0;
+  std::string job, status, since;
+  int limit = 20;
+  bool json = false;
+};
+
+void PrintJson(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << "\n"; }
+
+Result<std::unique_ptr<Context>> Open(const RunArgs& args) {
+  return OpenContext(args.config, SchemaCheck::kCurrent);
+}
+
+int List(const RunArgs& args) {
+  auto ctx = Open(args);
+  if (!ctx.ok()) return Fail(ctx.status());
+  RunFilter filter;
+  if (args.limit < 1 || args.limit > 100000) {
+    return Fail(InvalidArgumentError("--limit: must be from 1 to 100000, got " +
+                                     std::to_string(args.limit)));
+  }
+  filter.limit = args.limit;
+  if (!args.job.empty()) {
+    auto job = (*ctx)->engine->GetJob(args.job);
+    if (!job.ok()) return Fail(job.status());
+    filter.job_id = job->id;
+  }
+  if (!args.status.empty()) {
+    auto status = ParseRunStatus(args.status);
+    if (!status.ok()) return Fail(status.status().WithContext("--status"));
+    filter.status = *status;
+  }
+  if (!args.since.empty()) {
+    auto since = ParseRfc3339(args.since);
+    if (!since.ok()) {
+      // Or a duration back from now: --since 1h.
+      auto back = ParseDuration(args.since);
+      if (!back.ok()) {
+        return Fail(InvalidArgumentError("--since: '" + args.since +
+                                         "' is neither an RFC 3339 time nor a duration (1h)"));
+      }
+      since = Clock::Real()->Now() - *back;
+    }
+    filter.since = *since;
+  }
+  auto runs = (*ctx)->engine->ListRuns(filter);
+  if (!runs.ok()) return Fail(runs.status());
+  if (args.json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const Run& r : *runs) out.push_back(RunJson(r, false));
+    PrintJson(out);
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const Run& r : *runs) {
+    std::string note = r.error.empty() ? r.reason : r.error;
+    if (note.size() > 60) note = note.substr(0, 57) + "...";
+    rows.push_back({std::to_string(r.id), r.job_name, ShortTime(r.scheduled_for),
+                    std::string(RunStatusName(r.status)), std::to_string(r.attempt),
+                    std::string(RunTriggerName(r.trigger)), ShortTime(r.started_at),
+                    RunDuration(r), r.exit_code ? std::to_string(*r.exit_code) : "-", note});
+  }
+  PrintTable(std::cout, {"ID", "JOB", "SCHEDULED (UTC)", "STATUS", "TRY", "TRIGGER",
+                         "STARTED (UTC)", "TOOK", "EXIT", "NOTE"},
+             rows);
+  return kExitOk;
+}
+
+int Show(const RunArgs& args, bool logs_only) {
+  auto ctx = Open(args);
+  if (!ctx.ok()) return Fail(ctx.status());
+  auto run = (*ctx)->engine->GetRun(args.id);
+  if (!run.ok()) return Fail(run.status());
+  if (logs_only) {
+    if (args.json) {
+      PrintJson({{"id", run->id}, {"output", run->output}, {"truncated", run->output_truncated}});
+    } else {
+      if (run->output_truncated) std::cerr << "sked: (output truncated: the tail is kept)\n";
+      std::cout << run->output;
+    }
+    return kExitOk;
+  }
+  if (args.json) {
+    PrintJson(RunJson(*run, true));
+    return kExitOk;
+  }
+  const Run& r = *run;
+  std::cout << "run:           " << r.id << " (job '" << r.job_name << "', attempt " << r.attempt
+            << ", trigger " << RunTriggerName(r.trigger) << ")\n"
+            << "status:        " << RunStatusName(r.status) << "\n"
+            << "scheduled for: " << FormatRfc3339Utc(r.scheduled_for, 3) << "\n"
+            << "started:       "
+            << (r.started_at ? FormatRfc3339Utc(*r.started_at, 3) : std::string("-")) << "\n"
+            << "finished:      "
+            << (r.finished_at ? FormatRfc3339Utc(*r.finished_at, 3) : std::string("-"))
+            << " (took " << RunDuration(r) << ")\n";
+  if (!r.instance_id.empty()) std::cout << "instance:      " << r.instance_id << "\n";
+  if (r.exit_code) std::cout << "exit code:     " << *r.exit_code << "\n";
+  if (!r.reason.empty()) std::cout << "reason:        " << r.reason << "\n";
+  if (!r.error.empty()) std::cout << "error:         " << r.error << "\n";
+  if (!r.output.empty()) {
+    std::cout << "output" << (r.output_truncated ? " (truncated, tail kept)" : "") << ":\n"
+              << r.output;
+    if (r.output.back() != '\n') std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+int Cancel(const RunArgs& args) {
+  auto ctx = Open(args);
+  if (!ctx.ok()) return Fail(ctx.status());
+  if (Status s = (*ctx)->engine->CancelRun(args.id); !s.ok()) return Fail(s);
+  auto run = (*ctx)->engine->GetRun(args.id);
+  if (!run.ok()) return Fail(run.status());
+  if (args.json) {
+    PrintJson(RunJson(*run, false));
+  } else if (run->status == RunStatus::kCancelled) {
+    std::cout << "run " << args.id << " cancelled\n";
+  } else {
+    std::cout << "run " << args.id << ": stop requested (its instance stops it within its poll "
+              << "interval)\n";
+  }
+  return kExitOk;
+}
+
+// Health as the store shows it: which instances heartbeat, stale leases,
+// active jobs. Unhealthy (exit 1) when no instance is alive or a lease has
+// expired unreaped.
+int Health(const RunArgs& args) {
+  auto ctx = Open(args);
+  if (!ctx.ok()) return Fail(ctx.status());
+  const Instant now = Clock::Real()->Now();
+  const EngineOptions& o = (*ctx)->config.engine;
+  const Duration alive_within = 3 * o.heartbeat;
+  std::vector<std::string> issues;
+  auto instances = (*ctx)->store->ListInstances();
+  if (!instances.ok()) return Fail(instances.status());
+  nlohmann::ordered_json live = nlohmann::ordered_json::array();
+  int alive = 0;
+  for (const InstanceInfo& i : *instances) {
+    if (i.stopped_at || now - i.heartbeat_at > alive_within) continue;
+    ++alive;
+    live.push_back(InstanceJson(i));
+  }
+  if (alive == 0) {
+    issues.push_back("no sked instance has heartbeated in the last " +
+                     FormatDuration(alive_within));
+  }
+  auto active = (*ctx)->store->CountJobs(JobState::kActive);
+  if (!active.ok()) return Fail(active.status());
+  RunFilter running;
+  running.status = RunStatus::kRunning;
+  running.limit = 100000;
+  auto runs = (*ctx)->store->ListRuns(running);
+  if (!runs.ok()) return Fail(runs.status());
+  int stale = 0;
+  for (const Run& r : *runs) {
+    if (r.lease_expires_at && *r.lease_expires_at < now) ++stale;
+  }
+  if (stale > 0) issues.push_back(std::to_string(stale) + " run(s) hold an expired lease");
+  auto depth = (*ctx)->store->QueueDepth();
+  const bool healthy = issues.empty();
+  if (args.json) {
+    nlohmann::ordered_json j;
+    j["healthy"] = healthy;
+    j["store"] = (*ctx)->config.store_url;
+    j["instances_alive"] = live;
+    j["active_jobs"] = *active;
+    j["running_runs"] = runs->size();
+    j["queue_depth"] = depth.value_or(-1);
+    j["stale_leases"] = stale;
+    j["issues"] = issues;
+    PrintJson(j);
+  } else {
+    std::cout << (healthy ? "healthy" : "UNHEALTHY") << "\n"
+              << "store:        " << (*ctx)->config.store_url << "\n"
+              << "instances:    " << alive << " alive\n";
+    for (const InstanceInfo& i : *instances) {
+      if (i.stopped_at || now - i.heartbeat_at > alive_within) continue;
+      std::cout << "  " << i.id << " (pid " << i.pid << ", heartbeat "
+                << ShortTime(i.heartbeat_at) << ")\n";
+    }
+    std::cout << "active jobs:  " << *active << "\n"
+              << "running runs: " << runs->size() << "\n"
+              << "queue depth:  " << depth.value_or(-1) << "\n";
+    for (const std::string& issue : issues) std::cout << "issue: " << issue << "\n";
+  }
+  return healthy ? kExitOk : kExitFailure;
+}
+
+int Instances(const RunArgs& args) {
+  auto ctx = Open(args);
+  if (!ctx.ok()) return Fail(ctx.status());
+  auto instances = (*ctx)->store->ListInstances();
+  if (!instances.ok()) return Fail(instances.status());
+  const Instant now = Clock::Real()->Now();
+  const Duration alive_within = 3 * (*ctx)->config.engine.heartbeat;
+  auto state = [&](const InstanceInfo& i) {
+    if (i.stopped_at) return "stopped";
+    return now - i.heartbeat_at > alive_within ? "dead" : "alive";
+  };
+  if (args.json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const InstanceInfo& i : *instances) {
+      nlohmann::ordered_json j = InstanceJson(i);
+      j["state"] = state(i);
+      out.push_back(j);
+    }
+    PrintJson(out);
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const InstanceInfo& i : *instances) {
+    rows.push_back({i.id, state(i), std::to_string(i.pid), i.version, ShortTime(i.started_at),
+                    ShortTime(i.heartbeat_at)});
+  }
+  PrintTable(std::cout, {"ID", "STATE", "PID", "VERSION", "STARTED (UTC)", "HEARTBEAT (UTC)"},
+             rows);
+  return kExitOk;
+}
+
+int Migrate(const RunArgs& args) {
+  auto ctx = OpenContext(args.config, SchemaCheck::kNone);
+  if (!ctx.ok()) return Fail(ctx.status());
+  auto before = (*ctx)->store->SchemaVersion();
+  if (!before.ok()) return Fail(before.status());
+  if (Status s = (*ctx)->store->Migrate(); !s.ok()) return Fail(s);
+  const int after = (*ctx)->store->LatestSchemaVersion();
+  if (args.json) {
+    PrintJson({{"store", (*ctx)->config.store_url}, {"from", *before}, {"to", after}});
+  } else if (*before == after) {
+    std::cout << "store " << (*ctx)->config.store_url << " is at schema version " << after
+              << "; nothing to do\n";
+  } else {
+    std::cout << "store " << (*ctx)->config.store_url << " migrated from schema version "
+              << *before << " to " << after << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddRunCommands(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<RunArgs>();
+  auto common = [&](CLI::App* cmd) {
+    AddConfigFlag(cmd, &args->config);
+    cmd->add_flag("--json", args->json, "print JSON");
+  };
+  CLI::App* run = app.add_subcommand("run", "inspect and cancel runs");
+  run->require_subcommand(1);
+
+  CLI::App* list = run->add_subcommand("list", "list runs, newest first");
+  common(list);
+  list->add_option("--job", args->job, "only this job's runs");
+  list->add_option("--status", args->status,
+                   "queued | running | succeeded | failed | timed_out | cancelled | skipped | "
+                   "abandoned");
+  list->add_option("--since", args->since, "queued at or after: RFC 3339 time, or a duration (1h)");
+  list->add_option("-n,--limit", args->limit, "at most this many (20)");
+  list->callback([args, exit_code] { *exit_code = List(*args); });
+
+  CLI::App* show = run->add_subcommand("show", "show a run with its output");
+  common(show);
+  show->add_option("id", args->id, "run id")->required();
+  show->callback([args, exit_code] { *exit_code = Show(*args, false); });
+
+  CLI::App* logs = run->add_subcommand("logs", "print a run's captured output");
+  common(logs);
+  logs->add_option("id", args->id, "run id")->required();
+  logs->callback([args, exit_code] { *exit_code = Show(*args, true); });
+
+  CLI::App* cancel = run->add_subcommand("cancel", "cancel a queued run, or stop a running one");
+  common(cancel);
+  cancel->add_option("id", args->id, "run id")->required();
+  cancel->callback([args, exit_code] { *exit_code = Cancel(*args); });
+
+  CLI::App* health = app.add_subcommand("health", "is a sked instance serving this store?");
+  common(health);
+  health->callback([args, exit_code] { *exit_code = Health(*args); });
+
+  CLI::App* instance = app.add_subcommand("instance", "sked instances on this store");
+  instance->require_subcommand(1);
+  CLI::App* ilist = instance->add_subcommand("list", "every instance, live and dead");
+  common(ilist);
+  ilist->callback([args, exit_code] { *exit_code = Instances(*args); });
+
+  CLI::App* migrate = app.add_subcommand("migrate", "apply the store's schema migrations");
+  common(migrate);
+  migrate->callback([args, exit_code] { *exit_code = Migrate(*args); });
+}
+
+}  // namespace sked::cli

@@ -1,0 +1,153 @@
+// `sked serve`: the daemon. Loads the config, migrates the store (unless
+// --no-migrate), syncs the declared jobs, runs the engine until SIGTERM or
+// SIGINT, then shuts down gracefully; a second signal ends the grace period.
+
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/context.h"
+#include "cli/exit_codes.h"
+#include "daemon/job_sync.h"
+#include "daemon/logger.h"
+
+namespace sked::cli {
+namespace {
+
+using daemon::LogFields;
+using daemon::Logger;
+
+// Run starts and ends, and store errors, as log lines.
+class LogObserver final : public RunObserver {
+ public:
+  explicit LogObserver(Logger* log) : log_(log) {}
+  void OnRunStarted(const Run& run) override {
+    log_->Info("run started", {{"job", run.job_name},
+                               {"run", std::to_string(run.id)},
+                               {"scheduled_for", FormatRfc3339Utc(run.scheduled_for, 3)},
+                               {"attempt", std::to_string(run.attempt)},
+                               {"trigger", std::string(RunTriggerName(run.trigger))}});
+  }
+  void OnRunFinished(const Run& run, const RunOutcome& o) override {
+    LogFields fields = {{"job", run.job_name},
+                        {"run", std::to_string(run.id)},
+                        {"scheduled_for", FormatRfc3339Utc(run.scheduled_for, 3)},
+                        {"status", std::string(RunStatusName(o.status))},
+                        {"duration", FormatDuration(o.finished_at - *run.started_at)}};
+    if (o.exit_code) fields.emplace_back("exit_code", std::to_string(*o.exit_code));
+    if (!o.error.empty()) fields.emplace_back("error", o.error);
+    if (o.retry) fields.emplace_back("retry_at", FormatRfc3339Utc(o.retry->not_before, 3));
+    if (o.status == RunStatus::kSucceeded) {
+      log_->Info("run finished", fields);
+    } else {
+      log_->Warn("run finished", fields);
+    }
+  }
+  void OnStoreError(const Status& status) override {
+    log_->Error("store error", {{"error", status.message()}});
+  }
+
+ private:
+  Logger* log_;
+};
+
+struct ServeArgs {
+  ConfigFlag config;
+  bool no_migrate = false;
+};
+
+int Serve(const ServeArgs& args) {
+  // Signals go to the thread that waits for them, not to engine or driver
+  // threads (which inherit this mask; the shell driver resets it for children).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto ctx = OpenContext(args.config, SchemaCheck::kNone);
+  if (!ctx.ok()) return Fail(ctx.status());
+  Context& c = **ctx;
+  Logger log(c.config.log_level, c.config.log_format, stderr, Clock::Real());
+  auto version = c.store->SchemaVersion();
+  if (!version.ok()) return Fail(UnavailableError("store: " + version.status().message()));
+  const int latest = c.store->LatestSchemaVersion();
+  if (*version > latest) {
+    return Fail(FailedPreconditionError(
+        "store " + c.config.store_url + " has schema version " + std::to_string(*version) +
+        ", newer than this sked (" + std::to_string(latest) + "): upgrade sked"));
+  }
+  if (*version < latest) {
+    if (args.no_migrate) {
+      return Fail(FailedPreconditionError("store " + c.config.store_url +
+                                          " has schema version " + std::to_string(*version) +
+                                          ", this sked needs " + std::to_string(latest) +
+                                          ": run `sked migrate` (or serve without --no-migrate)"));
+    }
+    if (Status s = c.store->Migrate(); !s.ok()) return Fail(s);
+    log.Info("store migrated", {{"from", std::to_string(*version)},
+                                {"to", std::to_string(latest)}});
+  }
+
+  LogObserver observer(&log);
+  EngineOptions options = c.config.engine;
+  options.observer = &observer;
+  Engine engine(options, c.store.get(), c.drivers.get(), Clock::Real());
+  auto synced = daemon::SyncDeclaredJobs(engine, c.config.jobs,
+                                         c.config.path.empty() ? "config" : c.config.path);
+  if (!synced.ok()) return Fail(synced.status());
+  for (const std::string& n : synced->created) log.Info("job created", {{"job", n}});
+  for (const std::string& n : synced->updated) log.Info("job updated", {{"job", n}});
+  for (const std::string& n : synced->deleted) log.Info("job deleted", {{"job", n}});
+  if (Status s = engine.Start(); !s.ok()) return Fail(s);
+  log.Info("sked serving", {{"store", c.config.store_url},
+                            {"instance", engine.instance_id()},
+                            {"workers", std::to_string(options.workers)},
+                            {"jobs_declared", std::to_string(c.config.jobs.size())},
+                            {"pid", std::to_string(::getpid())}});
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log.Info("stopping", {{"signal", std::string(strsignal(signal_number))},
+                        {"grace", FormatDuration(options.shutdown_grace)}});
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    engine.Stop();
+    stopped = true;
+  });
+  // A second signal forces: the grace period ends and running runs are
+  // stopped now. Bounded: Stop() returns once every driver has returned.
+  bool forced = false;
+  const timespec tick{0, 50 * 1000 * 1000};
+  while (!stopped) {
+    if (sigtimedwait(&signals, nullptr, &tick) > 0 && !forced) {
+      forced = true;
+      log.Warn("second signal: stopping running runs now");
+      engine.EndShutdownGrace();
+    }
+  }
+  stopper.join();
+  log.Info("stopped", {{"forced", forced ? "true" : "false"}});
+  return forced ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* serve = app.add_subcommand("serve", "run the scheduler (until SIGTERM or SIGINT)");
+  AddConfigFlag(serve, &args->config);
+  serve->add_flag("--no-migrate", args->no_migrate,
+                  "refuse to start on an older schema instead of migrating it");
+  serve->callback([args, exit_code] { *exit_code = Serve(*args); });
+}
+
+}  // namespace sked::cli

@@ -1,0 +1,453 @@
+#include "daemon/config.h"
+
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+extern char** environ;
+
+namespace sked::daemon {
+namespace {
+
+// Where a value came from, for messages: "sked.toml:7: scheduler.workers".
+struct Where {
+  std::string text;
+  std::string Say(const std::string& what) const { return text + ": " + what; }
+};
+
+Where At(const std::string& file, const toml::node& node, const std::string& key) {
+  return {file + ":" + std::to_string(node.source().begin.line) + ": " + key};
+}
+
+// A scalar from the file or from the environment, with its location.
+struct Value {
+  const toml::node* node = nullptr;  // from the file
+  std::string env;                   // from the environment (node == nullptr)
+  Where where;
+};
+
+Result<std::string> AsString(const Value& v) {
+  if (v.node == nullptr) return v.env;
+  if (auto s = v.node->value<std::string>(); s && v.node->is_string()) return *s;
+  return InvalidArgumentError(v.where.Say("must be a string"));
+}
+
+Result<std::int64_t> AsInt(const Value& v, std::int64_t lo, std::int64_t hi) {
+  std::int64_t n = 0;
+  const std::string range = "must be an integer from " + std::to_string(lo) + " to " +
+                            std::to_string(hi);
+  if (v.node == nullptr) {
+    char* end = nullptr;
+    errno = 0;
+    const long long parsed = std::strtoll(v.env.c_str(), &end, 10);
+    if (v.env.empty() || *end != '\0' || errno != 0) {
+      return InvalidArgumentError(v.where.Say(range + ", got '" + v.env + "'"));
+    }
+    n = parsed;
+  } else if (v.node->is_integer()) {
+    n = *v.node->value<std::int64_t>();
+  } else {
+    return InvalidArgumentError(v.where.Say(range));
+  }
+  if (n < lo || n > hi) {
+    return InvalidArgumentError(v.where.Say(range + ", got " + std::to_string(n)));
+  }
+  return n;
+}
+
+Result<double> AsDouble(const Value& v, double lo, double hi) {
+  double d = 0;
+  std::ostringstream range;
+  range << "must be a number from " << lo << " to " << hi;
+  if (v.node == nullptr) {
+    char* end = nullptr;
+    d = std::strtod(v.env.c_str(), &end);
+    if (v.env.empty() || *end != '\0') {
+      return InvalidArgumentError(v.where.Say(range.str() + ", got '" + v.env + "'"));
+    }
+  } else if (v.node->is_number()) {
+    d = *v.node->value<double>();
+  } else {
+    return InvalidArgumentError(v.where.Say(range.str()));
+  }
+  if (!(d >= lo && d <= hi)) return InvalidArgumentError(v.where.Say(range.str()));
+  return d;
+}
+
+Result<bool> AsBool(const Value& v) {
+  if (v.node == nullptr) {
+    if (v.env == "true" || v.env == "1") return true;
+    if (v.env == "false" || v.env == "0") return false;
+    return InvalidArgumentError(v.where.Say("must be true or false, got '" + v.env + "'"));
+  }
+  if (v.node->is_boolean()) return *v.node->value<bool>();
+  return InvalidArgumentError(v.where.Say("must be true or false"));
+}
+
+Result<Duration> AsDuration(const Value& v, Duration lo) {
+  SKED_ASSIGN_OR_RETURN(std::string text, AsString(v));
+  auto d = ParseDuration(text);
+  if (!d.ok()) return InvalidArgumentError(v.where.Say(d.status().message()));
+  if (*d < lo) {
+    return InvalidArgumentError(v.where.Say("must be at least " + FormatDuration(lo) + ", got '" +
+                                            text + "'"));
+  }
+  return *d;
+}
+
+Result<Instant> AsInstant(const Value& v) {
+  if (v.node != nullptr && v.node->is_date_time()) {
+    const toml::date_time dt = *v.node->value<toml::date_time>();
+    if (!dt.offset) {
+      return InvalidArgumentError(
+          v.where.Say("needs a UTC offset (e.g. 2026-12-01T09:00:00Z or +01:00)"));
+    }
+    std::ostringstream text;
+    text << dt;
+    auto t = ParseRfc3339(text.str());
+    if (!t.ok()) return InvalidArgumentError(v.where.Say(t.status().message()));
+    return *t;
+  }
+  SKED_ASSIGN_OR_RETURN(std::string text, AsString(v));
+  auto t = ParseRfc3339(text);
+  if (!t.ok()) return InvalidArgumentError(v.where.Say(t.status().message()));
+  return *t;
+}
+
+template <typename T>
+Result<T> OneOf(const Value& v, const std::function<Result<T>(std::string_view)>& parse,
+                const char* choices) {
+  SKED_ASSIGN_OR_RETURN(std::string text, AsString(v));
+  auto parsed = parse(text);
+  if (!parsed.ok()) {
+    return InvalidArgumentError(v.where.Say(std::string("must be one of ") + choices + ", got '" +
+                                            text + "'"));
+  }
+  return *parsed;
+}
+
+// TOML values as JSON (a driver's config).
+nlohmann::json ToJson(const toml::node& node) {
+  if (const toml::table* t = node.as_table()) {
+    nlohmann::json j = nlohmann::json::object();
+    for (auto&& [k, v] : *t) j[std::string(k.str())] = ToJson(v);
+    return j;
+  }
+  if (const toml::array* a = node.as_array()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const toml::node& v : *a) j.push_back(ToJson(v));
+    return j;
+  }
+  if (node.is_string()) return *node.value<std::string>();
+  if (node.is_integer()) return *node.value<std::int64_t>();
+  if (node.is_floating_point()) return *node.value<double>();
+  if (node.is_boolean()) return *node.value<bool>();
+  std::ostringstream text;  // dates and times: their TOML text
+  node.visit([&](auto&& n) {
+    if constexpr (toml::is_date<decltype(n)> || toml::is_time<decltype(n)> ||
+                  toml::is_date_time<decltype(n)>) {
+      text << *n;
+    }
+  });
+  return text.str();
+}
+
+// Setters for a table's keys; unknown keys are errors.
+using Setter = std::function<Status(const Value&)>;
+
+Status ApplyTable(const std::string& file, const std::string& section, const toml::table& table,
+                  const std::map<std::string, Setter>& setters) {
+  for (auto&& [k, v] : table) {
+    const std::string key(k.str());
+    const std::string name = section.empty() ? key : section + "." + key;
+    auto it = setters.find(key);
+    if (it == setters.end()) {
+      std::string known;
+      for (const auto& [n, s] : setters) known += (known.empty() ? "" : ", ") + n;
+      return InvalidArgumentError(At(file, v, name).Say("unknown key (known: " + known + ")"));
+    }
+    SKED_RETURN_IF_ERROR(it->second(Value{&v, "", At(file, v, name)}));
+  }
+  return Status::Ok();
+}
+
+// Environment overrides for a section: SKED_<SECTION>_<KEY>.
+Status ApplyEnv(const std::string& section, const std::map<std::string, Setter>& setters,
+                const std::map<std::string, std::string>& env) {
+  std::string prefix = "SKED_" + section + "_";
+  for (char& c : prefix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const auto& [name, value] : env) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string key = name.substr(prefix.size());
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto it = setters.find(key);
+    if (it == setters.end()) {
+      return InvalidArgumentError("environment " + name + ": no key " + section + "." + key);
+    }
+    SKED_RETURN_IF_ERROR(it->second(Value{nullptr, value, {"environment " + name}}));
+  }
+  return Status::Ok();
+}
+
+#define SKED_SET(target, expr)       \
+  [&](const Value& v) -> Status {    \
+    SKED_ASSIGN_OR_RETURN(auto x, expr); \
+    target = x;                      \
+    return Status::Ok();             \
+  }
+
+std::string ResolveStoreUrl(const std::string& url, const std::string& dir) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (url.rfind(kSqlite, 0) != 0 || dir.empty()) return url;
+  const std::string path = url.substr(kSqlite.size());
+  if (path.empty() || path[0] == '/') return url;
+  return std::string(kSqlite) + (std::filesystem::path(dir) / path).lexically_normal().string();
+}
+
+Status ParseRetry(const std::string& file, const toml::node& node, const std::string& name,
+                  RetryPolicy* retry) {
+  const toml::table* t = node.as_table();
+  if (t == nullptr) return InvalidArgumentError(At(file, node, name).Say("must be a table"));
+  std::map<std::string, Setter> setters = {
+      {"max", SKED_SET(retry->max_retries, AsInt(v, 0, 1000))},
+      {"backoff", SKED_SET(retry->backoff, AsDuration(v, Duration(0)))},
+      {"multiplier", SKED_SET(retry->multiplier, AsDouble(v, 1.0, 100.0))},
+      {"max_backoff", SKED_SET(retry->max_backoff, AsDuration(v, Duration(0)))},
+      {"jitter", SKED_SET(retry->jitter, AsDouble(v, 0.0, 1.0))},
+      {"on",
+       [&](const Value& v) -> Status {
+         const toml::array* a = v.node->as_array();
+         if (a == nullptr) {
+           return InvalidArgumentError(
+               v.where.Say("must be a list of failed, timed_out, abandoned"));
+         }
+         retry->on_failed = retry->on_timed_out = retry->on_abandoned = false;
+         for (const toml::node& e : *a) {
+           const std::string s = e.value<std::string>().value_or("");
+           if (s == "failed") {
+             retry->on_failed = true;
+           } else if (s == "timed_out") {
+             retry->on_timed_out = true;
+           } else if (s == "abandoned") {
+             retry->on_abandoned = true;
+           } else {
+             return InvalidArgumentError(v.where.Say(
+                 "must be a list of failed, timed_out, abandoned, got '" + s + "'"));
+           }
+         }
+         return Status::Ok();
+       }},
+  };
+  return ApplyTable(file, name, *t, setters);
+}
+
+Result<JobSpec> ParseJob(const std::string& file, const toml::table& t, size_t index) {
+  JobSpec spec;
+  const std::string section = "job[" + std::to_string(index) + "]";
+  std::map<std::string, Setter> setters = {
+      {"name", SKED_SET(spec.name, AsString(v))},
+      {"description", SKED_SET(spec.description, AsString(v))},
+      {"schedule", SKED_SET(spec.schedule, AsString(v))},
+      {"timezone", SKED_SET(spec.time_zone, AsString(v))},
+      {"time_zone", SKED_SET(spec.time_zone, AsString(v))},
+      {"driver", SKED_SET(spec.driver, AsString(v))},
+      {"config",
+       [&](const Value& v) -> Status {
+         if (!v.node->is_table()) return InvalidArgumentError(v.where.Say("must be a table"));
+         spec.driver_config = ToJson(*v.node).dump();
+         return Status::Ok();
+       }},
+      {"start_at", SKED_SET(spec.start_at, AsInstant(v))},
+      {"end_at", SKED_SET(spec.end_at, AsInstant(v))},
+      {"overlap", SKED_SET(spec.overlap, OneOf<OverlapPolicy>(v, ParseOverlapPolicy,
+                                                              "skip, queue, concurrent, replace"))},
+      {"max_queued", SKED_SET(spec.max_queued, AsInt(v, 1, 1000))},
+      {"max_concurrent", SKED_SET(spec.max_concurrent, AsInt(v, 1, 1000))},
+      {"misfire", SKED_SET(spec.misfire, OneOf<MisfirePolicy>(v, ParseMisfirePolicy,
+                                                              "run_once, skip, run_all"))},
+      {"catchup_window", SKED_SET(spec.catchup_window, AsDuration(v, Duration(0)))},
+      {"starting_deadline", SKED_SET(spec.starting_deadline, AsDuration(v, Duration(1)))},
+      {"timeout", SKED_SET(spec.timeout, AsDuration(v, Duration(1)))},
+      {"priority", SKED_SET(spec.priority, AsInt(v, -1000, 1000))},
+      {"retry", [&](const Value& v) { return ParseRetry(file, *v.node, section + ".retry",
+                                                        &spec.retry); }},
+      {"tags",
+       [&](const Value& v) -> Status {
+         const toml::array* a = v.node->as_array();
+         if (a == nullptr) return InvalidArgumentError(v.where.Say("must be a list of strings"));
+         for (const toml::node& e : *a) {
+           if (!e.is_string()) {
+             return InvalidArgumentError(v.where.Say("must be a list of strings"));
+           }
+           spec.tags.push_back(*e.value<std::string>());
+         }
+         return Status::Ok();
+       }},
+      {"paused", SKED_SET(spec.paused, AsBool(v))},
+  };
+  SKED_RETURN_IF_ERROR(ApplyTable(file, section, t, setters));
+  const Where where = At(file, t, section);
+  for (const char* required : {"name", "schedule", "driver"}) {
+    if (!t.contains(required)) {
+      return InvalidArgumentError(where.Say(std::string("missing required key '") + required +
+                                            "'"));
+    }
+  }
+  return spec;
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& text, const std::string& name,
+                           const std::string& dir, const std::map<std::string, std::string>& env) {
+  Config c;
+  c.path = name;
+  c.store_url = "sqlite://sked.db";
+  c.engine.min_interval = std::chrono::seconds(1);
+  toml::table root;
+  try {
+    root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    return InvalidArgumentError(name + ":" + std::to_string(e.source().begin.line) + ": " +
+                                std::string(e.description()));
+  }
+
+  bool url_from_file = false;
+  std::map<std::string, Setter> store = {
+      {"url", SKED_SET(c.store_url, AsString(v))},
+      {"schema", SKED_SET(c.store_schema, AsString(v))},
+  };
+  EngineOptions& e = c.engine;
+  std::map<std::string, Setter> scheduler = {
+      {"instance_id", SKED_SET(e.instance_id, AsString(v))},
+      {"workers", SKED_SET(e.workers, AsInt(v, 1, 4096))},
+      {"min_interval",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(Duration d, AsDuration(v, std::chrono::seconds(1)));
+         if (d % std::chrono::seconds(1) != Duration(0)) {
+           return InvalidArgumentError(v.where.Say("must be whole seconds"));
+         }
+         e.min_interval = std::chrono::duration_cast<std::chrono::seconds>(d);
+         return Status::Ok();
+       }},
+      {"default_timeout", SKED_SET(e.default_timeout, AsDuration(v, std::chrono::seconds(1)))},
+      {"lease", SKED_SET(e.lease, AsDuration(v, std::chrono::seconds(2)))},
+      {"heartbeat", SKED_SET(e.heartbeat, AsDuration(v, std::chrono::milliseconds(100)))},
+      {"shutdown_grace", SKED_SET(e.shutdown_grace, AsDuration(v, Duration(0)))},
+      {"misfire_threshold",
+       SKED_SET(e.misfire_threshold, AsDuration(v, std::chrono::milliseconds(1)))},
+      {"poll_interval", SKED_SET(e.poll_interval, AsDuration(v, std::chrono::milliseconds(10)))},
+      {"claim_ahead", SKED_SET(e.claim_ahead, AsDuration(v, Duration(0)))},
+      {"max_catchup_runs", SKED_SET(e.max_catchup_runs, AsInt(v, 1, 100000))},
+  };
+  std::map<std::string, Setter> log = {
+      {"level",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(std::string s, AsString(v));
+         static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
+                                                                  {"info", LogLevel::kInfo},
+                                                                  {"warn", LogLevel::kWarn},
+                                                                  {"error", LogLevel::kError}};
+         auto it = kLevels.find(s);
+         if (it == kLevels.end()) {
+           return InvalidArgumentError(
+               v.where.Say("must be one of debug, info, warn, error, got '" + s + "'"));
+         }
+         c.log_level = it->second;
+         return Status::Ok();
+       }},
+      {"format",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(std::string s, AsString(v));
+         if (s != "text" && s != "json") {
+           return InvalidArgumentError(v.where.Say("must be text or json, got '" + s + "'"));
+         }
+         c.log_format = s == "json" ? LogFormat::kJson : LogFormat::kText;
+         return Status::Ok();
+       }},
+  };
+
+  for (auto&& [k, v] : root) {
+    const std::string key(k.str());
+    auto section = [&](const std::map<std::string, Setter>& setters) -> Status {
+      const toml::table* t = v.as_table();
+      if (t == nullptr) return InvalidArgumentError(At(name, v, key).Say("must be a table"));
+      return ApplyTable(name, key, *t, setters);
+    };
+    if (key == "store") {
+      SKED_RETURN_IF_ERROR(section(store));
+      url_from_file = v.as_table()->contains("url");
+    } else if (key == "scheduler") {
+      SKED_RETURN_IF_ERROR(section(scheduler));
+    } else if (key == "log") {
+      SKED_RETURN_IF_ERROR(section(log));
+    } else if (key == "job") {
+      const toml::array* jobs = v.as_array();
+      if (jobs == nullptr || !jobs->is_array_of_tables()) {
+        return InvalidArgumentError(At(name, v, key).Say("must be [[job]] tables"));
+      }
+      std::set<std::string> names;
+      for (size_t i = 0; i < jobs->size(); ++i) {
+        const toml::table& t = *jobs->get(i)->as_table();
+        SKED_ASSIGN_OR_RETURN(JobSpec spec, ParseJob(name, t, i));
+        if (!names.insert(spec.name).second) {
+          return InvalidArgumentError(At(name, t, "job[" + std::to_string(i) + "]")
+                                          .Say("job name '" + spec.name + "' is declared twice"));
+        }
+        c.jobs.push_back(std::move(spec));
+      }
+    } else {
+      return InvalidArgumentError(
+          At(name, v, key).Say("unknown section (known: store, scheduler, log, job)"));
+    }
+  }
+  if (url_from_file) c.store_url = ResolveStoreUrl(c.store_url, dir);
+  SKED_RETURN_IF_ERROR(ApplyEnv("store", store, env));
+  SKED_RETURN_IF_ERROR(ApplyEnv("scheduler", scheduler, env));
+  SKED_RETURN_IF_ERROR(ApplyEnv("log", log, env));
+  if (e.heartbeat >= e.lease) {
+    return InvalidArgumentError(name + ": scheduler.heartbeat (" + FormatDuration(e.heartbeat) +
+                                ") must be shorter than scheduler.lease (" +
+                                FormatDuration(e.lease) + ")");
+  }
+  return c;
+}
+
+Result<Config> LoadConfig(const std::string& path, bool must_exist,
+                          const std::map<std::string, std::string>& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (must_exist) {
+      return InvalidArgumentError("config file '" + path + "' cannot be read: " +
+                                  std::strerror(errno));
+    }
+    return ParseConfig("", "", "", env);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string dir = std::filesystem::absolute(path).parent_path().string();
+  return ParseConfig(text.str(), path, dir, env);
+}
+
+std::map<std::string, std::string> SkedEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("SKED_", 0) != 0) continue;
+    const size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return env;
+}
+
+}  // namespace sked::daemon
