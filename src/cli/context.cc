@@ -38,8 +38,7 @@ Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck
   if (check == SchemaCheck::kCurrent) {
     auto version = ctx->store->SchemaVersion();
     if (!version.ok()) {
-      return UnavailableError("store " + ctx->config.store_url + ": " +
-                              version.status().message());
+      return UnavailableError("store " + ctx->config.store_url + ": " + version.status().message());
     }
     const int latest = ctx->store->LatestSchemaVersion();
     if (*version == 0) {

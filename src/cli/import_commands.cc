@@ -75,8 +75,8 @@ int ImportCrontab(const ImportArgs& args) {
     }
     auto job = ctx->engine->CreateJob(j.spec, "api");
     if (!job.ok()) {
-      problems.push_back({{"line", j.line}, {"text", j.spec.description},
-                          {"reason", job.status().message()}});
+      problems.push_back(
+          {{"line", j.line}, {"text", j.spec.description}, {"reason", job.status().message()}});
       continue;
     }
     created.push_back({{"line", j.line},
@@ -98,9 +98,9 @@ int ImportCrontab(const ImportArgs& args) {
                 << " " << c["timezone"].get<std::string>() << "\n";
     }
     for (const auto& p : problems) {
-      std::cerr << "sked: line " << p["line"].get<int>() << " not imported: "
-                << p["reason"].get<std::string>() << "\n    " << p["text"].get<std::string>()
-                << "\n";
+      std::cerr << "sked: line " << p["line"].get<int>()
+                << " not imported: " << p["reason"].get<std::string>() << "\n    "
+                << p["text"].get<std::string>() << "\n";
     }
     std::cout << created.size() << " job(s) " << (args.dry_run ? "to create" : "created") << ", "
               << problems.size() << " line(s) not imported\n";

@@ -70,8 +70,8 @@ struct JobFlags {
     opts["retry_max_backoff"] =
         cmd->add_option("--retry-max-backoff", retry_max_backoff, "delay cap");
     opts["retry_jitter"] = cmd->add_option("--retry-jitter", retry_jitter, "0..1 random extra");
-    opts["retry_on"] = cmd->add_option("--retry-on", retry_on,
-                                       "comma list of failed, timed_out, abandoned");
+    opts["retry_on"] =
+        cmd->add_option("--retry-on", retry_on, "comma list of failed, timed_out, abandoned");
     opts["tags"] = cmd->add_option("--tag", tags, "a tag (repeatable)");
     opts["paused"] = cmd->add_flag("--paused", paused, "create paused");
   }
@@ -277,8 +277,9 @@ int List(const JobArgs& args) {
                     ShortTime(j.last_run_at), j.spec.driver,
                     std::to_string(j.successes) + "/" + std::to_string(j.runs)});
   }
-  PrintTable(std::cout, {"NAME", "SCHEDULE", "TIMEZONE", "STATE", "NEXT RUN (UTC)",
-                         "LAST RUN (UTC)", "DRIVER", "OK/RUNS"},
+  PrintTable(std::cout,
+             {"NAME", "SCHEDULE", "TIMEZONE", "STATE", "NEXT RUN (UTC)", "LAST RUN (UTC)", "DRIVER",
+              "OK/RUNS"},
              rows);
   return kExitOk;
 }

@@ -76,11 +76,12 @@ int List(const RunArgs& args) {
     if (note.size() > 60) note = note.substr(0, 57) + "...";
     rows.push_back({std::to_string(r.id), r.job_name, ShortTime(r.scheduled_for),
                     std::string(RunStatusName(r.status)), std::to_string(r.attempt),
-                    std::string(RunTriggerName(r.trigger)), ShortTime(r.started_at),
-                    RunDuration(r), r.exit_code ? std::to_string(*r.exit_code) : "-", note});
+                    std::string(RunTriggerName(r.trigger)), ShortTime(r.started_at), RunDuration(r),
+                    r.exit_code ? std::to_string(*r.exit_code) : "-", note});
   }
-  PrintTable(std::cout, {"ID", "JOB", "SCHEDULED (UTC)", "STATUS", "TRY", "TRIGGER",
-                         "STARTED (UTC)", "TOOK", "EXIT", "NOTE"},
+  PrintTable(std::cout,
+             {"ID", "JOB", "SCHEDULED (UTC)", "STATUS", "TRY", "TRIGGER", "STARTED (UTC)", "TOOK",
+              "EXIT", "NOTE"},
              rows);
   return kExitOk;
 }
@@ -111,8 +112,8 @@ int Show(const RunArgs& args, bool logs_only) {
             << "started:       "
             << (r.started_at ? FormatRfc3339Utc(*r.started_at, 3) : std::string("-")) << "\n"
             << "finished:      "
-            << (r.finished_at ? FormatRfc3339Utc(*r.finished_at, 3) : std::string("-"))
-            << " (took " << RunDuration(r) << ")\n";
+            << (r.finished_at ? FormatRfc3339Utc(*r.finished_at, 3) : std::string("-")) << " (took "
+            << RunDuration(r) << ")\n";
   if (!r.instance_id.empty()) std::cout << "instance:      " << r.instance_id << "\n";
   if (r.exit_code) std::cout << "exit code:     " << *r.exit_code << "\n";
   if (!r.reason.empty()) std::cout << "reason:        " << r.reason << "\n";
@@ -196,8 +197,8 @@ int Health(const RunArgs& args) {
               << "instances:    " << alive << " alive\n";
     for (const InstanceInfo& i : *instances) {
       if (i.stopped_at || now - i.heartbeat_at > alive_within) continue;
-      std::cout << "  " << i.id << " (pid " << i.pid << ", heartbeat "
-                << ShortTime(i.heartbeat_at) << ")\n";
+      std::cout << "  " << i.id << " (pid " << i.pid << ", heartbeat " << ShortTime(i.heartbeat_at)
+                << ")\n";
     }
     std::cout << "active jobs:  " << *active << "\n"
               << "running runs: " << runs->size() << "\n"
@@ -251,8 +252,8 @@ int Migrate(const RunArgs& args) {
     std::cout << "store " << (*ctx)->config.store_url << " is at schema version " << after
               << "; nothing to do\n";
   } else {
-    std::cout << "store " << (*ctx)->config.store_url << " migrated from schema version "
-              << *before << " to " << after << "\n";
+    std::cout << "store " << (*ctx)->config.store_url << " migrated from schema version " << *before
+              << " to " << after << "\n";
   }
   return kExitOk;
 }

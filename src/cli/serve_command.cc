@@ -2,13 +2,13 @@
 // --no-migrate), syncs the declared jobs, runs the engine until SIGTERM or
 // SIGINT, then shuts down gracefully; a second signal ends the grace period.
 
-#include <CLI/CLI.hpp>
 #include <signal.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -81,20 +81,20 @@ int Serve(const ServeArgs& args) {
   if (!version.ok()) return Fail(UnavailableError("store: " + version.status().message()));
   const int latest = c.store->LatestSchemaVersion();
   if (*version > latest) {
-    return Fail(FailedPreconditionError(
-        "store " + c.config.store_url + " has schema version " + std::to_string(*version) +
-        ", newer than this sked (" + std::to_string(latest) + "): upgrade sked"));
+    return Fail(FailedPreconditionError("store " + c.config.store_url + " has schema version " +
+                                        std::to_string(*version) + ", newer than this sked (" +
+                                        std::to_string(latest) + "): upgrade sked"));
   }
   if (*version < latest) {
     if (args.no_migrate) {
-      return Fail(FailedPreconditionError("store " + c.config.store_url +
-                                          " has schema version " + std::to_string(*version) +
-                                          ", this sked needs " + std::to_string(latest) +
+      return Fail(FailedPreconditionError("store " + c.config.store_url + " has schema version " +
+                                          std::to_string(*version) + ", this sked needs " +
+                                          std::to_string(latest) +
                                           ": run `sked migrate` (or serve without --no-migrate)"));
     }
     if (Status s = c.store->Migrate(); !s.ok()) return Fail(s);
-    log.Info("store migrated", {{"from", std::to_string(*version)},
-                                {"to", std::to_string(latest)}});
+    log.Info("store migrated",
+             {{"from", std::to_string(*version)}, {"to", std::to_string(latest)}});
   }
 
   LogObserver observer(&log);

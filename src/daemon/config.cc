@@ -43,8 +43,8 @@ Result<std::string> AsString(const Value& v) {
 
 Result<std::int64_t> AsInt(const Value& v, std::int64_t lo, std::int64_t hi) {
   std::int64_t n = 0;
-  const std::string range = "must be an integer from " + std::to_string(lo) + " to " +
-                            std::to_string(hi);
+  const std::string range =
+      "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
   if (v.node == nullptr) {
     char* end = nullptr;
     errno = 0;
@@ -98,8 +98,8 @@ Result<Duration> AsDuration(const Value& v, Duration lo) {
   auto d = ParseDuration(text);
   if (!d.ok()) return InvalidArgumentError(v.where.Say(d.status().message()));
   if (*d < lo) {
-    return InvalidArgumentError(v.where.Say("must be at least " + FormatDuration(lo) + ", got '" +
-                                            text + "'"));
+    return InvalidArgumentError(
+        v.where.Say("must be at least " + FormatDuration(lo) + ", got '" + text + "'"));
   }
   return *d;
 }
@@ -129,8 +129,8 @@ Result<T> OneOf(const Value& v, const std::function<Result<T>(std::string_view)>
   SKED_ASSIGN_OR_RETURN(std::string text, AsString(v));
   auto parsed = parse(text);
   if (!parsed.ok()) {
-    return InvalidArgumentError(v.where.Say(std::string("must be one of ") + choices + ", got '" +
-                                            text + "'"));
+    return InvalidArgumentError(
+        v.where.Say(std::string("must be one of ") + choices + ", got '" + text + "'"));
   }
   return *parsed;
 }
@@ -198,11 +198,11 @@ Status ApplyEnv(const std::string& section, const std::map<std::string, Setter>&
   return Status::Ok();
 }
 
-#define SKED_SET(target, expr)       \
-  [&](const Value& v) -> Status {    \
+#define SKED_SET(target, expr)           \
+  [&](const Value& v) -> Status {        \
     SKED_ASSIGN_OR_RETURN(auto x, expr); \
-    target = x;                      \
-    return Status::Ok();             \
+    target = x;                          \
+    return Status::Ok();                 \
   }
 
 std::string ResolveStoreUrl(const std::string& url, const std::string& dir) {
@@ -240,8 +240,8 @@ Status ParseRetry(const std::string& file, const toml::node& node, const std::st
            } else if (s == "abandoned") {
              retry->on_abandoned = true;
            } else {
-             return InvalidArgumentError(v.where.Say(
-                 "must be a list of failed, timed_out, abandoned, got '" + s + "'"));
+             return InvalidArgumentError(
+                 v.where.Say("must be a list of failed, timed_out, abandoned, got '" + s + "'"));
            }
          }
          return Status::Ok();
@@ -272,14 +272,14 @@ Result<JobSpec> ParseJob(const std::string& file, const toml::table& t, size_t i
                                                               "skip, queue, concurrent, replace"))},
       {"max_queued", SKED_SET(spec.max_queued, AsInt(v, 1, 1000))},
       {"max_concurrent", SKED_SET(spec.max_concurrent, AsInt(v, 1, 1000))},
-      {"misfire", SKED_SET(spec.misfire, OneOf<MisfirePolicy>(v, ParseMisfirePolicy,
-                                                              "run_once, skip, run_all"))},
+      {"misfire", SKED_SET(spec.misfire,
+                           OneOf<MisfirePolicy>(v, ParseMisfirePolicy, "run_once, skip, run_all"))},
       {"catchup_window", SKED_SET(spec.catchup_window, AsDuration(v, Duration(0)))},
       {"starting_deadline", SKED_SET(spec.starting_deadline, AsDuration(v, Duration(1)))},
       {"timeout", SKED_SET(spec.timeout, AsDuration(v, Duration(1)))},
       {"priority", SKED_SET(spec.priority, AsInt(v, -1000, 1000))},
-      {"retry", [&](const Value& v) { return ParseRetry(file, *v.node, section + ".retry",
-                                                        &spec.retry); }},
+      {"retry",
+       [&](const Value& v) { return ParseRetry(file, *v.node, section + ".retry", &spec.retry); }},
       {"tags",
        [&](const Value& v) -> Status {
          const toml::array* a = v.node->as_array();
@@ -298,8 +298,8 @@ Result<JobSpec> ParseJob(const std::string& file, const toml::table& t, size_t i
   const Where where = At(file, t, section);
   for (const char* required : {"name", "schedule", "driver"}) {
     if (!t.contains(required)) {
-      return InvalidArgumentError(where.Say(std::string("missing required key '") + required +
-                                            "'"));
+      return InvalidArgumentError(
+          where.Say(std::string("missing required key '") + required + "'"));
     }
   }
   return spec;
@@ -307,8 +307,8 @@ Result<JobSpec> ParseJob(const std::string& file, const toml::table& t, size_t i
 
 }  // namespace
 
-Result<Config> ParseConfig(const std::string& text, const std::string& name,
-                           const std::string& dir, const std::map<std::string, std::string>& env) {
+Result<Config> ParseConfig(const std::string& text, const std::string& name, const std::string& dir,
+                           const std::map<std::string, std::string>& env) {
   Config c;
   c.path = name;
   c.store_url = "sqlite://sked.db";
@@ -321,7 +321,6 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name,
                                 std::string(e.description()));
   }
 
-  bool url_from_file = false;
   std::map<std::string, Setter> store = {
       {"url", SKED_SET(c.store_url, AsString(v))},
       {"schema", SKED_SET(c.store_schema, AsString(v))},
@@ -354,9 +353,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name,
        [&](const Value& v) -> Status {
          SKED_ASSIGN_OR_RETURN(std::string s, AsString(v));
          static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
-                                                                  {"info", LogLevel::kInfo},
-                                                                  {"warn", LogLevel::kWarn},
-                                                                  {"error", LogLevel::kError}};
+                                                                 {"info", LogLevel::kInfo},
+                                                                 {"warn", LogLevel::kWarn},
+                                                                 {"error", LogLevel::kError}};
          auto it = kLevels.find(s);
          if (it == kLevels.end()) {
            return InvalidArgumentError(
@@ -385,7 +384,6 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name,
     };
     if (key == "store") {
       SKED_RETURN_IF_ERROR(section(store));
-      url_from_file = v.as_table()->contains("url");
     } else if (key == "scheduler") {
       SKED_RETURN_IF_ERROR(section(scheduler));
     } else if (key == "log") {
@@ -410,7 +408,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name,
           At(name, v, key).Say("unknown section (known: store, scheduler, log, job)"));
     }
   }
-  if (url_from_file) c.store_url = ResolveStoreUrl(c.store_url, dir);
+  // Relative to the config file's folder (the default too, when there is a
+  // file); an environment override stays relative to the working directory.
+  c.store_url = ResolveStoreUrl(c.store_url, dir);
   SKED_RETURN_IF_ERROR(ApplyEnv("store", store, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("scheduler", scheduler, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("log", log, env));
@@ -427,10 +427,10 @@ Result<Config> LoadConfig(const std::string& path, bool must_exist,
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (must_exist) {
-      return InvalidArgumentError("config file '" + path + "' cannot be read: " +
-                                  std::strerror(errno));
+      return InvalidArgumentError("config file '" + path +
+                                  "' cannot be read: " + std::strerror(errno));
     }
-    return ParseConfig("", "", "", env);
+    return ParseConfig("", "(defaults)", "", env);
   }
   std::ostringstream text;
   text << in.rdbuf();

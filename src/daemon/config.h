@@ -36,8 +36,8 @@ Result<Config> LoadConfig(const std::string& path, bool must_exist,
 
 // Parses the text of a config file; `name` is used in messages and relative
 // store paths are resolved against `dir`.
-Result<Config> ParseConfig(const std::string& text, const std::string& name,
-                           const std::string& dir, const std::map<std::string, std::string>& env);
+Result<Config> ParseConfig(const std::string& text, const std::string& name, const std::string& dir,
+                           const std::map<std::string, std::string>& env);
 
 // The process environment's SKED_* variables.
 std::map<std::string, std::string> SkedEnvironment();

@@ -113,8 +113,9 @@ CrontabImport ParseCrontab(const std::string& text, const std::string& prefix,
         continue;
       }
       if (fields[0] == "@reboot") {
-        out.problems.push_back({number, raw, "@reboot is not supported: sked runs schedules, "
-                                             "not boot hooks (use a systemd unit)"});
+        out.problems.push_back({number, raw,
+                                "@reboot is not supported: sked runs schedules, "
+                                "not boot hooks (use a systemd unit)"});
         continue;
       }
     } else if (!SplitFields(line, 5, &fields, &command)) {

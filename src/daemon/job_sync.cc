@@ -25,8 +25,10 @@ Status SyncOne(Engine& engine, const JobSpec& declared, const std::string& file,
     }
     if (current->source != kSource) {
       return FailedPreconditionError(
-          where + ": a job of that name was created by the CLI or API; rename the declared job "
-                  "or delete the other (sked job delete " + declared.name + ")");
+          where +
+          ": a job of that name was created by the CLI or API; rename the declared job "
+          "or delete the other (sked job delete " +
+          declared.name + ")");
     }
     JobSpec wanted = declared;
     wanted.paused = declared.paused || current->spec.paused;  // a CLI pause survives restarts

@@ -1,0 +1,203 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace sked::daemon {
+namespace {
+
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+// The example from the daemon issue and docs/configuration.md, verbatim.
+const char* kExample = R"(
+[store]
+url = "sqlite://sked.db"          # relative to the config file's folder
+
+[scheduler]
+workers = 8
+min_interval = "1s"               # minimum gap between fires a schedule may have
+shutdown_grace = "5s"
+
+[[job]]
+name = "heartbeat"
+schedule = "* * * * * *"
+timezone = "UTC"
+driver = "shell"
+config = { command = "echo alive" }
+
+[[job]]
+name = "nightly-report"
+schedule = "30 2 * * *"
+timezone = "Europe/Berlin"
+driver = "shell"
+config = { argv = ["/usr/bin/env", "python3", "report.py"], cwd = "/srv/reports" }
+timeout = "10m"
+overlap = "skip"                  # skip | queue | concurrent | replace
+retry = { max = 2, backoff = "30s", multiplier = 2.0, max_backoff = "10m" }
+)";
+
+Result<Config> Parse(const std::string& text, const std::map<std::string, std::string>& env = {}) {
+  return ParseConfig(text, "sked.toml", "/etc/sked", env);
+}
+
+std::string Error(const std::string& text, const std::map<std::string, std::string>& env = {}) {
+  auto c = Parse(text, env);
+  EXPECT_FALSE(c.ok());
+  return c.ok() ? "" : c.status().message();
+}
+
+TEST(ConfigTest, TheDocumentedExampleWorksAsWritten) {
+  auto c = Parse(kExample);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->store_url, "sqlite:///etc/sked/sked.db");
+  EXPECT_EQ(c->engine.workers, 8);
+  EXPECT_EQ(c->engine.min_interval, seconds(1));
+  EXPECT_EQ(c->engine.shutdown_grace, seconds(5));
+  ASSERT_EQ(c->jobs.size(), 2u);
+  const JobSpec& hb = c->jobs[0];
+  EXPECT_EQ(hb.name, "heartbeat");
+  EXPECT_EQ(hb.schedule, "* * * * * *");
+  EXPECT_EQ(hb.driver, "shell");
+  EXPECT_EQ(nlohmann::json::parse(hb.driver_config), nlohmann::json({{"command", "echo alive"}}));
+  const JobSpec& nr = c->jobs[1];
+  EXPECT_EQ(nr.time_zone, "Europe/Berlin");
+  EXPECT_EQ(nlohmann::json::parse(nr.driver_config),
+            nlohmann::json::parse(
+                R"({"argv": ["/usr/bin/env", "python3", "report.py"], "cwd": "/srv/reports"})"));
+  EXPECT_EQ(*nr.timeout, minutes(10));
+  EXPECT_EQ(nr.overlap, OverlapPolicy::kSkip);
+  EXPECT_EQ(nr.retry.max_retries, 2);
+  EXPECT_EQ(nr.retry.backoff, seconds(30));
+  EXPECT_EQ(nr.retry.multiplier, 2.0);
+  EXPECT_EQ(nr.retry.max_backoff, minutes(10));
+}
+
+TEST(ConfigTest, DefaultsWhenEmpty) {
+  auto c = Parse("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->store_url, "sqlite:///etc/sked/sked.db");  // beside the config file
+  EXPECT_EQ(c->engine.workers, EngineOptions().workers);
+  EXPECT_EQ(c->engine.min_interval, seconds(1));
+  EXPECT_EQ(c->log_level, LogLevel::kInfo);
+  EXPECT_EQ(c->log_format, LogFormat::kText);
+  EXPECT_TRUE(c->jobs.empty());
+}
+
+TEST(ConfigTest, AbsoluteAndMemoryStoreUrlsAreKept) {
+  EXPECT_EQ(Parse("[store]\nurl = \"sqlite:///var/lib/sked.db\"")->store_url,
+            "sqlite:///var/lib/sked.db");
+  EXPECT_EQ(Parse("[store]\nurl = \"sqlite::memory:\"")->store_url, "sqlite::memory:");
+}
+
+TEST(ConfigTest, ErrorsNameFileLineAndKey) {
+  EXPECT_EQ(Error("[scheduler]\nworkers = 8\nworkerz = 9\n"),
+            "sked.toml:3: scheduler.workerz: unknown key (known: claim_ahead, default_timeout, "
+            "heartbeat, instance_id, lease, max_catchup_runs, min_interval, misfire_threshold, "
+            "poll_interval, shutdown_grace, workers)");
+  EXPECT_EQ(Error("[scheduler]\nworkers = \"eight\"\n"),
+            "sked.toml:2: scheduler.workers: must be an integer from 1 to 4096");
+  EXPECT_EQ(Error("[scheduler]\nworkers = 0\n"),
+            "sked.toml:2: scheduler.workers: must be an integer from 1 to 4096, got 0");
+  EXPECT_EQ(Error("[scheduler]\nshutdown_grace = \"5 parsecs\"\n")
+                .rfind("sked.toml:2: scheduler.shutdown_grace: ", 0),
+            0u);
+  EXPECT_EQ(Error("[log]\nlevel = \"loud\"\n"),
+            "sked.toml:2: log.level: must be one of debug, info, warn, error, got 'loud'");
+  EXPECT_EQ(Error("[storage]\nurl = \"x\"\n"),
+            "sked.toml:1: storage: unknown section (known: store, scheduler, log, job)");
+  EXPECT_EQ(Error("[scheduler]\nworkers = 8\n[scheduler\n").rfind("sked.toml:3: ", 0), 0u);
+}
+
+TEST(ConfigTest, JobErrorsNameTheJobTable) {
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\n"),
+            "sked.toml:1: job[0]: missing required key 'driver'");
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\ndriver = \"noop\"\n"
+                  "overlap = \"sometimes\"\n"),
+            "sked.toml:5: job[0].overlap: must be one of skip, queue, concurrent, replace, got "
+            "'sometimes'");
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\ndriver = \"noop\"\n"
+                  "retry = { max = 2, tries = 3 }\n")
+                .rfind("sked.toml:5: job[0].retry.tries: unknown key", 0),
+            0u);
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\ndriver = \"noop\"\n"
+                  "[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\ndriver = \"noop\"\n"),
+            "sked.toml:5: job[1]: job name 'a' is declared twice");
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\ndriver = \"noop\"\n"
+                  "start_at = 2026-01-01T00:00:00\n"),
+            "sked.toml:5: job[0].start_at: needs a UTC offset (e.g. 2026-12-01T09:00:00Z or "
+            "+01:00)");
+}
+
+TEST(ConfigTest, JobFieldsAndAliases) {
+  auto c = Parse(R"(
+[[job]]
+name = "all"
+description = "every field"
+schedule = "every 90s"
+time_zone = "Asia/Tokyo"
+driver = "sleep"
+config = { duration = "1s", nested = { list = [1, 2.5, true] } }
+start_at = 2026-12-01T09:00:00+09:00
+end_at = "2027-01-01T00:00:00Z"
+overlap = "concurrent"
+max_concurrent = 3
+misfire = "run_all"
+catchup_window = "2h"
+starting_deadline = "30s"
+priority = 7
+retry = { max = 1, on = ["timed_out"], jitter = 0.0 }
+tags = ["a", "b"]
+paused = true
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const JobSpec& j = c->jobs[0];
+  EXPECT_EQ(j.time_zone, "Asia/Tokyo");
+  EXPECT_EQ(nlohmann::json::parse(j.driver_config)["nested"]["list"][1], 2.5);
+  EXPECT_EQ(FormatRfc3339Utc(*j.start_at), "2026-12-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339Utc(*j.end_at), "2027-01-01T00:00:00Z");
+  EXPECT_EQ(j.overlap, OverlapPolicy::kConcurrent);
+  EXPECT_EQ(j.max_concurrent, 3);
+  EXPECT_EQ(j.misfire, MisfirePolicy::kRunAll);
+  EXPECT_EQ(j.catchup_window, std::chrono::hours(2));
+  EXPECT_EQ(*j.starting_deadline, seconds(30));
+  EXPECT_EQ(j.priority, 7);
+  EXPECT_FALSE(j.retry.on_failed);
+  EXPECT_TRUE(j.retry.on_timed_out);
+  EXPECT_EQ(j.tags, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(j.paused);
+}
+
+TEST(ConfigTest, EnvironmentOverridesTheFile) {
+  auto c = Parse(kExample, {{"SKED_SCHEDULER_WORKERS", "3"},
+                            {"SKED_STORE_URL", "sqlite:///tmp/other.db"},
+                            {"SKED_LOG_FORMAT", "json"},
+                            {"SKED_UNRELATED", "x"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->engine.workers, 3);
+  EXPECT_EQ(c->store_url, "sqlite:///tmp/other.db");
+  EXPECT_EQ(c->log_format, LogFormat::kJson);
+  EXPECT_EQ(Error("", {{"SKED_SCHEDULER_WORKERS", "many"}}),
+            "environment SKED_SCHEDULER_WORKERS: must be an integer from 1 to 4096, got 'many'");
+  EXPECT_EQ(Error("", {{"SKED_SCHEDULER_WORKRS", "2"}}),
+            "environment SKED_SCHEDULER_WORKRS: no key scheduler.workrs");
+}
+
+TEST(ConfigTest, HeartbeatMustBeShorterThanTheLease) {
+  EXPECT_EQ(Error("[scheduler]\nlease = \"5s\"\nheartbeat = \"5s\"\n"),
+            "sked.toml: scheduler.heartbeat (5s) must be shorter than scheduler.lease (5s)");
+}
+
+TEST(ConfigTest, MissingFile) {
+  auto must = LoadConfig("/nonexistent/sked.toml", true, {});
+  ASSERT_FALSE(must.ok());
+  EXPECT_EQ(must.status().message().rfind("config file '/nonexistent/sked.toml' cannot be read", 0),
+            0u);
+  auto optional = LoadConfig("/nonexistent/sked.toml", false, {});
+  ASSERT_TRUE(optional.ok());
+  EXPECT_EQ(optional->store_url, "sqlite://sked.db");
+}
+
+}  // namespace
+}  // namespace sked::daemon

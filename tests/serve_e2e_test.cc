@@ -1,0 +1,359 @@
+// End-to-end tests of `sked serve` with the real binary: a temp config and
+// SQLite file, management commands from second processes, signals. Every wait
+// is on a condition with a bounded timeout.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct Output {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sked-e2e-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    config_ = (dir_ / "sked.toml").string();
+  }
+  void TearDown() override {
+    if (serve_pid_ > 0) {
+      kill(serve_pid_, SIGKILL);
+      waitpid(serve_pid_, nullptr, 0);
+    }
+    if (HasFailure() && std::filesystem::exists(dir_ / "serve.log")) {
+      std::printf("serve.log:\n%s\n", ReadFile((dir_ / "serve.log").string()).c_str());
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  void WriteConfig(const std::string& text) { std::ofstream(config_) << text; }
+
+  // `sked ARGS --config <the temp config>`, its stdout and stderr apart.
+  Output Sked(const std::vector<std::string>& args, bool with_config = true) {
+    std::string command = SKED_BINARY;
+    for (const std::string& a : args) command += " " + Quote(a);
+    if (with_config) command += " --config " + Quote(config_);
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    command += " 2>" + Quote(err_path);
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) return {-1, "", "popen failed"};
+    std::string out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+    const int status = pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, ReadFile(err_path)};
+  }
+
+  json SkedJson(const std::vector<std::string>& args) {
+    std::vector<std::string> a = args;
+    a.push_back("--json");
+    Output o = Sked(a);
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    json j = json::parse(o.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << o.out;
+    return j;
+  }
+
+  void StartServe() {
+    const std::string log = (dir_ / "serve.log").string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    std::vector<std::string> args = {SKED_BINARY, "serve", "--config", config_};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ASSERT_EQ(posix_spawn(&serve_pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+
+  // Waits (real time, bounded) for `ready`; false on timeout.
+  static bool WaitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < give_up) {
+      if (ready()) return true;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return ready();
+  }
+
+  // Waits for the serve process to exit; its exit code, or -1 on timeout.
+  int WaitServeExit(std::chrono::milliseconds timeout) {
+    int status = 0;
+    const bool exited =
+        WaitFor([&] { return waitpid(serve_pid_, &status, WNOHANG) == serve_pid_; }, timeout);
+    if (!exited) return -1;
+    serve_pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  json Runs(const std::string& job) { return SkedJson({"run", "list", "--job", job, "-n", "100"}); }
+
+  static int Count(const json& runs, const std::string& status) {
+    int n = 0;
+    for (const json& r : runs) n += r["status"] == status ? 1 : 0;
+    return n;
+  }
+
+  std::filesystem::path dir_;
+  std::string config_;
+  pid_t serve_pid_ = -1;
+};
+
+const char* kConfig = R"(
+[store]
+url = "sqlite://sked.db"
+
+[scheduler]
+workers = 4
+min_interval = "1s"
+shutdown_grace = "1s"
+poll_interval = "200ms"
+
+[log]
+format = "json"
+
+[[job]]
+name = "tick"
+schedule = "* * * * * *"
+driver = "shell"
+config = { command = "echo tick" }
+
+[[job]]
+name = "slow"
+schedule = "0 0 1 1 *"
+driver = "shell"
+config = { command = "echo started; exec sleep 30" }
+)";
+
+TEST_F(ServeTest, RunsJobsAndObeysCommandsFromOtherProcesses) {
+  WriteConfig(kConfig);
+  StartServe();
+  // serve migrates and syncs the declared jobs; then runs appear every second.
+  ASSERT_TRUE(WaitFor([&] { return Sked({"job", "show", "tick"}).exit_code == 0; }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Count(Runs("tick"), "succeeded") >= 2; }, seconds(15)));
+  json run = Runs("tick")[0];
+  for (const char* key : {"id", "job", "scheduled_for", "started_at", "finished_at", "status",
+                          "attempt", "trigger", "exit_code", "error", "reason", "instance"}) {
+    EXPECT_TRUE(run.contains(key)) << key;
+  }
+  EXPECT_EQ(run["scheduled_for"].get<std::string>().size(), 24u);  // ...T12:00:01.000Z
+  json job = SkedJson({"job", "show", "tick"});
+  EXPECT_EQ(job["source"], "config");
+  EXPECT_EQ(job["next_fires"].size(), 5u);
+  for (const char* key :
+       {"name", "schedule", "timezone", "state", "next_run_at", "last_run_at", "driver"}) {
+    EXPECT_TRUE(job.contains(key)) << key;
+  }
+
+  // An edit from this process reaches the serving one.
+  Output edit = Sked({"job", "edit", "tick", "--command", "echo tock"});
+  ASSERT_EQ(edit.exit_code, 0) << edit.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json runs = Runs("tick");
+        for (const json& r : runs) {
+          if (r["status"] == "succeeded" &&
+              SkedJson({"run", "show", std::to_string(r["id"].get<int>())})["output"] == "tock\n") {
+            return true;
+          }
+        }
+        return false;
+      },
+      seconds(15)));
+
+  // Paused: no new fire for two seconds.
+  ASSERT_EQ(Sked({"job", "pause", "tick"}).exit_code, 0);
+  EXPECT_EQ(SkedJson({"job", "show", "tick"})["state"], "paused");
+  size_t seen = Runs("tick").size();
+  int quiet_checks = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const size_t now = Runs("tick").size();
+        quiet_checks = now == seen ? quiet_checks + 1 : 0;
+        seen = now;
+        return quiet_checks >= 20;  // ~2.5 s without a new run
+      },
+      seconds(15)));
+
+  // A manual run, cancelled while it runs.
+  json queued = SkedJson({"job", "trigger", "slow"});
+  const std::string id = std::to_string(queued["id"].get<int>());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SkedJson({"run", "show", id})["status"] == "running";
+      },
+      seconds(10)));
+  Output cancel = Sked({"run", "cancel", id});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SkedJson({"run", "show", id})["status"] == "cancelled";
+      },
+      seconds(10)));
+  json cancelled = SkedJson({"run", "show", id});
+  EXPECT_EQ(cancelled["reason"], "cancelled by user");
+  EXPECT_EQ(cancelled["output"], "started\n");
+
+  // Health sees the live instance.
+  Output health = Sked({"health"});
+  EXPECT_EQ(health.exit_code, 0) << health.out << health.err;
+
+  // SIGTERM mid-run: the run is stopped after the 1 s grace and settled.
+  json second = SkedJson({"job", "trigger", "slow"});
+  const std::string id2 = std::to_string(second["id"].get<int>());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SkedJson({"run", "show", id2})["status"] == "running";
+      },
+      seconds(10)));
+  kill(serve_pid_, SIGTERM);
+  EXPECT_EQ(WaitServeExit(seconds(20)), 0);
+  json settled = SkedJson({"run", "show", id2});
+  EXPECT_EQ(settled["status"], "cancelled");
+  EXPECT_EQ(settled["reason"], "shutdown");
+  EXPECT_FALSE(settled["finished_at"].is_null());
+  EXPECT_EQ(SkedJson({"run", "list", "--status", "running"}).size(), 0u);
+  // Logs are JSON lines with each run's start and end.
+  const std::string log = ReadFile((dir_ / "serve.log").string());
+  EXPECT_NE(log.find(R"("msg":"run finished","job":"slow","run":")" + id2), std::string::npos)
+      << log;
+  EXPECT_NE(log.find(R"("msg":"stopped")"), std::string::npos);
+  // After the stop no instance is alive: health says so.
+  EXPECT_EQ(Sked({"health"}).exit_code, 1);
+}
+
+TEST_F(ServeTest, ASecondSignalEndsTheGracePeriod) {
+  std::string text = kConfig;
+  text.replace(text.find("shutdown_grace = \"1s\""), 21, "shutdown_grace = \"60s\"");
+  WriteConfig(text);
+  StartServe();
+  ASSERT_TRUE(WaitFor([&] { return Sked({"job", "show", "slow"}).exit_code == 0; }, seconds(10)));
+  json queued = SkedJson({"job", "trigger", "slow"});
+  const std::string id = std::to_string(queued["id"].get<int>());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SkedJson({"run", "show", id})["status"] == "running";
+      },
+      seconds(10)));
+  kill(serve_pid_, SIGTERM);
+  ASSERT_TRUE(WaitFor(
+      [&] { return ReadFile((dir_ / "serve.log").string()).find("stopping") != std::string::npos; },
+      seconds(5)));
+  kill(serve_pid_, SIGINT);
+  EXPECT_EQ(WaitServeExit(seconds(20)), 1);  // forced: not a clean stop
+  EXPECT_EQ(SkedJson({"run", "show", id})["status"], "cancelled");
+}
+
+TEST_F(ServeTest, BadConfigsAndFlagsGiveTheDocumentedErrors) {
+  WriteConfig("[scheduler]\nworkers = 4\nbogus = 1\n");
+  Output unknown = Sked({"serve"});
+  EXPECT_EQ(unknown.exit_code, 3);
+  EXPECT_NE(unknown.err.find("sked.toml:3: scheduler.bogus: unknown key"), std::string::npos)
+      << unknown.err;
+
+  WriteConfig(
+      "[[job]]\nname = \"bad\"\nschedule = \"61 * * * *\"\ndriver = \"shell\"\n"
+      "config = { command = \"true\" }\n");
+  Output invalid = Sked({"serve"});
+  EXPECT_EQ(invalid.exit_code, 3);
+  EXPECT_NE(invalid.err.find("job 'bad': schedule: field 'minute': value 61 out of range"),
+            std::string::npos)
+      << invalid.err;
+
+  WriteConfig(
+      "[[job]]\nname = \"x\"\nschedule = \"* * * * *\"\ndriver = \"shell\"\n"
+      "config = { comand = \"true\" }\n");
+  Output driver = Sked({"serve"});
+  EXPECT_EQ(driver.exit_code, 3);
+  EXPECT_NE(driver.err.find("driver_config"), std::string::npos) << driver.err;
+
+  WriteConfig("");
+  EXPECT_EQ(Sked({"migrate"}).exit_code, 0);
+  EXPECT_EQ(Sked({"job", "add", "x", "--frobnicate"}).exit_code, 2);
+  EXPECT_EQ(Sked({"run", "show", "not-a-number"}).exit_code, 2);
+  EXPECT_EQ(Sked({"job", "show", "missing"}).exit_code, 4);
+  EXPECT_EQ(Sked({"run", "show", "999"}).exit_code, 4);
+  Output no_schedule = Sked({"job", "add", "x", "--command", "true"});
+  EXPECT_EQ(no_schedule.exit_code, 3);
+  EXPECT_EQ(no_schedule.err, "sked: --schedule is required\n");
+  EXPECT_EQ(Sked({"job", "add", "x", "--command", "true", "--schedule", "* * * * *"}).exit_code, 0);
+  EXPECT_EQ(Sked({"job", "add", "x", "--command", "true", "--schedule", "* * * * *"}).exit_code,
+            6);  // the name is taken
+  Output missing = Sked({"run", "list", "--config", (dir_ / "nope.toml").string()}, false);
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_NE(missing.err.find("nope.toml' cannot be read"), std::string::npos) << missing.err;
+}
+
+TEST_F(ServeTest, ManagementCommandsRefuseAStoreWithoutSchema) {
+  WriteConfig("");
+  Output o = Sked({"job", "list"});
+  EXPECT_EQ(o.exit_code, 3);
+  EXPECT_NE(o.err.find("run `sked migrate`"), std::string::npos) << o.err;
+  Output m = Sked({"migrate"});
+  EXPECT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_NE(m.out.find("migrated from schema version 0 to"), std::string::npos) << m.out;
+  EXPECT_EQ(Sked({"job", "list"}).exit_code, 0);
+}
+
+TEST_F(ServeTest, ImportsACrontab) {
+  WriteConfig("");
+  ASSERT_EQ(Sked({"migrate"}).exit_code, 0);
+  const std::string crontab = (dir_ / "crontab").string();
+  std::ofstream(crontab) << "# backups\nMAILTO=\"\"\n*/15 * * * * /usr/local/bin/backup\n"
+                            "@reboot /usr/bin/warmup\n0 3 * * * echo 100\\% done\n";
+  Output o = Sked({"import", "crontab", crontab, "--tz", "Europe/Berlin", "--prefix", "host"});
+  EXPECT_EQ(o.exit_code, 3) << o.err;  // one line could not be taken
+  EXPECT_NE(o.err.find("line 4 not imported: @reboot is not supported"), std::string::npos)
+      << o.err;
+  json jobs = SkedJson({"job", "list"});
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0]["name"], "host-3");
+  EXPECT_EQ(jobs[0]["schedule"], "*/15 * * * *");
+  EXPECT_EQ(jobs[0]["timezone"], "Europe/Berlin");
+  EXPECT_EQ(jobs[1]["config"]["command"], "echo 100% done");
+}
+
+}  // namespace
