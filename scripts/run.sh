@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds sked, and shows it working.
-# Until the daemon exists this demonstrates the cron engine on examples.
-# Idempotent; reuses build/gcc.
+# The quick start: installs what is missing, builds sked, and starts
+# `sked serve` in the background on an SQLite file with the example jobs
+# (examples/sked.toml, copied to var/sked.toml). Idempotent: a sked started by
+# an earlier run is stopped gracefully first; the database is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,23 +10,49 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build/gcc -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/gcc -j "$(nproc)" --target sked
 
-sked=build/gcc/sked
-run() {
-  local shown="" arg
-  for arg in "$@"; do
-    case "$arg" in
-      *[!A-Za-z0-9_./:+=-]*) shown+=" '$arg'" ;;
-      *) shown+=" $arg" ;;
-    esac
+sked="$PWD/build/gcc/sked"
+mkdir -p var
+cp examples/sked.toml var/sked.toml
+config="$PWD/var/sked.toml"
+
+# Stop the sked an earlier run started (bounded wait), then start this build.
+if [ -f var/sked.pid ] && kill -0 "$(cat var/sked.pid)" 2>/dev/null; then
+  echo "run: stopping the sked started earlier (pid $(cat var/sked.pid))"
+  kill -TERM "$(cat var/sked.pid)"
+  for _ in $(seq 1 200); do
+    kill -0 "$(cat var/sked.pid)" 2>/dev/null || break
+    sleep 0.1
   done
-  printf '\n$ sked%s\n' "$shown"
-  "$sked" "$@" || true
-}
+fi
 "$sked" --version
-run cron explain '30 2 * * *' --tz America/New_York --from 2026-03-06T12:00:00Z
-run cron next '*/30 * * * *' --tz America/New_York --from 2026-11-01T04:50:00Z -n 6
-run cron next '0 9 * * MON#2' --tz Europe/Berlin -n 3 --json
-run cron validate '15 9 * * 1-5' --tz Asia/Tokyo
-run cron validate '30 25 * * *'
-run cron validate '0 0 30 2 *'
-printf '\nThe binary is %s; try %s --help.\n' "$sked" "$sked"
+nohup "$sked" serve --config "$config" >>var/sked.log 2>&1 &
+echo $! >var/sked.pid
+
+# Wait (at most 15 s) for the first runs to be on record.
+for _ in $(seq 1 150); do
+  if ! kill -0 "$(cat var/sked.pid)" 2>/dev/null; then
+    echo "run: sked serve exited; its log:" >&2
+    tail -n 20 var/sked.log >&2
+    exit 1
+  fi
+  if [ "$("$sked" run list --config "$config" --json 2>/dev/null | grep -c '"status": "succeeded"')" -ge 2 ]; then
+    break
+  fi
+  sleep 0.1
+done
+
+printf '\n$ sked job list\n'
+"$sked" job list --config "$config"
+printf '\n$ sked run list\n'
+"$sked" run list --config "$config"
+cat <<MSG
+
+sked is serving var/sked.toml in the background (pid $(cat var/sked.pid), log var/sked.log).
+Try, with --config $config:
+  $sked run list            # runs as they happen (flaky retries, too-slow times out)
+  $sked run show ID         # one run with its output
+  $sked job trigger hello --wait
+  $sked job add greet --schedule '*/5 * * * * *' --command 'echo hi'
+  $sked health
+Stop it with: kill \$(cat var/sked.pid)    (graceful; a second signal forces)
+MSG
