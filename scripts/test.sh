@@ -2,7 +2,7 @@
 # Installs what is missing, builds sked and runs every test:
 #   1. g++ build with -Wall -Wextra -Werror, all tests; clang-format and clang-tidy checks;
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, all tests,
-#      plus the cron parser fuzzer for a bounded time;
+#      plus the cron parser and config fuzzers for a bounded time;
 #   3. clang build with ThreadSanitizer, the concurrent tests (engine, clock, store, shell).
 # Idempotent; build trees live in build/ and are reused (ccache makes rebuilds cheap).
 set -euo pipefail
@@ -39,6 +39,11 @@ mkdir -p build/fuzz-corpus
 cp tests/fuzz/corpus/* build/fuzz-corpus/ 2>/dev/null || true
 build/asan/cron_fuzzer -max_total_time="$fuzz_seconds" -seed=1 -print_final_stats=0 \
   -timeout=10 build/fuzz-corpus 2>&1 | grep -E "^Done|ERROR|SUMMARY|crash-"
+echo "== fuzz: config loading for $((fuzz_seconds / 2))s"
+mkdir -p build/config-fuzz-corpus
+cp tests/fuzz/config_corpus/* build/config-fuzz-corpus/
+build/asan/config_fuzzer -max_total_time="$((fuzz_seconds / 2))" -seed=1 -print_final_stats=0 \
+  -timeout=10 -max_len=4096 build/config-fuzz-corpus 2>&1 | grep -E "^Done|ERROR|SUMMARY|crash-"
 
 echo "== benchmark smoke run (correctness of the program, not its figures)"
 build/gcc/sked_cron_bench --benchmark_min_time=0.001 >/dev/null 2>&1

@@ -63,9 +63,9 @@ struct EngineOptions {
   // Fires are claimed this long before they are due and reserved for this
   // instance, so at the instant a free worker starts them from memory.
   Duration claim_ahead = std::chrono::milliseconds(200);
-  int claim_batch = 512;       // fires claimed per transaction
-  int settle_batch = 512;      // runs settled per transaction
-  int max_catchup_runs = 100;  // misfire=run_all/skip: runs written per job per pass
+  int claim_batch = 512;            // fires claimed per transaction
+  int settle_batch = 512;           // runs settled per transaction
+  int max_catchup_runs = 100;       // misfire=run_all/skip: runs written per job per pass
   RunObserver* observer = nullptr;  // borrowed; may be null
 };
 

@@ -190,11 +190,11 @@ class Engine::Impl {
   std::condition_variable work_cv_;  // wakes workers
   std::condition_variable idle_cv_;  // WaitIdle
   std::condition_variable periodic_cv_;
-  bool started_ = false;   // guarded by mu_
-  bool draining_ = false;  // stop claiming and starting
-  bool stopping_ = false;  // services exit
-  bool wake_ = false;      // the loop should run a pass now
-  bool grace_ended_ = false;  // EndShutdownGrace() was called
+  bool started_ = false;              // guarded by mu_
+  bool draining_ = false;             // stop claiming and starting
+  bool stopping_ = false;             // services exit
+  bool wake_ = false;                 // the loop should run a pass now
+  bool grace_ended_ = false;          // EndShutdownGrace() was called
   std::string reported_store_error_;  // the last one told to the observer
   bool loop_parked_ = false;
   Instant loop_deadline_{};
