@@ -271,6 +271,7 @@ int List(const JobArgs& args) {
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows;
+  rows.reserve(all.size());
   for (const Job& j : all) {
     rows.push_back({j.spec.name, j.spec.schedule, j.spec.time_zone,
                     std::string(JobStateName(j.state)), ShortTime(j.next_run_at),
@@ -291,6 +292,7 @@ int Show(const JobArgs& args) {
   if (!job.ok()) return Fail(job.status());
   // The next 5 fires, from the schedule (as the engine computes them).
   std::vector<Instant> fires;
+  fires.reserve(5);
   auto zone = TimeZone::Find(job->spec.time_zone);
   if (zone.ok()) {
     auto schedule = Schedule::Parse(job->spec.schedule, *zone, std::chrono::seconds(0),

@@ -126,7 +126,7 @@ int Serve(const ServeArgs& args) {
   // A second signal forces: the grace period ends and running runs are
   // stopped now. Bounded: Stop() returns once every driver has returned.
   bool forced = false;
-  const timespec tick{0, 50 * 1000 * 1000};
+  const timespec tick{0, 50'000'000L};
   while (!stopped) {
     if (sigtimedwait(&signals, nullptr, &tick) > 0 && !forced) {
       forced = true;

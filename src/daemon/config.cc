@@ -168,7 +168,9 @@ Status ApplyTable(const std::string& file, const std::string& section, const tom
                   const std::map<std::string, Setter>& setters) {
   for (auto&& [k, v] : table) {
     const std::string key(k.str());
-    const std::string name = section.empty() ? key : section + "." + key;
+    std::string name = section;
+    if (!name.empty()) name += ".";
+    name += key;
     auto it = setters.find(key);
     if (it == setters.end()) {
       std::string known;
@@ -191,7 +193,9 @@ Status ApplyEnv(const std::string& section, const std::map<std::string, Setter>&
     for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     auto it = setters.find(key);
     if (it == setters.end()) {
-      return InvalidArgumentError("environment " + name + ": no key " + section + "." + key);
+      std::string message = "environment " + name + ": no key ";
+      message.append(section).append(".").append(key);
+      return InvalidArgumentError(message);
     }
     SKED_RETURN_IF_ERROR(it->second(Value{nullptr, value, {"environment " + name}}));
   }
@@ -201,7 +205,7 @@ Status ApplyEnv(const std::string& section, const std::map<std::string, Setter>&
 #define SKED_SET(target, expr)           \
   [&](const Value& v) -> Status {        \
     SKED_ASSIGN_OR_RETURN(auto x, expr); \
-    target = x;                          \
+    (target) = x;                        \
     return Status::Ok();                 \
   }
 
@@ -375,8 +379,10 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
        }},
   };
 
-  for (auto&& [k, v] : root) {
-    const std::string key(k.str());
+  for (auto&& entry : root) {
+    // Not a structured binding: clang 14 cannot capture those in lambdas.
+    const std::string key(entry.first.str());
+    const toml::node& v = entry.second;
     auto section = [&](const std::map<std::string, Setter>& setters) -> Status {
       const toml::table* t = v.as_table();
       if (t == nullptr) return InvalidArgumentError(At(name, v, key).Say("must be a table"));
