@@ -129,6 +129,20 @@ class ServeTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
+  // Triggers the "slow" job and waits until its run is running; its id, or
+  // "" if it did not start in time.
+  std::string StartSlowRun() {
+    json queued = SkedJson({"job", "trigger", "slow"});
+    if (!queued.is_object()) return "";
+    const std::string id = std::to_string(queued["id"].get<int>());
+    const bool running = WaitFor(
+        [&] {
+          return SkedJson({"run", "show", id})["status"] == "running";
+        },
+        seconds(10));
+    return running ? id : "";
+  }
+
   json Runs(const std::string& job) { return SkedJson({"run", "list", "--job", job, "-n", "100"}); }
 
   static int Count(const json& runs, const std::string& status) {
@@ -219,13 +233,8 @@ TEST_F(ServeTest, RunsJobsAndObeysCommandsFromOtherProcesses) {
       seconds(15)));
 
   // A manual run, cancelled while it runs.
-  json queued = SkedJson({"job", "trigger", "slow"});
-  const std::string id = std::to_string(queued["id"].get<int>());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return SkedJson({"run", "show", id})["status"] == "running";
-      },
-      seconds(10)));
+  const std::string id = StartSlowRun();
+  ASSERT_FALSE(id.empty());
   Output cancel = Sked({"run", "cancel", id});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
   ASSERT_TRUE(WaitFor(
@@ -242,13 +251,8 @@ TEST_F(ServeTest, RunsJobsAndObeysCommandsFromOtherProcesses) {
   EXPECT_EQ(health.exit_code, 0) << health.out << health.err;
 
   // SIGTERM mid-run: the run is stopped after the 1 s grace and settled.
-  json second = SkedJson({"job", "trigger", "slow"});
-  const std::string id2 = std::to_string(second["id"].get<int>());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return SkedJson({"run", "show", id2})["status"] == "running";
-      },
-      seconds(10)));
+  const std::string id2 = StartSlowRun();
+  ASSERT_FALSE(id2.empty());
   kill(serve_pid_, SIGTERM);
   EXPECT_EQ(WaitServeExit(seconds(20)), 0);
   json settled = SkedJson({"run", "show", id2});
@@ -271,13 +275,8 @@ TEST_F(ServeTest, ASecondSignalEndsTheGracePeriod) {
   WriteConfig(text);
   StartServe();
   ASSERT_TRUE(WaitFor([&] { return Sked({"job", "show", "slow"}).exit_code == 0; }, seconds(10)));
-  json queued = SkedJson({"job", "trigger", "slow"});
-  const std::string id = std::to_string(queued["id"].get<int>());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return SkedJson({"run", "show", id})["status"] == "running";
-      },
-      seconds(10)));
+  const std::string id = StartSlowRun();
+  ASSERT_FALSE(id.empty());
   kill(serve_pid_, SIGTERM);
   ASSERT_TRUE(WaitFor(
       [&] { return ReadFile((dir_ / "serve.log").string()).find("stopping") != std::string::npos; },

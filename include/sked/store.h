@@ -28,7 +28,8 @@ namespace sked {
 
 struct JobFilter {
   std::optional<JobState> state;
-  std::int64_t after_id = 0;  // paging: ids greater than this
+  std::optional<std::string> source;  // "api" or "config"
+  std::int64_t after_id = 0;          // paging: ids greater than this
   int limit = 1000;
 };
 

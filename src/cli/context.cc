@@ -35,12 +35,18 @@ Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck
     return UnavailableError("store " + ctx->config.store_url + ": " + s.message());
   }
   ctx->store = std::move(*store);
+  auto version = ctx->store->SchemaVersion();
+  if (!version.ok()) {
+    return UnavailableError("store " + ctx->config.store_url + ": " + version.status().message());
+  }
+  ctx->schema_version = *version;
+  const int latest = ctx->store->LatestSchemaVersion();
+  if (*version > latest) {
+    return FailedPreconditionError("store " + ctx->config.store_url + " has schema version " +
+                                   std::to_string(*version) + ", newer than this sked (" +
+                                   std::to_string(latest) + "): upgrade sked");
+  }
   if (check == SchemaCheck::kCurrent) {
-    auto version = ctx->store->SchemaVersion();
-    if (!version.ok()) {
-      return UnavailableError("store " + ctx->config.store_url + ": " + version.status().message());
-    }
-    const int latest = ctx->store->LatestSchemaVersion();
     if (*version == 0) {
       return FailedPreconditionError("store " + ctx->config.store_url +
                                      " has no sked schema yet: run `sked migrate` (or start "
@@ -50,11 +56,6 @@ Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck
       return FailedPreconditionError("store " + ctx->config.store_url + " has schema version " +
                                      std::to_string(*version) + ", this sked needs " +
                                      std::to_string(latest) + ": run `sked migrate`");
-    }
-    if (*version > latest) {
-      return FailedPreconditionError("store " + ctx->config.store_url + " has schema version " +
-                                     std::to_string(*version) + ", newer than this sked (" +
-                                     std::to_string(latest) + "): upgrade sked");
     }
   }
   ctx->drivers = DriverRegistry::WithBuiltins();

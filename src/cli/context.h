@@ -28,14 +28,15 @@ void AddConfigFlag(CLI::App* cmd, ConfigFlag* flag);
 
 struct Context {
   daemon::Config config;
+  int schema_version = 0;  // the store's, when opened
   std::unique_ptr<Store> store;
   std::unique_ptr<DriverRegistry> drivers;
   std::unique_ptr<Engine> engine;
 };
 
 enum class SchemaCheck {
-  kCurrent,  // the schema must be exactly this binary's (management commands)
-  kNone,     // no check (migrate)
+  kCurrent,     // the schema must be exactly this binary's (management commands)
+  kMayBeOlder,  // older is fine, it is about to be migrated; newer is refused
 };
 
 // Loads the config, opens its store and checks the schema. Errors say what

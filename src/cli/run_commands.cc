@@ -143,6 +143,12 @@ int Cancel(const RunArgs& args) {
   return kExitOk;
 }
 
+// "alive" (heartbeated within three heartbeat intervals), "dead" or "stopped".
+const char* InstanceState(const InstanceInfo& i, Instant now, Duration heartbeat) {
+  if (i.stopped_at) return "stopped";
+  return now - i.heartbeat_at > 3 * heartbeat ? "dead" : "alive";
+}
+
 // Health as the store shows it: which instances heartbeat, stale leases,
 // active jobs. Unhealthy (exit 1) when no instance is alive or a lease has
 // expired unreaped.
@@ -150,21 +156,17 @@ int Health(const RunArgs& args) {
   auto ctx = Open(args);
   if (!ctx.ok()) return Fail(ctx.status());
   const Instant now = Clock::Real()->Now();
-  const EngineOptions& o = (*ctx)->config.engine;
-  const Duration alive_within = 3 * o.heartbeat;
+  const Duration heartbeat = (*ctx)->config.engine.heartbeat;
   std::vector<std::string> issues;
   auto instances = (*ctx)->store->ListInstances();
   if (!instances.ok()) return Fail(instances.status());
-  nlohmann::ordered_json live = nlohmann::ordered_json::array();
-  int alive = 0;
+  std::vector<InstanceInfo> alive;
   for (const InstanceInfo& i : *instances) {
-    if (i.stopped_at || now - i.heartbeat_at > alive_within) continue;
-    ++alive;
-    live.push_back(InstanceJson(i));
+    if (std::string_view(InstanceState(i, now, heartbeat)) == "alive") alive.push_back(i);
   }
-  if (alive == 0) {
+  if (alive.empty()) {
     issues.push_back("no sked instance has heartbeated in the last " +
-                     FormatDuration(alive_within));
+                     FormatDuration(3 * heartbeat));
   }
   auto active = (*ctx)->store->CountJobs(JobState::kActive);
   if (!active.ok()) return Fail(active.status());
@@ -184,6 +186,8 @@ int Health(const RunArgs& args) {
     nlohmann::ordered_json j;
     j["healthy"] = healthy;
     j["store"] = (*ctx)->config.store_url;
+    nlohmann::ordered_json live = nlohmann::ordered_json::array();
+    for (const InstanceInfo& i : alive) live.push_back(InstanceJson(i));
     j["instances_alive"] = live;
     j["active_jobs"] = *active;
     j["running_runs"] = runs->size();
@@ -194,9 +198,8 @@ int Health(const RunArgs& args) {
   } else {
     std::cout << (healthy ? "healthy" : "UNHEALTHY") << "\n"
               << "store:        " << (*ctx)->config.store_url << "\n"
-              << "instances:    " << alive << " alive\n";
-    for (const InstanceInfo& i : *instances) {
-      if (i.stopped_at || now - i.heartbeat_at > alive_within) continue;
+              << "instances:    " << alive.size() << " alive\n";
+    for (const InstanceInfo& i : alive) {
       std::cout << "  " << i.id << " (pid " << i.pid << ", heartbeat " << ShortTime(i.heartbeat_at)
                 << ")\n";
     }
@@ -214,11 +217,8 @@ int Instances(const RunArgs& args) {
   auto instances = (*ctx)->store->ListInstances();
   if (!instances.ok()) return Fail(instances.status());
   const Instant now = Clock::Real()->Now();
-  const Duration alive_within = 3 * (*ctx)->config.engine.heartbeat;
-  auto state = [&](const InstanceInfo& i) {
-    if (i.stopped_at) return "stopped";
-    return now - i.heartbeat_at > alive_within ? "dead" : "alive";
-  };
+  const Duration heartbeat = (*ctx)->config.engine.heartbeat;
+  auto state = [&](const InstanceInfo& i) { return InstanceState(i, now, heartbeat); };
   if (args.json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const InstanceInfo& i : *instances) {
@@ -240,19 +240,18 @@ int Instances(const RunArgs& args) {
 }
 
 int Migrate(const RunArgs& args) {
-  auto ctx = OpenContext(args.config, SchemaCheck::kNone);
+  auto ctx = OpenContext(args.config, SchemaCheck::kMayBeOlder);
   if (!ctx.ok()) return Fail(ctx.status());
-  auto before = (*ctx)->store->SchemaVersion();
-  if (!before.ok()) return Fail(before.status());
+  const int before = (*ctx)->schema_version;
   if (Status s = (*ctx)->store->Migrate(); !s.ok()) return Fail(s);
   const int after = (*ctx)->store->LatestSchemaVersion();
   if (args.json) {
-    PrintJson({{"store", (*ctx)->config.store_url}, {"from", *before}, {"to", after}});
-  } else if (*before == after) {
+    PrintJson({{"store", (*ctx)->config.store_url}, {"from", before}, {"to", after}});
+  } else if (before == after) {
     std::cout << "store " << (*ctx)->config.store_url << " is at schema version " << after
               << "; nothing to do\n";
   } else {
-    std::cout << "store " << (*ctx)->config.store_url << " migrated from schema version " << *before
+    std::cout << "store " << (*ctx)->config.store_url << " migrated from schema version " << before
               << " to " << after << "\n";
   }
   return kExitOk;

@@ -73,28 +73,17 @@ int Serve(const ServeArgs& args) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto ctx = OpenContext(args.config, SchemaCheck::kNone);
+  // --no-migrate: the schema must be current already; else it is migrated here.
+  auto ctx =
+      OpenContext(args.config, args.no_migrate ? SchemaCheck::kCurrent : SchemaCheck::kMayBeOlder);
   if (!ctx.ok()) return Fail(ctx.status());
   Context& c = **ctx;
   Logger log(c.config.log_level, c.config.log_format, stderr, Clock::Real());
-  auto version = c.store->SchemaVersion();
-  if (!version.ok()) return Fail(UnavailableError("store: " + version.status().message()));
   const int latest = c.store->LatestSchemaVersion();
-  if (*version > latest) {
-    return Fail(FailedPreconditionError("store " + c.config.store_url + " has schema version " +
-                                        std::to_string(*version) + ", newer than this sked (" +
-                                        std::to_string(latest) + "): upgrade sked"));
-  }
-  if (*version < latest) {
-    if (args.no_migrate) {
-      return Fail(FailedPreconditionError("store " + c.config.store_url + " has schema version " +
-                                          std::to_string(*version) + ", this sked needs " +
-                                          std::to_string(latest) +
-                                          ": run `sked migrate` (or serve without --no-migrate)"));
-    }
+  if (c.schema_version < latest) {
     if (Status s = c.store->Migrate(); !s.ok()) return Fail(s);
     log.Info("store migrated",
-             {{"from", std::to_string(*version)}, {"to", std::to_string(latest)}});
+             {{"from", std::to_string(c.schema_version)}, {"to", std::to_string(latest)}});
   }
 
   LogObserver observer(&log);

@@ -1,11 +1,11 @@
 #include "daemon/config.h"
 
 #include <toml++/toml.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>

@@ -62,11 +62,12 @@ Result<SyncReport> SyncDeclaredJobs(Engine& engine, const std::vector<JobSpec>& 
   }
   // Jobs the config declared before but no longer does.
   JobFilter page;
+  page.source = kSource;
   std::vector<std::string> gone;
   for (int pages = 0; pages < 100000; ++pages) {
     SKED_ASSIGN_OR_RETURN(std::vector<Job> jobs, engine.ListJobs(page));
     for (const Job& j : jobs) {
-      if (j.source == kSource && !names.contains(j.spec.name)) gone.push_back(j.spec.name);
+      if (!names.contains(j.spec.name)) gone.push_back(j.spec.name);
     }
     if (static_cast<int>(jobs.size()) < page.limit) break;
     page.after_id = jobs.back().id;

@@ -153,6 +153,11 @@ TEST_P(StoreConformanceTest, JobCrud) {
   EXPECT_EQ(store_->ListJobs(page)->front().spec.name, "report");
   page.after_id = created.id;
   EXPECT_EQ(store_->ListJobs(page)->front().spec.name, "other");
+  JobFilter by_source;
+  by_source.source = "config";
+  EXPECT_TRUE(store_->ListJobs(by_source)->empty());
+  by_source.source = "api";
+  EXPECT_EQ(store_->ListJobs(by_source)->size(), 2u);
 
   EXPECT_TRUE(store_->DeleteJob(created.id).ok());
   EXPECT_EQ(store_->DeleteJob(created.id).code(), StatusCode::kNotFound);

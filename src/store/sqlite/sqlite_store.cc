@@ -398,11 +398,13 @@ Result<Job> SqliteStore::GetJobByName(std::string_view name) {
 
 Result<std::vector<Job>> SqliteStore::ListJobs(const JobFilter& filter) {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(std::string("SELECT ") + kJobColumns +
-                                      " FROM jobs j WHERE j.id > ? AND (? IS NULL OR j.state = ?) "
-                                      "ORDER BY j.id LIMIT ?"));
+  SKED_ASSIGN_OR_RETURN(Stmt * s,
+                        Sql(std::string("SELECT ") + kJobColumns +
+                            " FROM jobs j WHERE j.id > ?1 AND (?2 IS NULL OR j.state = ?2) "
+                            "AND (?3 IS NULL OR j.source = ?3) ORDER BY j.id LIMIT ?4"));
   s->Bind(1, filter.after_id).Bind(4, filter.limit);
-  if (filter.state) s->Bind(2, JobStateName(*filter.state)).Bind(3, JobStateName(*filter.state));
+  if (filter.state) s->Bind(2, JobStateName(*filter.state));
+  if (filter.source) s->Bind(3, *filter.source);
   std::vector<Job> out;
   while (s->Step()) out.push_back(ReadJob(*s));
   SKED_RETURN_IF_ERROR(s->status());
