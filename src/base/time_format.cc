@@ -92,7 +92,11 @@ Result<Duration> ParseDuration(std::string_view text) {
     else
       return bad("unknown unit " + Quote(unit) + " (use us, ms, s, m, h or d)");
     if (whole > kMaxUs / unit_us) return bad("too large");
-    total_us += whole * unit_us + frac_num * unit_us / frac_den;
+    // frac_num < frac_den <= 1e9 and unit_us < 1e11: split the product so
+    // nothing overflows (frac_num * unit_us alone could).
+    const std::int64_t frac_us =
+        frac_num * (unit_us / frac_den) + frac_num * (unit_us % frac_den) / frac_den;
+    total_us += whole * unit_us + frac_us;
     if (total_us > kMaxUs) return bad("too large");
   }
   return Duration(total_us);

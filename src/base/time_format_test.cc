@@ -20,6 +20,10 @@ TEST(DurationTest, ParsesUnitsAndCombinations) {
   EXPECT_EQ(*ParseDuration("2d"), hours(48));
   EXPECT_EQ(*ParseDuration("10us"), std::chrono::microseconds(10));
   EXPECT_EQ(*ParseDuration("0"), seconds(0));
+  // Nine fractional digits of a day: exact, no overflow (found by the fuzzer).
+  EXPECT_EQ(*ParseDuration("1.999999999d"),
+            std::chrono::microseconds(86400000000LL + 86399999913LL));
+  EXPECT_EQ(*ParseDuration("0.5d"), hours(12));
 }
 
 TEST(DurationTest, RejectsMalformedInputWithReason) {
