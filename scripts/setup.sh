@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   g++ clang clang-tidy clang-format libclang-rt-14-dev llvm
   libhowardhinnant-date-dev tzdata libsqlite3-dev sqlite3
-  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
+  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpq-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
 )
 

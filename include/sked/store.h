@@ -1,6 +1,7 @@
 // Store: where jobs, runs, job types and instances live. One interface, one
 // conformance suite (src/store/store_conformance_test.cc), one backend per
-// database: SQLite now (embedded, one file), PostgreSQL later (many instances).
+// database: SQLite (embedded, one file) and PostgreSQL (many instances on
+// many hosts).
 //
 // Every method is one transaction and every statement is parameterized.
 // Methods take `now` from the caller's Clock; a store never reads the time.
@@ -118,13 +119,36 @@ struct InstanceInfo {
   std::optional<Instant> stopped_at;
 };
 
+struct StoreOptions {
+  // PostgreSQL: the schema holding sked's tables (created by Migrate).
+  std::string schema = "sked";
+  // PostgreSQL: connections opened at most (on demand); the engine's worker
+  // slots plus its own threads is enough.
+  int max_connections = 10;
+};
+
+// What another handle (usually another process) changed, as a backend with
+// change notifications reports it.
+enum class StoreEvent {
+  kJobsChanged,      // a job was created, updated or deleted
+  kRunQueued,        // a run became startable from the shared queue
+  kCancelRequested,  // a running run was asked to stop
+  kReconnected,      // notifications may have been missed: look at everything
+};
+
 class Store {
  public:
   virtual ~Store() = default;
 
-  // "sqlite://PATH" (PATH relative to the working directory, or absolute) or
-  // "sqlite::memory:". Opening does not migrate.
-  static Result<std::unique_ptr<Store>> Open(std::string_view url);
+  // "sqlite://PATH" (PATH relative to the working directory, or absolute),
+  // "sqlite::memory:", or a PostgreSQL URI "postgresql://..." (or
+  // "postgres://..."; any libpq URI, unix sockets too). Opening does not
+  // migrate. INVALID_ARGUMENT for a malformed url, UNAVAILABLE when the
+  // database cannot be reached.
+  static Result<std::unique_ptr<Store>> Open(std::string_view url,
+                                             const StoreOptions& options = {});
+  // `url` with any password replaced by "***", for messages and logs.
+  static std::string Redact(std::string_view url);
 
   // Applies pending migrations, each in its own transaction. Refuses
   // (FAILED_PRECONDITION) a database whose schema is newer than this binary.
@@ -231,6 +255,17 @@ class Store {
   virtual Status Heartbeat(std::string_view instance, Instant now) = 0;
   virtual Status DeregisterInstance(std::string_view instance, Instant now) = 0;
   virtual Result<std::vector<InstanceInfo>> ListInstances() = 0;
+
+  // --- Change notifications ---
+  // Calls `listener` (from a store thread; it must be quick) when another
+  // handle changes jobs, queues a run or requests a cancel, so the engine
+  // acts within milliseconds instead of at its next poll. Returns false when
+  // the backend has no notifications (the caller polls). An empty function
+  // removes the listener; once that call returns, none is running.
+  virtual bool SetListener(std::function<void(StoreEvent)> listener) {
+    (void)listener;
+    return false;
+  }
 };
 
 }  // namespace sked

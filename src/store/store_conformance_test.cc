@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "sked/store.h"
+#include "store/postgres/pg_client.h"
 
 namespace sked {
 namespace {
@@ -26,11 +28,41 @@ const Instant kT0 = Instant(seconds(1'800'000'000));  // 2027-01-15T08:00:00Z
 
 struct StoreFactory {
   std::string name;
-  // Opens a fresh, empty store; `path_hint` names a file the test may reuse to
-  // open a second handle on the same database (nullptr: use its own).
+  // Opens a fresh, empty store; `path` names the database, so a test may open
+  // a second handle on it.
   std::function<Result<std::unique_ptr<Store>>(const std::string& path)> open;
   bool shares_between_handles;
+  // Why the backend cannot be tested here (empty: it can).
+  std::function<std::string()> unavailable = [] { return std::string(); };
+  // Removes the database named by `path`.
+  std::function<void(const std::string& path)> remove = [](const std::string& path) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  };
 };
+
+void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
+
+// PostgreSQL: the server the test script started (SKED_TEST_PG_URL); each
+// test gets a schema of its own, named after its path, dropped afterwards.
+std::string PgUrl() {
+  const char* url = std::getenv("SKED_TEST_PG_URL");
+  return url != nullptr ? url : "";
+}
+
+std::string PgSchema(const std::string& path) {
+  std::string stem = std::filesystem::path(path).stem().string();
+  for (char& c : stem) {
+    if (c == '-') c = '_';
+  }
+  return "conformance_" + stem;
+}
+
+void DropPgSchema(const std::string& schema) {
+  auto c = pg::Connection::Open(PgUrl(), "public");
+  if (!c.ok()) return;
+  auto quoted = pg::QuoteIdentifier((*c)->raw(), schema);
+  if (quoted.ok()) (void)(*c)->ExecScript("DROP SCHEMA IF EXISTS " + *quoted + " CASCADE");
+}
 
 std::string TempDbPath() {
   static std::atomic<int> counter{0};
@@ -42,12 +74,14 @@ std::string TempDbPath() {
 class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
+    const std::string why = GetParam().unavailable();
+    if (!why.empty()) GTEST_SKIP() << why;
     path_ = TempDbPath();
     store_ = Open();
   }
   void TearDown() override {
     store_.reset();
-    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path_ + suffix).c_str());
+    if (!path_.empty()) GetParam().remove(path_);
   }
 
   std::unique_ptr<Store> Open() {
@@ -599,7 +633,21 @@ INSTANTIATE_TEST_SUITE_P(
         StoreFactory{"sqlite_file",
                      [](const std::string& path) { return Store::Open("sqlite://" + path); }, true},
         StoreFactory{"sqlite_memory",
-                     [](const std::string&) { return Store::Open("sqlite::memory:"); }, false}),
+                     [](const std::string&) { return Store::Open("sqlite::memory:"); }, false},
+        StoreFactory{"postgres",
+                     [](const std::string& path) {
+                       StoreOptions options;
+                       options.schema = PgSchema(path);
+                       return Store::Open(PgUrl(), options);
+                     },
+                     true,
+                     [] {
+                       return PgUrl().empty() ? std::string(
+                                                    "SKED_TEST_PG_URL is not set (scripts/test.sh "
+                                                    "starts PostgreSQL and sets it)")
+                                              : std::string();
+                     },
+                     [](const std::string& path) { DropPgSchema(PgSchema(path)); }}),
     [](const ::testing::TestParamInfo<StoreFactory>& p) { return p.param.name; });
 
 }  // namespace

@@ -922,16 +922,4 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   return std::unique_ptr<Store>(new SqliteStore(std::move(db)));
 }
 
-Result<std::unique_ptr<Store>> Store::Open(std::string_view url) {
-  constexpr std::string_view kSqlite = "sqlite://";
-  if (url == "sqlite::memory:") return OpenSqliteStore(":memory:");
-  if (url.substr(0, kSqlite.size()) == kSqlite) {
-    const std::string path(url.substr(kSqlite.size()));
-    if (path.empty()) return InvalidArgumentError("store url '" + std::string(url) + "': no path");
-    return OpenSqliteStore(path);
-  }
-  return InvalidArgumentError("store url '" + std::string(url) +
-                              "': unsupported (expected sqlite://PATH)");
-}
-
 }  // namespace sked

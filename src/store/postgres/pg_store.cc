@@ -1,0 +1,1318 @@
+#include "store/postgres/pg_store.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "store/postgres/pg_client.h"
+#include "store/postgres/pg_migrations.h"
+
+namespace sked {
+namespace {
+
+using pg::ArrayLiteral;
+using pg::Connection;
+using pg::Params;
+using pg::Rows;
+
+std::int64_t Us(Instant t) { return t.time_since_epoch().count(); }
+std::int64_t Us(Duration d) { return d.count(); }
+Instant AtUs(std::int64_t us) { return Instant(Duration(us)); }
+std::optional<std::int64_t> OptUs(const std::optional<Instant>& t) {
+  return t ? std::optional<std::int64_t>(Us(*t)) : std::nullopt;
+}
+std::optional<std::int64_t> OptUs(const std::optional<Duration>& d) {
+  return d ? std::optional<std::int64_t>(Us(*d)) : std::nullopt;
+}
+std::optional<Instant> OptInstant(const Rows& r, int row, int col) {
+  return r.IsNull(row, col) ? std::nullopt : std::optional<Instant>(AtUs(r.Int(row, col)));
+}
+std::optional<Duration> OptDuration(const Rows& r, int row, int col) {
+  return r.IsNull(row, col) ? std::nullopt : std::optional<Duration>(Duration(r.Int(row, col)));
+}
+
+std::string JoinTags(const std::vector<std::string>& tags) {
+  std::string out;
+  for (const std::string& t : tags) {
+    if (!out.empty()) out += ',';
+    out += t;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitTags(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string RetryOn(const RetryPolicy& r) {
+  std::string out;
+  if (r.on_failed) out += "failed,";
+  if (r.on_timed_out) out += "timed_out,";
+  if (r.on_abandoned) out += "abandoned,";
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
+constexpr const char* kJobColumns =
+    "j.id, j.name, j.description, j.driver, j.driver_config, j.schedule, j.time_zone, j.state, "
+    "j.start_at, j.end_at, j.overlap, j.max_queued, j.max_concurrent, j.misfire, "
+    "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
+    "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
+    "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
+    "j.created_at, j.updated_at";
+constexpr int kJobColumnCount = 34;
+
+Job ReadJob(const Rows& s, int row) {
+  auto text = [&](int c) { return s.Text(row, c); };
+  auto num = [&](int c) { return s.Int(row, c); };
+  Job j;
+  j.id = num(0);
+  JobSpec& spec = j.spec;
+  spec.name = text(1);
+  spec.description = text(2);
+  spec.driver = text(3);
+  spec.driver_config = text(4);
+  spec.schedule = text(5);
+  spec.time_zone = text(6);
+  j.state = ParseJobState(text(7)).value_or(JobState::kDisabled);
+  spec.paused = j.state == JobState::kPaused;
+  spec.start_at = OptInstant(s, row, 8);
+  spec.end_at = OptInstant(s, row, 9);
+  spec.overlap = ParseOverlapPolicy(text(10)).value_or(OverlapPolicy::kSkip);
+  spec.max_queued = static_cast<int>(num(11));
+  spec.max_concurrent = static_cast<int>(num(12));
+  spec.misfire = ParseMisfirePolicy(text(13)).value_or(MisfirePolicy::kRunOnce);
+  spec.catchup_window = Duration(num(14));
+  spec.starting_deadline = OptDuration(s, row, 15);
+  spec.timeout = OptDuration(s, row, 16);
+  spec.priority = static_cast<int>(num(17));
+  spec.retry.max_retries = static_cast<int>(num(18));
+  spec.retry.backoff = Duration(num(19));
+  spec.retry.multiplier = s.Double(row, 20);
+  spec.retry.max_backoff = Duration(num(21));
+  spec.retry.jitter = s.Double(row, 22);
+  const std::string on = text(23);
+  spec.retry.on_failed = on.find("failed") != std::string::npos;
+  spec.retry.on_timed_out = on.find("timed_out") != std::string::npos;
+  spec.retry.on_abandoned = on.find("abandoned") != std::string::npos;
+  spec.tags = SplitTags(text(24));
+  j.source = text(25);
+  j.next_run_at = OptInstant(s, row, 26);
+  j.last_run_at = OptInstant(s, row, 27);
+  j.runs = num(28);
+  j.successes = num(29);
+  j.failures = num(30);
+  j.version = num(31);
+  j.created_at = AtUs(num(32));
+  j.updated_at = AtUs(num(33));
+  return j;
+}
+
+// The user-settable job fields as parameters $1-$27 (kJobWriteColumns order).
+Params JobSpecParams(const Job& j) {
+  const JobSpec& spec = j.spec;
+  Params p;
+  p.Add(spec.name)
+      .Add(spec.description)
+      .Add(spec.driver)
+      .Add(spec.driver_config)
+      .Add(spec.schedule)
+      .Add(spec.time_zone)
+      .Add(JobStateName(j.state))
+      .Add(OptUs(spec.start_at))
+      .Add(OptUs(spec.end_at))
+      .Add(OverlapPolicyName(spec.overlap))
+      .Add(spec.max_queued)
+      .Add(spec.max_concurrent)
+      .Add(MisfirePolicyName(spec.misfire))
+      .Add(Us(spec.catchup_window))
+      .Add(OptUs(spec.starting_deadline))
+      .Add(OptUs(spec.timeout))
+      .Add(spec.priority)
+      .Add(spec.retry.max_retries)
+      .Add(Us(spec.retry.backoff))
+      .Add(spec.retry.multiplier)
+      .Add(Us(spec.retry.max_backoff))
+      .Add(spec.retry.jitter)
+      .Add(RetryOn(spec.retry))
+      .Add(JoinTags(spec.tags))
+      .Add(j.source)
+      .Add(OptUs(j.next_run_at))
+      .Add(Us(j.updated_at));
+  return p;
+}
+
+constexpr const char* kRunColumns =
+    "r.id, r.job_id, j.name, r.scheduled_for, r.attempt, r.\"trigger\", r.status, r.priority, "
+    "r.queued_at, r.not_before, r.started_at, r.finished_at, r.instance_id, r.lease_token, "
+    "r.lease_expires_at, r.exit_code, r.output, r.output_truncated, r.result, r.error, r.reason, "
+    "r.cancel_requested, j.version";
+
+Run ReadRun(const Rows& s, int row) {
+  Run r;
+  r.id = s.Int(row, 0);
+  r.job_id = s.Int(row, 1);
+  r.job_name = s.Text(row, 2);
+  r.scheduled_for = AtUs(s.Int(row, 3));
+  r.attempt = static_cast<int>(s.Int(row, 4));
+  r.trigger = ParseRunTrigger(s.Text(row, 5)).value_or(RunTrigger::kSchedule);
+  r.status = ParseRunStatus(s.Text(row, 6)).value_or(RunStatus::kFailed);
+  r.priority = static_cast<int>(s.Int(row, 7));
+  r.queued_at = AtUs(s.Int(row, 8));
+  r.not_before = AtUs(s.Int(row, 9));
+  r.started_at = OptInstant(s, row, 10);
+  r.finished_at = OptInstant(s, row, 11);
+  r.instance_id = s.Text(row, 12);
+  r.lease_token = s.Int(row, 13);
+  r.lease_expires_at = OptInstant(s, row, 14);
+  if (!s.IsNull(row, 15)) r.exit_code = static_cast<int>(s.Int(row, 15));
+  r.output = s.Text(row, 16);
+  r.output_truncated = s.Bool(row, 17);
+  r.result = s.Text(row, 18);
+  r.error = s.Text(row, 19);
+  r.reason = s.Text(row, 20);
+  r.cancel_requested = s.Bool(row, 21);
+  r.job_version = s.Int(row, 22);
+  return r;
+}
+
+bool IsFailure(RunStatus s) {
+  return s == RunStatus::kFailed || s == RunStatus::kTimedOut || s == RunStatus::kAbandoned;
+}
+
+// A transaction on one connection; rolled back unless committed.
+class Tx {
+ public:
+  explicit Tx(Connection* c) : c_(c) {}
+  Tx(const Tx&) = delete;
+  Tx& operator=(const Tx&) = delete;
+  ~Tx() {
+    if (open_) (void)c_->ExecScript("ROLLBACK");
+  }
+  Status Begin() {
+    SKED_RETURN_IF_ERROR(c_->ExecScript("BEGIN"));
+    open_ = true;
+    return Status::Ok();
+  }
+  Status Commit() {
+    open_ = false;
+    return c_->ExecScript("COMMIT");
+  }
+
+ private:
+  Connection* c_;
+  bool open_ = false;
+};
+
+// A run to insert, as one row of a batched INSERT ... SELECT FROM unnest.
+struct RunRow {
+  std::int64_t job_id;
+  NewRun run;
+  Instant queued_at;
+  std::string instance;  // reservation, or empty
+  std::optional<Instant> reserve_until;
+};
+
+// Notification payloads on the store's channel.
+constexpr const char* kNotifyJobs = "jobs";
+constexpr const char* kNotifyQueued = "queued";
+constexpr const char* kNotifyCancel = "cancel";
+
+// LISTENs on the store's channel on a connection of its own and reports what
+// other handles announced; reconnects with backoff when the server goes away.
+class Listener {
+ public:
+  Listener(std::string url, std::string schema, std::string channel, pg::Pool* pool)
+      : url_(std::move(url)),
+        schema_(std::move(schema)),
+        channel_(std::move(channel)),
+        pool_(pool) {}
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  ~Listener() {
+    if (thread_.joinable()) {
+      stop_ = true;
+      const char byte = 1;
+      (void)!::write(wake_[1], &byte, 1);
+      thread_.join();
+    }
+    for (int fd : wake_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  bool Set(std::function<void(StoreEvent)> fn) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      fn_ = std::move(fn);
+      if (!fn_ || thread_.joinable()) return true;
+      if (::pipe(wake_) != 0) return false;
+    }
+    thread_ = std::thread([this] { Loop(); });
+    return true;
+  }
+
+ private:
+  void Emit(StoreEvent e) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (fn_) fn_(e);
+  }
+
+  // Waits up to `ms` for the socket (or the stop pipe); false when stopping.
+  bool Wait(int socket, int ms) {
+    pollfd fds[2] = {{wake_[0], POLLIN, 0}, {socket, POLLIN, 0}};
+    (void)::poll(fds, socket >= 0 ? 2 : 1, ms);
+    return !stop_;
+  }
+
+  void Loop() {
+    int backoff_ms = 50;
+    bool connected_before = false;
+    while (!stop_) {
+      auto conn = Connection::Open(url_, schema_);
+      if (!conn.ok()) {
+        if (!Wait(-1, backoff_ms)) return;
+        backoff_ms = std::min(backoff_ms * 2, 5000);
+        continue;
+      }
+      auto quoted = pg::QuoteIdentifier((*conn)->raw(), channel_);
+      if (!quoted.ok() || !(*conn)->ExecScript("LISTEN " + *quoted).ok()) {
+        if (!Wait(-1, backoff_ms)) return;
+        backoff_ms = std::min(backoff_ms * 2, 5000);
+        continue;
+      }
+      backoff_ms = 50;
+      // Whatever happened while no one listened must be looked at.
+      if (connected_before) Emit(StoreEvent::kReconnected);
+      connected_before = true;
+      pg_conn* raw = (*conn)->raw();
+      while (Wait(PQsocket(raw), 1000)) {
+        if (PQconsumeInput(raw) == 0) break;  // connection lost: reconnect
+        while (PGnotify* n = PQnotifies(raw)) {
+          const std::string payload = n->extra != nullptr ? n->extra : "";
+          const bool own = pool_->OwnsBackend(n->be_pid);
+          PQfreemem(n);
+          if (own) continue;  // this handle's own change: nothing to learn
+          if (payload == kNotifyJobs) {
+            Emit(StoreEvent::kJobsChanged);
+          } else if (payload == kNotifyQueued) {
+            Emit(StoreEvent::kRunQueued);
+          } else if (payload == kNotifyCancel) {
+            Emit(StoreEvent::kCancelRequested);
+          }
+        }
+      }
+    }
+  }
+
+  const std::string url_, schema_, channel_;
+  pg::Pool* pool_;
+  std::mutex mu_;  // held while fn_ runs: Set() waits for a call in flight
+  std::function<void(StoreEvent)> fn_;
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+class PostgresStore final : public Store {
+ public:
+  PostgresStore(const std::string& url, const StoreOptions& options)
+      : pool_(url, options.schema, options.max_connections),
+        channel_("sked:" + options.schema),
+        listener_(url, options.schema, channel_, &pool_),
+        rng_(std::random_device{}()) {}
+
+  Status Migrate() override;
+  Result<int> SchemaVersion() override;
+  int LatestSchemaVersion() const override {
+    return store_internal::PostgresMigrations().back().version;
+  }
+
+  Result<Job> CreateJob(const Job& job) override;
+  Result<Job> UpdateJob(const Job& job) override;
+  Result<Job> GetJob(std::int64_t id) override;
+  Result<Job> GetJobByName(std::string_view name) override;
+  Result<std::vector<Job>> ListJobs(const JobFilter& filter) override;
+  Result<std::int64_t> CountJobs(JobState state) override;
+  Status DeleteJob(std::int64_t id) override;
+
+  Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
+                                    const std::function<FirePlan(const DueJob&)>& plan) override;
+  Result<std::optional<Instant>> NextDueAt() override;
+  Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override;
+
+  Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
+                                       Instant lease_until) override;
+  Result<std::vector<bool>> RecordDispatches(std::string_view instance,
+                                             const std::vector<Dispatch>& dispatches,
+                                             Instant lease_until) override;
+  Result<std::optional<Instant>> NextQueuedAt() override;
+  Result<std::int64_t> QueueDepth() override;
+
+  Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override;
+  Status ExtendLeases(std::string_view instance, Instant lease_until) override;
+  Result<std::vector<Run>> ReapExpired(
+      Instant now, int limit,
+      const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) override;
+
+  Result<bool> RequestCancel(std::int64_t run_id, Instant now, std::string_view reason) override;
+  Result<std::vector<Run>> CancelRequested(std::string_view instance) override;
+
+  Result<Run> GetRun(std::int64_t id) override;
+  Result<std::vector<Run>> ListRuns(const RunFilter& filter) override;
+
+  Status UpsertJobType(const JobType& type) override;
+  Result<std::vector<JobType>> ListJobTypes() override;
+  Status RegisterInstance(const InstanceInfo& info) override;
+  Status Heartbeat(std::string_view instance, Instant now) override;
+  Status DeregisterInstance(std::string_view instance, Instant now) override;
+  Result<std::vector<InstanceInfo>> ListInstances() override;
+
+  bool SetListener(std::function<void(StoreEvent)> listener) override {
+    return listener_.Set(std::move(listener));
+  }
+
+  Status Check() {
+    SKED_ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+    return Status::Ok();
+  }
+
+ private:
+  // Runs `fn` on a pooled connection; a transaction that failed on a
+  // serialization failure or deadlock is run again (a few times).
+  template <typename Fn>
+  auto With(Fn fn) -> decltype(fn(std::declval<Connection*>())) {
+    for (int attempt = 1;; ++attempt) {
+      auto conn = pool_.Acquire();
+      if (!conn.ok()) return conn.status();
+      auto result = fn(&**conn);
+      if (result.ok() || attempt >= 5 || !(*conn)->last_error_retryable()) return result;
+    }
+  }
+
+  Status Notify(Connection* c, const char* what) {
+    return c->Exec("SELECT pg_notify($1, $2)", Params().Add(channel_).Add(what)).status();
+  }
+  std::int64_t NewToken() {
+    std::lock_guard<std::mutex> l(rng_mu_);
+    return static_cast<std::int64_t>(rng_() >> 1) | 1;
+  }
+
+  static Result<Job> GetJobOn(Connection* c, std::int64_t id);
+  static Result<Run> GetRunOn(Connection* c, std::int64_t id);
+  // Inserts runs unless their (job, scheduled_for, attempt) exists; returns
+  // per row the run written (nullopt: it existed).
+  static Result<std::vector<std::optional<Run>>> InsertRuns(Connection* c,
+                                                            const std::vector<RunRow>& rows);
+  struct Settled {
+    std::int64_t job_id;
+    RunStatus status;
+    std::optional<Instant> started_at;
+  };
+  static Status CountSettled(Connection* c, const std::vector<Settled>& settled);
+
+  pg::Pool pool_;
+  const std::string channel_;
+  Listener listener_;
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_;  // guarded by rng_mu_ (lease tokens)
+};
+
+// ---------------------------------------------------------------- schema
+
+Result<int> PostgresStore::SchemaVersion() {
+  return With([](Connection* c) -> Result<int> {
+    SKED_ASSIGN_OR_RETURN(Rows t, c->Exec("SELECT to_regclass('schema_migrations') IS NOT NULL"));
+    if (t.empty() || !t.Bool(0, 0)) return 0;
+    SKED_ASSIGN_OR_RETURN(Rows v, c->Exec("SELECT coalesce(max(version), 0) FROM "
+                                          "schema_migrations"));
+    return static_cast<int>(v.Int(0, 0));
+  });
+}
+
+Status PostgresStore::Migrate() {
+  SKED_ASSIGN_OR_RETURN(auto conn, pool_.Acquire());
+  Connection* c = &*conn;
+  SKED_ASSIGN_OR_RETURN(std::string schema, pg::QuoteIdentifier(c->raw(), pool_.schema()));
+  const std::string lock_key = "sked migrate " + pool_.schema();
+  for (const auto& m : store_internal::PostgresMigrations()) {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    // Instances starting together take turns: the first migrates, the others
+    // find the work done.
+    SKED_RETURN_IF_ERROR(
+        c->Exec("SELECT pg_advisory_xact_lock(hashtext($1))", Params().Add(lock_key)).status());
+    SKED_RETURN_IF_ERROR(c->ExecScript("CREATE SCHEMA IF NOT EXISTS " + schema));
+    SKED_RETURN_IF_ERROR(
+        c->ExecScript("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                      "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"));
+    SKED_ASSIGN_OR_RETURN(Rows newest,
+                          c->Exec("SELECT coalesce(max(version), 0) FROM schema_migrations"));
+    if (newest.Int(0, 0) > LatestSchemaVersion()) {
+      return FailedPreconditionError("database schema " + pool_.schema() + " has schema version " +
+                                     std::to_string(newest.Int(0, 0)) +
+                                     ", newer than this sked knows (" +
+                                     std::to_string(LatestSchemaVersion()) + "); upgrade sked");
+    }
+    SKED_ASSIGN_OR_RETURN(Rows done, c->Exec("SELECT 1 FROM schema_migrations WHERE version = $1",
+                                             Params().Add(m.version)));
+    if (!done.empty()) continue;
+    SKED_RETURN_IF_ERROR(c->ExecScript(m.sql).WithContext("migration " + std::to_string(m.version) +
+                                                          " (" + std::string(m.name) + ")"));
+    SKED_RETURN_IF_ERROR(c->Exec("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                 Params().Add(m.version).Add(m.name))
+                             .status());
+    SKED_RETURN_IF_ERROR(tx.Commit());
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- jobs
+
+Result<Job> PostgresStore::GetJobOn(Connection* c, std::int64_t id) {
+  SKED_ASSIGN_OR_RETURN(
+      Rows r, c->Exec(std::string("SELECT ") + kJobColumns + " FROM jobs j WHERE j.id = $1",
+                      Params().Add(id)));
+  if (r.empty()) return NotFoundError("job " + std::to_string(id) + " not found");
+  return ReadJob(r, 0);
+}
+
+Result<Job> PostgresStore::CreateJob(const Job& job) {
+  return With([&](Connection* c) -> Result<Job> {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    Params p = JobSpecParams(job);
+    p.Add(Us(job.created_at));
+    auto r = c->Exec(
+        std::string("INSERT INTO jobs AS j (name, description, driver, driver_config, schedule, "
+                    "time_zone, state, start_at, end_at, overlap, max_queued, max_concurrent, "
+                    "misfire, catchup_window_us, starting_deadline_us, timeout_us, priority, "
+                    "retry_max, retry_backoff_us, retry_multiplier, retry_max_backoff_us, "
+                    "retry_jitter, retry_on, tags, source, next_run_at, updated_at, created_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+                    "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) "
+                    "RETURNING ") +
+            kJobColumns,
+        p);
+    if (r.status().code() == StatusCode::kAlreadyExists) {
+      return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
+    }
+    SKED_RETURN_IF_ERROR(r.status());
+    Job created = ReadJob(*r, 0);
+    SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    return created;
+  });
+}
+
+Result<Job> PostgresStore::UpdateJob(const Job& job) {
+  return With([&](Connection* c) -> Result<Job> {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    Params p = JobSpecParams(job);
+    p.Add(job.id).Add(job.version);
+    auto r = c->Exec(
+        std::string("UPDATE jobs j SET name = $1, description = $2, driver = $3, "
+                    "driver_config = $4, schedule = $5, time_zone = $6, state = $7, start_at = "
+                    "$8, end_at = $9, overlap = $10, max_queued = $11, max_concurrent = $12, "
+                    "misfire = $13, catchup_window_us = $14, starting_deadline_us = $15, "
+                    "timeout_us = $16, priority = $17, retry_max = $18, retry_backoff_us = $19, "
+                    "retry_multiplier = $20, retry_max_backoff_us = $21, retry_jitter = $22, "
+                    "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
+                    "$27, version = version + 1 WHERE id = $28 AND version = $29 RETURNING ") +
+            kJobColumns,
+        p);
+    if (r.status().code() == StatusCode::kAlreadyExists) {
+      return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
+    }
+    SKED_RETURN_IF_ERROR(r.status());
+    if (r->empty()) {
+      SKED_ASSIGN_OR_RETURN(Job current, GetJobOn(c, job.id));
+      return AbortedError("job '" + current.spec.name + "' changed meanwhile (version " +
+                          std::to_string(current.version) + ", expected " +
+                          std::to_string(job.version) + "); reload it and retry");
+    }
+    Job updated = ReadJob(*r, 0);
+    SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    return updated;
+  });
+}
+
+Result<Job> PostgresStore::GetJob(std::int64_t id) {
+  return With([&](Connection* c) { return GetJobOn(c, id); });
+}
+
+Result<Job> PostgresStore::GetJobByName(std::string_view name) {
+  return With([&](Connection* c) -> Result<Job> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec(std::string("SELECT ") + kJobColumns + " FROM jobs j WHERE j.name = $1",
+                        Params().Add(name)));
+    if (r.empty()) return NotFoundError("job '" + std::string(name) + "' not found");
+    return ReadJob(r, 0);
+  });
+}
+
+Result<std::vector<Job>> PostgresStore::ListJobs(const JobFilter& filter) {
+  return With([&](Connection* c) -> Result<std::vector<Job>> {
+    Params p;
+    p.Add(filter.after_id);
+    p.Add(filter.state ? std::optional<std::string>(std::string(JobStateName(*filter.state)))
+                       : std::nullopt);
+    p.Add(filter.source);
+    p.Add(filter.limit);
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kJobColumns +
+                                              " FROM jobs j WHERE j.id > $1 AND ($2::text IS "
+                                              "NULL OR j.state = $2) AND ($3::text IS NULL OR "
+                                              "j.source = $3) ORDER BY j.id LIMIT $4",
+                                          p));
+    std::vector<Job> out;
+    out.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadJob(r, i));
+    return out;
+  });
+}
+
+Result<std::int64_t> PostgresStore::CountJobs(JobState state) {
+  return With([&](Connection* c) -> Result<std::int64_t> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT count(*) FROM jobs WHERE state = $1",
+                                          Params().Add(JobStateName(state))));
+    return r.Int(0, 0);
+  });
+}
+
+Status PostgresStore::DeleteJob(std::int64_t id) {
+  return With([&](Connection* c) -> Status {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("DELETE FROM jobs WHERE id = $1", Params().Add(id)));
+    if (r.affected() == 0) return NotFoundError("job " + std::to_string(id) + " not found");
+    SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
+    return tx.Commit();
+  });
+}
+
+// ---------------------------------------------------------------- fires
+
+Result<std::vector<std::optional<Run>>> PostgresStore::InsertRuns(Connection* c,
+                                                                  const std::vector<RunRow>& rows) {
+  std::vector<std::optional<Run>> out(rows.size());
+  if (rows.empty()) return out;
+  // A batch never carries one fire twice (the statement could not tell which
+  // to keep): later copies are dropped here, as the database would.
+  using Key = std::tuple<std::int64_t, std::int64_t, int>;
+  std::map<Key, size_t> index;
+  ArrayLiteral job_id, scheduled_for, attempt, trigger, status, priority, queued_at, not_before,
+      finished_at, reason, instance, lease;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RunRow& row = rows[i];
+    const NewRun& run = row.run;
+    if (!index.emplace(Key{row.job_id, Us(run.scheduled_for), run.attempt}, i).second) continue;
+    const bool terminal = IsTerminal(run.status);
+    const bool reserve = !row.instance.empty() && run.status == RunStatus::kQueued;
+    job_id.Add(row.job_id);
+    scheduled_for.Add(Us(run.scheduled_for));
+    attempt.Add(static_cast<std::int64_t>(run.attempt));
+    trigger.Add(RunTriggerName(run.trigger));
+    status.Add(RunStatusName(run.status));
+    priority.Add(static_cast<std::int64_t>(run.priority));
+    queued_at.Add(Us(row.queued_at));
+    not_before.Add(Us(run.not_before));
+    finished_at.Add(terminal ? std::optional<std::int64_t>(Us(row.queued_at)) : std::nullopt);
+    reason.Add(run.reason);
+    instance.Add(reserve ? std::string_view(row.instance) : std::string_view(""));
+    lease.Add(reserve ? OptUs(row.reserve_until) : std::nullopt);
+  }
+  Params p;
+  for (const ArrayLiteral* a :
+       {&job_id, &scheduled_for, &attempt, &trigger, &status, &priority, &queued_at, &not_before,
+        &finished_at, &reason, &instance, &lease}) {
+    p.Add(a->str());
+  }
+  SKED_ASSIGN_OR_RETURN(
+      Rows r,
+      c->Exec("INSERT INTO runs (job_id, scheduled_for, attempt, \"trigger\", status, priority, "
+              "queued_at, not_before, finished_at, reason, instance_id, lease_expires_at) "
+              "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], "
+              "$5::text[], $6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], "
+              "$11::text[], $12::bigint[]) ON CONFLICT (job_id, scheduled_for, attempt) DO "
+              "NOTHING RETURNING id, job_id, scheduled_for, attempt",
+              p));
+  for (int i = 0; i < r.size(); ++i) {
+    auto it = index.find(Key{r.Int(i, 1), r.Int(i, 2), static_cast<int>(r.Int(i, 3))});
+    if (it == index.end()) continue;
+    const RunRow& row = rows[it->second];
+    const NewRun& run = row.run;
+    // Built from what was written, not read back: this is the hot path of a claim.
+    Run inserted;
+    inserted.id = r.Int(i, 0);
+    inserted.job_id = row.job_id;
+    inserted.scheduled_for = run.scheduled_for;
+    inserted.attempt = run.attempt;
+    inserted.trigger = run.trigger;
+    inserted.status = run.status;
+    inserted.priority = run.priority;
+    inserted.queued_at = row.queued_at;
+    inserted.not_before = run.not_before;
+    if (IsTerminal(run.status)) inserted.finished_at = row.queued_at;
+    inserted.reason = run.reason;
+    if (!row.instance.empty() && run.status == RunStatus::kQueued) {
+      inserted.instance_id = row.instance;
+      inserted.lease_expires_at = row.reserve_until;
+    }
+    out[it->second] = std::move(inserted);
+  }
+  return out;
+}
+
+Result<std::vector<Run>> PostgresStore::ClaimDue(
+    const ClaimRequest& request, const std::function<FirePlan(const DueJob&)>& plan) {
+  return With([&](Connection* c) -> Result<std::vector<Run>> {
+    const Instant now = request.now;
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    // Due jobs another instance is claiming right now are skipped, not waited
+    // for: each instance takes its own share.
+    SKED_ASSIGN_OR_RETURN(
+        Rows s,
+        c->Exec(std::string("SELECT ") + kJobColumns +
+                    ", (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND r.status = "
+                    "'queued'), (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND "
+                    "r.status = 'running') FROM jobs j WHERE j.state = 'active' AND "
+                    "j.next_run_at IS NOT NULL AND j.next_run_at <= $1 ORDER BY j.next_run_at "
+                    "LIMIT $2 FOR UPDATE OF j SKIP LOCKED",
+                Params().Add(Us(std::max(request.horizon, now))).Add(request.limit)));
+    std::vector<RunRow> rows;
+    std::vector<std::pair<std::string, std::int64_t>> names;  // per row: job name, version
+    ArrayLiteral ids, next, state, replace;
+    bool any_replace = false;
+    for (int i = 0; i < s.size(); ++i) {
+      DueJob d;
+      d.job = ReadJob(s, i);
+      d.queued_runs = static_cast<int>(s.Int(i, kJobColumnCount));
+      d.running_runs = static_cast<int>(s.Int(i, kJobColumnCount + 1));
+      const FirePlan p = plan(d);
+      for (const NewRun& run : p.runs) {
+        rows.push_back({d.job.id, run, now, request.instance, request.reserve_until});
+        names.emplace_back(d.job.spec.name, d.job.version);
+      }
+      ids.Add(d.job.id);
+      next.Add(OptUs(p.next_run_at));
+      state.Add(JobStateName(p.state));
+      if (p.cancel_running) {
+        replace.Add(d.job.id);
+        any_replace = true;
+      }
+    }
+    if (s.empty()) return std::vector<Run>();
+    SKED_ASSIGN_OR_RETURN(std::vector<std::optional<Run>> inserted, InsertRuns(c, rows));
+    SKED_RETURN_IF_ERROR(
+        c->Exec("UPDATE jobs SET next_run_at = u.next, state = u.state FROM unnest($1::bigint[], "
+                "$2::bigint[], $3::text[]) AS u(id, next, state) WHERE jobs.id = u.id",
+                Params().Add(ids.str()).Add(next.str()).Add(state.str()))
+            .status());
+    if (any_replace) {
+      SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET cancel_requested = true, reason = 'replaced' "
+                                   "WHERE job_id = ANY($1::bigint[]) AND status = 'running'",
+                                   Params().Add(replace.str()))
+                               .status());
+      SKED_RETURN_IF_ERROR(Notify(c, kNotifyCancel));
+    }
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    std::vector<Run> written;
+    written.reserve(rows.size());
+    for (size_t i = 0; i < inserted.size(); ++i) {
+      if (!inserted[i]) continue;
+      inserted[i]->job_name = names[i].first;
+      inserted[i]->job_version = names[i].second;
+      written.push_back(std::move(*inserted[i]));
+    }
+    return written;
+  });
+}
+
+Result<std::optional<Instant>> PostgresStore::NextDueAt() {
+  return With([](Connection* c) -> Result<std::optional<Instant>> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT min(next_run_at) FROM jobs WHERE state = "
+                                          "'active' AND next_run_at IS NOT NULL"));
+    return OptInstant(r, 0, 0);
+  });
+}
+
+Result<Run> PostgresStore::InsertRun(std::int64_t job_id, const NewRun& run, Instant now) {
+  return With([&](Connection* c) -> Result<Run> {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    SKED_RETURN_IF_ERROR(GetJobOn(c, job_id).status());
+    SKED_ASSIGN_OR_RETURN(auto inserted, InsertRuns(c, {RunRow{job_id, run, now, "", {}}}));
+    if (!inserted[0]) {
+      return AlreadyExistsError("job " + std::to_string(job_id) + " already has attempt " +
+                                std::to_string(run.attempt) + " of the fire at " +
+                                FormatRfc3339Utc(run.scheduled_for, 6));
+    }
+    SKED_ASSIGN_OR_RETURN(Run full, GetRunOn(c, inserted[0]->id));
+    if (run.status == RunStatus::kQueued) SKED_RETURN_IF_ERROR(Notify(c, kNotifyQueued));
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    return full;
+  });
+}
+
+// ---------------------------------------------------------------- queue
+
+Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, Instant now,
+                                                    int limit, Instant lease_until) {
+  return With([&](Connection* c) -> Result<std::vector<Run>> {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    // Candidates in queue order, skipping those another instance is taking; a
+    // job's overlap policy may hold some back, so look a little past `limit`.
+    SKED_ASSIGN_OR_RETURN(
+        Rows s, c->Exec("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
+                        "j.starting_deadline_us FROM runs r JOIN jobs j ON j.id = r.job_id "
+                        "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= $1 "
+                        "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT $2 "
+                        "FOR UPDATE OF r SKIP LOCKED",
+                        Params().Add(Us(now)).Add(limit + 256)));
+    if (s.empty()) return std::vector<Run>();
+    // The jobs' rows are locked (in id order) before their running runs are
+    // counted, so two instances cannot both start a run one policy allows.
+    std::set<std::int64_t> job_ids;
+    for (int i = 0; i < s.size(); ++i) job_ids.insert(s.Int(i, 1));
+    ArrayLiteral jobs;
+    for (std::int64_t id : job_ids) jobs.Add(id);
+    SKED_RETURN_IF_ERROR(c->Exec("SELECT id FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id "
+                                 "FOR UPDATE",
+                                 Params().Add(jobs.str()))
+                             .status());
+    SKED_ASSIGN_OR_RETURN(Rows counts,
+                          c->Exec("SELECT job_id, count(*) FROM runs WHERE job_id = "
+                                  "ANY($1::bigint[]) AND status = 'running' GROUP BY job_id",
+                                  Params().Add(jobs.str())));
+    std::unordered_map<std::int64_t, int> running;
+    for (int i = 0; i < counts.size(); ++i) {
+      running[counts.Int(i, 0)] = static_cast<int>(counts.Int(i, 1));
+    }
+    std::vector<std::int64_t> changed;
+    ArrayLiteral skipped, started, tokens;
+    bool any_skipped = false, any_started = false;
+    int n_started = 0;
+    for (int i = 0; i < s.size(); ++i) {
+      const std::int64_t id = s.Int(i, 0), job_id = s.Int(i, 1);
+      const std::optional<std::int64_t> deadline = s.OptInt(i, 5);
+      if (deadline && Us(now) > s.Int(i, 2) + *deadline) {
+        skipped.Add(id);
+        any_skipped = true;
+        changed.push_back(id);
+        continue;
+      }
+      if (n_started >= limit) continue;
+      const int allowed = s.Text(i, 3) == "concurrent" ? static_cast<int>(s.Int(i, 4)) : 1;
+      int& count = running[job_id];
+      if (count >= allowed) continue;
+      ++count;
+      ++n_started;
+      started.Add(id);
+      tokens.Add(NewToken());
+      any_started = true;
+      changed.push_back(id);
+    }
+    if (any_skipped) {
+      SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET status = 'skipped', reason = 'deadline', "
+                                   "finished_at = $1 WHERE id = ANY($2::bigint[])",
+                                   Params().Add(Us(now)).Add(skipped.str()))
+                               .status());
+    }
+    if (any_started) {
+      SKED_RETURN_IF_ERROR(
+          c->Exec("UPDATE runs SET status = 'running', started_at = $1, instance_id = $2, "
+                  "lease_token = u.token, lease_expires_at = $3 FROM unnest($4::bigint[], "
+                  "$5::bigint[]) AS u(id, token) WHERE runs.id = u.id",
+                  Params()
+                      .Add(Us(now))
+                      .Add(instance)
+                      .Add(Us(lease_until))
+                      .Add(started.str())
+                      .Add(tokens.str()))
+              .status());
+    }
+    if (changed.empty()) return std::vector<Run>();
+    ArrayLiteral changed_ids;
+    for (std::int64_t id : changed) changed_ids.Add(id);
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
+                                              " FROM runs r JOIN jobs j ON j.id = r.job_id "
+                                              "WHERE r.id = ANY($1::bigint[])",
+                                          Params().Add(changed_ids.str())));
+    std::unordered_map<std::int64_t, Run> by_id;
+    for (int i = 0; i < r.size(); ++i) {
+      Run run = ReadRun(r, i);
+      by_id.emplace(run.id, std::move(run));
+    }
+    std::vector<Run> out;
+    out.reserve(changed.size());
+    for (std::int64_t id : changed) {
+      auto it = by_id.find(id);
+      if (it != by_id.end()) out.push_back(std::move(it->second));
+    }
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    return out;
+  });
+}
+
+Result<std::vector<bool>> PostgresStore::RecordDispatches(std::string_view instance,
+                                                          const std::vector<Dispatch>& dispatches,
+                                                          Instant lease_until) {
+  return With([&](Connection* c) -> Result<std::vector<bool>> {
+    ArrayLiteral started, started_at, tokens, released, skipped, skipped_at, reasons;
+    bool any_started = false, any_released = false, any_skipped = false;
+    for (const Dispatch& d : dispatches) {
+      switch (d.kind) {
+        case Dispatch::Kind::kStarted:
+          started.Add(d.run_id);
+          started_at.Add(Us(d.at));
+          tokens.Add(d.lease_token);
+          any_started = true;
+          break;
+        case Dispatch::Kind::kReleased:
+          released.Add(d.run_id);
+          any_released = true;
+          break;
+        case Dispatch::Kind::kSkipped:
+          skipped.Add(d.run_id);
+          skipped_at.Add(Us(d.at));
+          reasons.Add(d.reason);
+          any_skipped = true;
+          break;
+      }
+    }
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    std::set<std::int64_t> applied_ids;
+    auto collect = [&](const Rows& r) {
+      for (int i = 0; i < r.size(); ++i) applied_ids.insert(r.Int(i, 0));
+    };
+    if (any_started) {
+      SKED_ASSIGN_OR_RETURN(
+          Rows r, c->Exec("UPDATE runs SET status = 'running', started_at = u.at, lease_token = "
+                          "u.token, lease_expires_at = $1 FROM unnest($2::bigint[], $3::bigint[], "
+                          "$4::bigint[]) AS u(id, at, token) WHERE runs.id = u.id AND "
+                          "runs.status = 'queued' AND runs.instance_id = $5 RETURNING runs.id",
+                          Params()
+                              .Add(Us(lease_until))
+                              .Add(started.str())
+                              .Add(started_at.str())
+                              .Add(tokens.str())
+                              .Add(instance)));
+      collect(r);
+    }
+    if (any_released) {
+      SKED_ASSIGN_OR_RETURN(
+          Rows r, c->Exec("UPDATE runs SET instance_id = '', lease_expires_at = NULL WHERE id = "
+                          "ANY($1::bigint[]) AND status = 'queued' AND instance_id = $2 "
+                          "RETURNING id",
+                          Params().Add(released.str()).Add(instance)));
+      collect(r);
+      if (!r.empty()) SKED_RETURN_IF_ERROR(Notify(c, kNotifyQueued));
+    }
+    if (any_skipped) {
+      SKED_ASSIGN_OR_RETURN(
+          Rows r,
+          c->Exec(
+              "UPDATE runs SET status = 'skipped', finished_at = u.at, reason = "
+              "u.reason, lease_expires_at = NULL FROM unnest($1::bigint[], "
+              "$2::bigint[], $3::text[]) AS u(id, at, reason) WHERE runs.id = u.id "
+              "AND runs.status = 'queued' AND runs.instance_id = $4 RETURNING runs.id",
+              Params().Add(skipped.str()).Add(skipped_at.str()).Add(reasons.str()).Add(instance)));
+      collect(r);
+    }
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    // One entry per run: a run listed twice is applied once (its first entry).
+    std::vector<bool> applied;
+    applied.reserve(dispatches.size());
+    for (const Dispatch& d : dispatches) applied.push_back(applied_ids.erase(d.run_id) > 0);
+    return applied;
+  });
+}
+
+Result<std::optional<Instant>> PostgresStore::NextQueuedAt() {
+  return With([](Connection* c) -> Result<std::optional<Instant>> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT min(not_before) FROM runs WHERE status = "
+                                          "'queued' AND instance_id = ''"));
+    return OptInstant(r, 0, 0);
+  });
+}
+
+Result<std::int64_t> PostgresStore::QueueDepth() {
+  return With([](Connection* c) -> Result<std::int64_t> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT count(*) FROM runs WHERE status = 'queued'"));
+    return r.Int(0, 0);
+  });
+}
+
+// ---------------------------------------------------------------- settling
+
+Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& settled) {
+  struct Counts {
+    std::int64_t runs = 0, successes = 0, failures = 0;
+    std::optional<std::int64_t> last;
+  };
+  std::map<std::int64_t, Counts> by_job;  // in id order: rows are locked in one order
+  for (const Settled& s : settled) {
+    Counts& n = by_job[s.job_id];
+    ++n.runs;
+    if (s.status == RunStatus::kSucceeded) ++n.successes;
+    if (IsFailure(s.status)) ++n.failures;
+    // A run that never started (an expired reservation) leaves last_run_at alone.
+    if (s.started_at) n.last = std::max(n.last.value_or(Us(*s.started_at)), Us(*s.started_at));
+  }
+  if (by_job.empty()) return Status::Ok();
+  ArrayLiteral ids, runs, successes, failures, last;
+  for (const auto& [id, n] : by_job) {
+    ids.Add(id);
+    runs.Add(n.runs);
+    successes.Add(n.successes);
+    failures.Add(n.failures);
+    last.Add(n.last);
+  }
+  return c
+      ->Exec(
+          "UPDATE jobs SET runs = jobs.runs + u.runs, successes = jobs.successes + "
+          "u.successes, failures = jobs.failures + u.failures, last_run_at = "
+          "GREATEST(jobs.last_run_at, u.last) FROM unnest($1::bigint[], $2::bigint[], "
+          "$3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, runs, successes, failures, "
+          "last) WHERE jobs.id = u.id",
+          Params()
+              .Add(ids.str())
+              .Add(runs.str())
+              .Add(successes.str())
+              .Add(failures.str())
+              .Add(last.str()))
+      .status();
+}
+
+Result<std::vector<bool>> PostgresStore::SettleRuns(const std::vector<RunOutcome>& outcomes) {
+  for (const RunOutcome& o : outcomes) {
+    if (!CanTransition(RunStatus::kRunning, o.status)) {
+      return InvalidArgumentError("cannot settle run " + std::to_string(o.run_id) + " as " +
+                                  std::string(RunStatusName(o.status)));
+    }
+  }
+  return With([&](Connection* c) -> Result<std::vector<bool>> {
+    // One outcome per run in the statement: a second one for the same run
+    // is fenced out, as it would be after the first settled it.
+    std::set<std::int64_t> seen;
+    std::vector<size_t> sent;
+    ArrayLiteral ids, tokens, status, finished, exit_code, output, truncated, result, error, reason;
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      const RunOutcome& o = outcomes[i];
+      if (!seen.insert(o.run_id).second) continue;
+      sent.push_back(i);
+      ids.Add(o.run_id);
+      tokens.Add(o.lease_token);
+      status.Add(RunStatusName(o.status));
+      finished.Add(Us(o.finished_at));
+      exit_code.Add(o.exit_code ? std::optional<std::int64_t>(*o.exit_code) : std::nullopt);
+      output.Add(o.output);
+      truncated.Add(o.output_truncated);
+      result.Add(o.result);
+      error.Add(o.error);
+      reason.Add(o.reason);
+    }
+    std::vector<bool> applied(outcomes.size(), false);
+    if (sent.empty()) return applied;
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    Params p;
+    for (const ArrayLiteral* a : {&ids, &tokens, &status, &finished, &exit_code, &output,
+                                  &truncated, &result, &error, &reason}) {
+      p.Add(a->str());
+    }
+    SKED_ASSIGN_OR_RETURN(
+        Rows r,
+        c->Exec("UPDATE runs SET status = u.status, finished_at = u.finished, exit_code = "
+                "u.exit_code, output = u.output, output_truncated = u.truncated, result = "
+                "u.result, error = u.error, reason = u.reason, lease_expires_at = NULL FROM "
+                "unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::int[], "
+                "$6::text[], $7::bool[], $8::text[], $9::text[], $10::text[]) AS u(id, token, "
+                "status, finished, exit_code, output, truncated, result, error, reason) WHERE "
+                "runs.id = u.id AND runs.status = 'running' AND runs.lease_token = u.token "
+                "RETURNING runs.id, runs.job_id, runs.started_at",
+                p));
+    std::unordered_map<std::int64_t, std::pair<std::int64_t, std::optional<Instant>>> done;
+    for (int i = 0; i < r.size(); ++i) {
+      done.emplace(r.Int(i, 0), std::make_pair(r.Int(i, 1), OptInstant(r, i, 2)));
+    }
+    std::vector<Settled> settled;
+    std::vector<RunRow> retries;
+    for (size_t i : sent) {
+      const RunOutcome& o = outcomes[i];
+      auto it = done.find(o.run_id);
+      if (it == done.end()) continue;  // fenced out: reaped, cancelled or settled elsewhere
+      applied[i] = true;
+      settled.push_back({it->second.first, o.status, it->second.second});
+      if (o.retry) retries.push_back({it->second.first, *o.retry, o.finished_at, "", {}});
+    }
+    SKED_RETURN_IF_ERROR(CountSettled(c, settled));
+    if (!retries.empty()) {
+      SKED_RETURN_IF_ERROR(InsertRuns(c, retries).status());
+      SKED_RETURN_IF_ERROR(Notify(c, kNotifyQueued));
+    }
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    return applied;
+  });
+}
+
+Status PostgresStore::ExtendLeases(std::string_view instance, Instant lease_until) {
+  return With([&](Connection* c) -> Status {
+    return c
+        ->Exec(
+            "UPDATE runs SET lease_expires_at = $1 WHERE status IN ('queued', 'running') AND "
+            "instance_id = $2 AND lease_expires_at IS NOT NULL",
+            Params().Add(Us(lease_until)).Add(instance))
+        .status();
+  });
+}
+
+Result<std::vector<Run>> PostgresStore::ReapExpired(
+    Instant now, int limit,
+    const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) {
+  return With([&](Connection* c) -> Result<std::vector<Run>> {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    // Any instance may reap; runs another reaper holds are left to it.
+    SKED_ASSIGN_OR_RETURN(Rows ids,
+                          c->Exec("SELECT id FROM runs WHERE status IN ('queued', 'running') AND "
+                                  "lease_expires_at IS NOT NULL AND lease_expires_at < $1 ORDER BY "
+                                  "lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                                  Params().Add(Us(now)).Add(limit)));
+    std::vector<Run> out;
+    std::vector<Settled> settled;
+    std::vector<RunRow> retries;
+    for (int i = 0; i < ids.size(); ++i) {
+      const std::int64_t id = ids.Int(i, 0);
+      SKED_RETURN_IF_ERROR(
+          c->Exec("UPDATE runs SET status = 'abandoned', finished_at = $1, reason = "
+                  "'lease_expired', error = 'the lease of instance ''' || instance_id || ''' "
+                  "expired' || CASE status WHEN 'running' THEN ': it stopped heartbeating' ELSE "
+                  "' before it recorded the run''s start' END, lease_expires_at = NULL WHERE "
+                  "id = $2",
+                  Params().Add(Us(now)).Add(id))
+              .status());
+      SKED_ASSIGN_OR_RETURN(Run run, GetRunOn(c, id));
+      settled.push_back({run.job_id, RunStatus::kAbandoned, run.started_at});
+      SKED_ASSIGN_OR_RETURN(Job job, GetJobOn(c, run.job_id));
+      if (std::optional<NewRun> next = retry(job, run)) {
+        retries.push_back({run.job_id, *next, now, "", {}});
+      }
+      out.push_back(std::move(run));
+    }
+    SKED_RETURN_IF_ERROR(CountSettled(c, settled));
+    if (!retries.empty()) {
+      SKED_RETURN_IF_ERROR(InsertRuns(c, retries).status());
+      SKED_RETURN_IF_ERROR(Notify(c, kNotifyQueued));
+    }
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------- cancellation
+
+Result<bool> PostgresStore::RequestCancel(std::int64_t run_id, Instant now,
+                                          std::string_view reason) {
+  return With([&](Connection* c) -> Result<bool> {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec("SELECT status FROM runs WHERE id = $1 FOR UPDATE", Params().Add(run_id)));
+    if (r.empty()) return NotFoundError("run " + std::to_string(run_id) + " not found");
+    const std::string status = r.Text(0, 0);
+    bool cancelled_now = false;
+    if (status == "queued") {
+      SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET status = 'cancelled', finished_at = $1, "
+                                   "reason = $2, cancel_requested = true, lease_expires_at = "
+                                   "NULL WHERE id = $3",
+                                   Params().Add(Us(now)).Add(reason).Add(run_id))
+                               .status());
+      cancelled_now = true;
+    } else if (status == "running") {
+      SKED_RETURN_IF_ERROR(
+          c->Exec("UPDATE runs SET cancel_requested = true, reason = $1 WHERE id = $2",
+                  Params().Add(reason).Add(run_id))
+              .status());
+      SKED_RETURN_IF_ERROR(Notify(c, kNotifyCancel));
+    } else {
+      return FailedPreconditionError("run " + std::to_string(run_id) + " already finished (" +
+                                     status + ")");
+    }
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    return cancelled_now;
+  });
+}
+
+Result<std::vector<Run>> PostgresStore::CancelRequested(std::string_view instance) {
+  return With([&](Connection* c) -> Result<std::vector<Run>> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
+                                              " FROM runs r JOIN jobs j ON j.id = r.job_id "
+                                              "WHERE r.status = 'running' AND r.instance_id = "
+                                              "$1 AND r.cancel_requested",
+                                          Params().Add(instance)));
+    std::vector<Run> out;
+    out.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadRun(r, i));
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------- runs
+
+Result<Run> PostgresStore::GetRunOn(Connection* c, std::int64_t id) {
+  SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
+                                            " FROM runs r JOIN jobs j ON j.id = r.job_id "
+                                            "WHERE r.id = $1",
+                                        Params().Add(id)));
+  if (r.empty()) return NotFoundError("run " + std::to_string(id) + " not found");
+  return ReadRun(r, 0);
+}
+
+Result<Run> PostgresStore::GetRun(std::int64_t id) {
+  return With([&](Connection* c) { return GetRunOn(c, id); });
+}
+
+Result<std::vector<Run>> PostgresStore::ListRuns(const RunFilter& filter) {
+  return With([&](Connection* c) -> Result<std::vector<Run>> {
+    Params p;
+    p.Add(filter.job_id);
+    p.Add(filter.status ? std::optional<std::string>(std::string(RunStatusName(*filter.status)))
+                        : std::nullopt);
+    p.Add(OptUs(filter.since));
+    p.Add(filter.before_id);
+    p.Add(filter.limit);
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
+                            " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE ($1::bigint IS "
+                            "NULL OR r.job_id = $1) AND ($2::text IS NULL OR r.status = $2) AND "
+                            "($3::bigint IS NULL OR r.queued_at >= $3) AND ($4 = 0 OR r.id < $4) "
+                            "ORDER BY r.id DESC LIMIT $5",
+                        p));
+    std::vector<Run> out;
+    out.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadRun(r, i));
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------- job types, instances
+
+Status PostgresStore::UpsertJobType(const JobType& type) {
+  return With([&](Connection* c) -> Status {
+    return c
+        ->Exec(
+            "INSERT INTO job_types (name, driver, description, notifications) VALUES ($1, $2, "
+            "$3, $4) ON CONFLICT (name) DO UPDATE SET driver = excluded.driver, description = "
+            "excluded.description, notifications = excluded.notifications",
+            Params().Add(type.name).Add(type.driver).Add(type.description).Add(type.notifications))
+        .status();
+  });
+}
+
+Result<std::vector<JobType>> PostgresStore::ListJobTypes() {
+  return With([](Connection* c) -> Result<std::vector<JobType>> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT name, driver, description, notifications FROM "
+                                          "job_types ORDER BY name"));
+    std::vector<JobType> out;
+    for (int i = 0; i < r.size(); ++i) {
+      out.push_back({r.Text(i, 0), r.Text(i, 1), r.Text(i, 2), r.Bool(i, 3)});
+    }
+    return out;
+  });
+}
+
+Status PostgresStore::RegisterInstance(const InstanceInfo& info) {
+  return With([&](Connection* c) -> Status {
+    return c
+        ->Exec(
+            "INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at, "
+            "stopped_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT (id) DO UPDATE SET "
+            "host = excluded.host, pid = excluded.pid, version = excluded.version, "
+            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
+            "stopped_at = NULL",
+            Params()
+                .Add(info.id)
+                .Add(info.host)
+                .Add(info.pid)
+                .Add(info.version)
+                .Add(Us(info.started_at))
+                .Add(Us(info.heartbeat_at)))
+        .status();
+  });
+}
+
+Status PostgresStore::Heartbeat(std::string_view instance, Instant now) {
+  return With([&](Connection* c) -> Status {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("UPDATE instances SET heartbeat_at = $1 WHERE id = $2",
+                                          Params().Add(Us(now)).Add(instance)));
+    if (r.affected() == 0) {
+      return NotFoundError("instance '" + std::string(instance) + "' is not registered");
+    }
+    return Status::Ok();
+  });
+}
+
+Status PostgresStore::DeregisterInstance(std::string_view instance, Instant now) {
+  return With([&](Connection* c) -> Status {
+    return c
+        ->Exec("UPDATE instances SET stopped_at = $1 WHERE id = $2",
+               Params().Add(Us(now)).Add(instance))
+        .status();
+  });
+}
+
+Result<std::vector<InstanceInfo>> PostgresStore::ListInstances() {
+  return With([](Connection* c) -> Result<std::vector<InstanceInfo>> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT id, host, pid, version, started_at, "
+                                          "heartbeat_at, stopped_at FROM instances ORDER BY id"));
+    std::vector<InstanceInfo> out;
+    for (int i = 0; i < r.size(); ++i) {
+      out.push_back({r.Text(i, 0), r.Text(i, 1), r.Int(i, 2), r.Text(i, 3), AtUs(r.Int(i, 4)),
+                     AtUs(r.Int(i, 5)), OptInstant(r, i, 6)});
+    }
+    return out;
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url,
+                                                 const StoreOptions& options) {
+  if (options.schema.empty()) return InvalidArgumentError("store schema: must not be empty");
+  if (options.schema.size() > 63) {
+    return InvalidArgumentError("store schema '" + options.schema +
+                                "': longer than PostgreSQL's 63-byte identifiers");
+  }
+  auto store = std::make_unique<PostgresStore>(url, options);
+  SKED_RETURN_IF_ERROR(store->Check());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace sked
