@@ -4,11 +4,17 @@
 #   2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, all tests,
 #      plus the cron parser and config fuzzers for a bounded time;
 #   3. clang build with ThreadSanitizer, the concurrent tests (engine, clock, store, shell).
+# Starts a PostgreSQL server on loopback (scripts/postgres.sh) for the store's
+# conformance suite on PostgreSQL, the fleet test and the database-restart test.
 # Idempotent; build trees live in build/ and are reused (ccache makes rebuilds cheap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
+
+echo "== PostgreSQL on loopback (store conformance, fleet and fault tests)"
+SKED_TEST_PG_URL="$(./scripts/postgres.sh)"
+export SKED_TEST_PG_URL
 
 jobs=$(nproc)
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-2G}"
@@ -55,6 +61,12 @@ if ! ctest --test-dir build/gcc -j "$jobs" --output-on-failure --timeout 300 \
   exit 1
 fi
 grep -E "tests passed|tests failed" build/gcc-ctest.log
+
+echo "== g++: PostgreSQL restart while a fleet runs (alone: it restarts the server)"
+SKED_TEST_PG_RESTART="$PWD/scripts/postgres.sh restart" build/gcc/sked_tests \
+  --gtest_filter='FleetTest.SurvivesAPostgresRestart' >build/gcc-fault.log 2>&1 ||
+  { grep -v '^{' build/gcc-fault.log; exit 1; }
+grep -E "^\[  (PASSED|FAILED)" build/gcc-fault.log
 
 echo "== clang TSan: engine, clock, store and driver tests"
 if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/sked_tests \

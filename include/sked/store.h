@@ -75,6 +75,9 @@ struct ClaimRequest {
   int limit = 512;
   std::string instance;     // empty: no reservation
   Instant reserve_until{};  // the reservation's lease
+  // At most this many of the queued runs written are reserved (in due
+  // order); the rest are plain queued runs any instance may start. -1: all.
+  int reserve_limit = -1;
 };
 
 // What an instance did with a queued run reserved for it.
@@ -181,8 +184,9 @@ class Store {
   // state. A run whose (job, scheduled_for, attempt) already exists is not
   // written again: a fire is claimed once, whoever races for it. With an
   // `instance`, the queued runs written are reserved for it until
-  // `reserve_until` (see RecordDispatches); without, they are plain queued
-  // runs any instance may start. Returns the runs written.
+  // `reserve_until` (see RecordDispatches), up to `reserve_limit` of them;
+  // the others are plain queued runs any instance may start. Returns the runs
+  // written.
   virtual Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
                                             const std::function<FirePlan(const DueJob&)>& plan) = 0;
   // The earliest next_run_at among active jobs.
@@ -223,8 +227,10 @@ class Store {
   // whether it was applied.
   virtual Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) = 0;
   // Extends the leases of every running run owned by `instance`, and its
-  // reservations of queued runs.
-  virtual Status ExtendLeases(std::string_view instance, Instant lease_until) = 0;
+  // reservations of queued runs, that have not expired by `now`: an expired
+  // lease is never revived (the run is the reaper's, whatever its owner
+  // thinks). A `lease_until` before `now` ends the leases at once.
+  virtual Status ExtendLeases(std::string_view instance, Instant now, Instant lease_until) = 0;
   // Marks up to `limit` running runs whose lease expired before `now`, and
   // queued runs whose reservation did (their owner may have dispatched them
   // before it died), as abandoned (error says whose lease expired), counts

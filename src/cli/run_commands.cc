@@ -185,7 +185,7 @@ int Health(const RunArgs& args) {
   if (args.json) {
     nlohmann::ordered_json j;
     j["healthy"] = healthy;
-    j["store"] = (*ctx)->config.store_url;
+    j["store"] = Store::Redact((*ctx)->config.store_url);
     nlohmann::ordered_json live = nlohmann::ordered_json::array();
     for (const InstanceInfo& i : alive) live.push_back(InstanceJson(i));
     j["instances_alive"] = live;
@@ -197,7 +197,7 @@ int Health(const RunArgs& args) {
     PrintJson(j);
   } else {
     std::cout << (healthy ? "healthy" : "UNHEALTHY") << "\n"
-              << "store:        " << (*ctx)->config.store_url << "\n"
+              << "store:        " << Store::Redact((*ctx)->config.store_url) << "\n"
               << "instances:    " << alive.size() << " alive\n";
     for (const InstanceInfo& i : alive) {
       std::cout << "  " << i.id << " (pid " << i.pid << ", heartbeat " << ShortTime(i.heartbeat_at)
@@ -246,13 +246,14 @@ int Migrate(const RunArgs& args) {
   if (Status s = (*ctx)->store->Migrate(); !s.ok()) return Fail(s);
   const int after = (*ctx)->store->LatestSchemaVersion();
   if (args.json) {
-    PrintJson({{"store", (*ctx)->config.store_url}, {"from", before}, {"to", after}});
+    PrintJson(
+        {{"store", Store::Redact((*ctx)->config.store_url)}, {"from", before}, {"to", after}});
   } else if (before == after) {
-    std::cout << "store " << (*ctx)->config.store_url << " is at schema version " << after
-              << "; nothing to do\n";
+    std::cout << "store " << Store::Redact((*ctx)->config.store_url) << " is at schema version "
+              << after << "; nothing to do\n";
   } else {
-    std::cout << "store " << (*ctx)->config.store_url << " migrated from schema version " << before
-              << " to " << after << "\n";
+    std::cout << "store " << Store::Redact((*ctx)->config.store_url)
+              << " migrated from schema version " << before << " to " << after << "\n";
   }
   return kExitOk;
 }

@@ -97,7 +97,7 @@ int Serve(const ServeArgs& args) {
   for (const std::string& n : synced->updated) log.Info("job updated", {{"job", n}});
   for (const std::string& n : synced->deleted) log.Info("job deleted", {{"job", n}});
   if (Status s = engine.Start(); !s.ok()) return Fail(s);
-  log.Info("sked serving", {{"store", c.config.store_url},
+  log.Info("sked serving", {{"store", Store::Redact(c.config.store_url)},
                             {"instance", engine.instance_id()},
                             {"workers", std::to_string(options.workers)},
                             {"jobs_declared", std::to_string(c.config.jobs.size())},

@@ -326,8 +326,35 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
   }
 
   std::map<std::string, Setter> store = {
-      {"url", SKED_SET(c.store_url, AsString(v))},
-      {"schema", SKED_SET(c.store_schema, AsString(v))},
+      {"url",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(std::string url, AsString(v));
+         bool known = url == "sqlite::memory:";
+         for (std::string_view scheme : {"sqlite://", "postgresql://", "postgres://"}) {
+           known = known || url.rfind(scheme, 0) == 0;
+         }
+         if (!known) {
+           return InvalidArgumentError(v.where.Say(
+               "expected sqlite://PATH or a postgresql:// URI, got '" + Store::Redact(url) + "'"));
+         }
+         c.store_url = url;
+         return Status::Ok();
+       }},
+      {"schema",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(std::string schema, AsString(v));
+         if (schema.empty() || schema.size() > 63) {
+           return InvalidArgumentError(v.where.Say("must be 1 to 63 bytes (a PostgreSQL name)"));
+         }
+         c.store.schema = schema;
+         return Status::Ok();
+       }},
+      {"max_connections",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(c.store.max_connections, AsInt(v, 1, 1000));
+         c.store_max_connections_set = true;
+         return Status::Ok();
+       }},
   };
   EngineOptions& e = c.engine;
   std::map<std::string, Setter> scheduler = {
@@ -420,6 +447,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
   SKED_RETURN_IF_ERROR(ApplyEnv("store", store, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("scheduler", scheduler, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("log", log, env));
+  // Enough connections for every worker slot and the engine's own threads
+  // (opened only as they are needed).
+  if (!c.store_max_connections_set) c.store.max_connections = e.workers + 4;
   if (e.heartbeat >= e.lease) {
     return InvalidArgumentError(name + ": scheduler.heartbeat (" + FormatDuration(e.heartbeat) +
                                 ") must be shorter than scheduler.lease (" +

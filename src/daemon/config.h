@@ -12,6 +12,7 @@
 #include "sked/engine.h"
 #include "sked/job.h"
 #include "sked/status.h"
+#include "sked/store.h"
 
 namespace sked::daemon {
 
@@ -21,7 +22,8 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError };
 struct Config {
   std::string path;       // the file read ("" when defaults were used)
   std::string store_url;  // relative sqlite paths already resolved
-  std::string store_schema = "sked";
+  StoreOptions store;     // schema, max_connections (PostgreSQL)
+  bool store_max_connections_set = false;
   EngineOptions engine;
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;

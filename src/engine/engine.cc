@@ -28,11 +28,13 @@ using engine_internal::PlanFires;
 using engine_internal::PlannerOptions;
 using engine_internal::PlanRetry;
 
-std::string DefaultInstanceId() {
+std::string HostName() {
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "localhost");
-  return std::string(host) + ":" + std::to_string(::getpid());
+  return host;
 }
+
+std::string DefaultInstanceId() { return HostName() + ":" + std::to_string(::getpid()); }
 
 Histogram NewHistogram(std::vector<double> bounds) {
   Histogram h;
@@ -171,6 +173,9 @@ class Engine::Impl {
   // REQUIRES: mu_ not held.
   void FlushStops();
   void Wake();
+  void OnStoreEvent(StoreEvent e);
+  // Counts the other instances heartbeating on this store (live_peers_).
+  void CountLivePeers(Instant now);
   // A job was created or changed here: claim on the next pass.
   void JobsChanged();
 
@@ -222,6 +227,7 @@ class Engine::Impl {
   // (or at it, for a busy job that is judged at the instant); a local job
   // change resets it. Other processes' changes are seen within poll_interval.
   Instant next_claim_{};
+  int live_peers_ = 0;  // other instances seen heartbeating (fleet mode)
   std::mt19937_64 rng_;
   // Jobs as last seen (by the claimer, or a worker's read), with their parsed
   // schedule once the claimer needed it; an entry is replaced when the
@@ -249,8 +255,19 @@ Status Engine::Impl::Start() {
         std::to_string(store_->LatestSchemaVersion()) + " (run sked migrate)");
   }
   const Instant now = base_clock_->Now();
-  SKED_RETURN_IF_ERROR(store_->RegisterInstance(
-      {options_.instance_id, "", static_cast<std::int64_t>(::getpid()), "0.1.0", now, now, {}}));
+  SKED_RETURN_IF_ERROR(store_->RegisterInstance({options_.instance_id,
+                                                 HostName(),
+                                                 static_cast<std::int64_t>(::getpid()),
+                                                 SKED_VERSION,
+                                                 now,
+                                                 now,
+                                                 {}}));
+  CountLivePeers(now);
+  // Runs an earlier process under this instance id left behind (killed
+  // before it settled them) cannot be finished by this one: their leases end
+  // now, so the reaper settles them as abandoned (and retries them by policy)
+  // instead of this process's heartbeats keeping them alive.
+  SKED_RETURN_IF_ERROR(store_->ExtendLeases(options_.instance_id, now, now - Duration(1)));
   for (const std::string& name : drivers_->Names()) {
     Driver* d = drivers_->Find(name);
     (void)store_->UpsertJobType({name, name, std::string(d->description()), false});
@@ -265,7 +282,8 @@ Status Engine::Impl::Start() {
         options_.heartbeat,
         [this](Instant at) {
           Status s = store_->Heartbeat(options_.instance_id, at);
-          if (s.ok()) s = store_->ExtendLeases(options_.instance_id, at + options_.lease);
+          if (s.ok()) s = store_->ExtendLeases(options_.instance_id, at, at + options_.lease);
+          if (s.ok()) CountLivePeers(at);
           std::lock_guard<std::mutex> g(mu_);
           last_store_error_ = s.ok() ? "" : s.message();
         },
@@ -294,7 +312,31 @@ Status Engine::Impl::Start() {
         },
         &reaper_parked_, &reaper_deadline_);
   });
+  // Other instances' changes arrive within milliseconds where the store can
+  // tell (PostgreSQL's NOTIFY); polling every poll_interval stays the fallback.
+  store_->SetListener([this](StoreEvent e) { OnStoreEvent(e); });
   return Status::Ok();
+}
+
+void Engine::Impl::CountLivePeers(Instant now) {
+  auto instances = store_->ListInstances();
+  if (!instances.ok()) return;
+  int peers = 0;
+  for (const InstanceInfo& i : *instances) {
+    peers +=
+        i.id != options_.instance_id && !i.stopped_at && i.heartbeat_at + options_.lease >= now;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  live_peers_ = peers;
+}
+
+void Engine::Impl::OnStoreEvent(StoreEvent e) {
+  if (e == StoreEvent::kJobsChanged || e == StoreEvent::kReconnected) JobsChanged();
+  if (e == StoreEvent::kCancelRequested || e == StoreEvent::kReconnected) {
+    std::lock_guard<std::mutex> l(mu_);
+    next_cancel_poll_ = Instant::min();
+  }
+  Wake();  // a run queued elsewhere, a cancel to look at
 }
 
 void Engine::Impl::Stop() {
@@ -321,6 +363,7 @@ void Engine::Impl::Stop() {
   lock.unlock();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
+  store_->SetListener({});  // no engine lock held: a call in flight may need it
   // Fires claimed but not started go back to the queue for any instance.
   lock.lock();
   const Instant released_at = base_clock_->Now();
@@ -569,8 +612,21 @@ void Engine::Impl::ClaimFires(Instant now) {
   for (int round = 0; round < 64; ++round) {
     int claimed_jobs = 0;
     const Instant horizon = now + options_.claim_ahead;
-    const ClaimRequest request{now, horizon, options_.claim_batch, options_.instance_id,
-                               horizon + options_.lease};
+    // Alone, an instance reserves every fire it claims. With live peers it
+    // reserves only what its free workers can start at the instant and
+    // leaves the rest to the shared queue, where any instance starts them.
+    int reserve_limit = -1;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (live_peers_ > 0) {
+        reserve_limit =
+            std::max(0, options_.workers -
+                            static_cast<int>(executing_.size() + reserved_.size() + ready_.size()));
+      }
+    }
+    const ClaimRequest request{
+        now,          horizon, options_.claim_batch, options_.instance_id, horizon + options_.lease,
+        reserve_limit};
     auto runs = store_->ClaimDue(request, [&](const DueJob& due) {
       ++claimed_jobs;
       auto schedule = ScheduleFor(due.job);
@@ -595,7 +651,7 @@ void Engine::Impl::ClaimFires(Instant now) {
         if (r.status == RunStatus::kSkipped) {
           ++metrics_.skipped_by_reason[r.reason];
           ++metrics_.runs_by_status["skipped"];
-        } else if (r.status == RunStatus::kQueued) {
+        } else if (r.status == RunStatus::kQueued && !r.instance_id.empty()) {
           reserved_.emplace(std::make_tuple(r.not_before, -r.priority, r.id), std::move(r));
         }
       }

@@ -424,6 +424,30 @@ TEST_F(EngineTest, ReaperAbandonsRunsOfADeadInstance) {
   EXPECT_EQ(engine_->Metrics().reaped, 1);
 }
 
+// A process killed mid-run and restarted under the same instance id: its
+// heartbeats must not keep the dead process's run alive; it is reaped within
+// one reaper period, not left running forever.
+TEST_F(EngineTest, ARestartedInstanceAbandonsRunsItsEarlierProcessLeft) {
+  auto job = store_->CreateJob([] {
+    Job j;
+    j.spec.name = "left-behind";
+    j.spec.driver = "noop";
+    j.spec.schedule = "0 0 1 1 *";
+    j.created_at = j.updated_at = kT0;
+    return j;
+  }());
+  ASSERT_TRUE(job.ok());
+  NewRun r;
+  r.scheduled_for = kT0;
+  r.not_before = kT0;
+  ASSERT_TRUE(store_->InsertRun(job->id, r, kT0).ok());
+  // The earlier process (same id as ours) started it, with a long lease.
+  ASSERT_EQ(store_->StartQueued("test-1", kT0, 1, kT0 + minutes(30))->size(), 1u);
+  StartEngine();
+  AdvanceTo(kT0 + options_.lease);
+  EXPECT_EQ(History(*job), (V{"abandoned@0"}));
+}
+
 TEST_F(EngineTest, GracefulShutdownCancelsWhatOutlivesTheGrace) {
   StartEngine();
   Job job = Create(Spec("long", "0 * * * * *", "sleep", R"({"duration": "1h"})"));

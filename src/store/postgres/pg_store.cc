@@ -371,7 +371,7 @@ class PostgresStore final : public Store {
   Result<std::int64_t> QueueDepth() override;
 
   Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override;
-  Status ExtendLeases(std::string_view instance, Instant lease_until) override;
+  Status ExtendLeases(std::string_view instance, Instant now, Instant lease_until) override;
   Result<std::vector<Run>> ReapExpired(
       Instant now, int limit,
       const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) override;
@@ -705,6 +705,8 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
                 Params().Add(Us(std::max(request.horizon, now))).Add(request.limit)));
     std::vector<RunRow> rows;
     std::vector<std::pair<std::string, std::int64_t>> names;  // per row: job name, version
+    int reserved = 0;
+    bool shared = false;  // a queued run left to the shared queue: tell the others
     ArrayLiteral ids, next, state, replace;
     bool any_replace = false;
     for (int i = 0; i < s.size(); ++i) {
@@ -714,7 +716,13 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
       d.running_runs = static_cast<int>(s.Int(i, kJobColumnCount + 1));
       const FirePlan p = plan(d);
       for (const NewRun& run : p.runs) {
-        rows.push_back({d.job.id, run, now, request.instance, request.reserve_until});
+        const bool queued = run.status == RunStatus::kQueued;
+        const bool reserve = !request.instance.empty() && queued &&
+                             (request.reserve_limit < 0 || reserved < request.reserve_limit);
+        reserved += reserve ? 1 : 0;
+        shared = shared || (queued && !reserve);
+        rows.push_back({d.job.id, run, now, reserve ? request.instance : std::string(),
+                        request.reserve_until});
         names.emplace_back(d.job.spec.name, d.job.version);
       }
       ids.Add(d.job.id);
@@ -739,6 +747,7 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
                                .status());
       SKED_RETURN_IF_ERROR(Notify(c, kNotifyCancel));
     }
+    if (shared) SKED_RETURN_IF_ERROR(Notify(c, kNotifyQueued));
     SKED_RETURN_IF_ERROR(tx.Commit());
     std::vector<Run> written;
     written.reserve(rows.size());
@@ -1082,13 +1091,13 @@ Result<std::vector<bool>> PostgresStore::SettleRuns(const std::vector<RunOutcome
   });
 }
 
-Status PostgresStore::ExtendLeases(std::string_view instance, Instant lease_until) {
+Status PostgresStore::ExtendLeases(std::string_view instance, Instant now, Instant lease_until) {
   return With([&](Connection* c) -> Status {
     return c
         ->Exec(
             "UPDATE runs SET lease_expires_at = $1 WHERE status IN ('queued', 'running') AND "
-            "instance_id = $2 AND lease_expires_at IS NOT NULL",
-            Params().Add(Us(lease_until)).Add(instance))
+            "instance_id = $2 AND lease_expires_at >= $3",
+            Params().Add(Us(lease_until)).Add(instance).Add(Us(now)))
         .status();
   });
 }
