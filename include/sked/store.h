@@ -75,9 +75,6 @@ struct ClaimRequest {
   int limit = 512;
   std::string instance;     // empty: no reservation
   Instant reserve_until{};  // the reservation's lease
-  // At most this many of the queued runs written are reserved (in due
-  // order); the rest are plain queued runs any instance may start. -1: all.
-  int reserve_limit = -1;
 };
 
 // What an instance did with a queued run reserved for it.
@@ -184,9 +181,8 @@ class Store {
   // state. A run whose (job, scheduled_for, attempt) already exists is not
   // written again: a fire is claimed once, whoever races for it. With an
   // `instance`, the queued runs written are reserved for it until
-  // `reserve_until` (see RecordDispatches), up to `reserve_limit` of them;
-  // the others are plain queued runs any instance may start. Returns the runs
-  // written.
+  // `reserve_until` (see RecordDispatches); without, they are plain queued
+  // runs any instance may start. Returns the runs written.
   virtual Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
                                             const std::function<FirePlan(const DueJob&)>& plan) = 0;
   // The earliest next_run_at among active jobs.

@@ -46,8 +46,9 @@ Histogram NewHistogram(std::vector<double> bounds) {
 double Seconds(Duration d) { return static_cast<double>(d.count()) / 1e6; }
 
 // How long a due, claimed run waits in memory for a free worker before it is
-// released to the shared queue.
+// released to the shared queue: alone, and when live peers could take it.
 constexpr Duration kHoldReady = std::chrono::seconds(1);
+constexpr Duration kHoldReadyInFleet = std::chrono::milliseconds(100);
 
 }  // namespace
 
@@ -174,6 +175,10 @@ class Engine::Impl {
   void FlushStops();
   void Wake();
   void OnStoreEvent(StoreEvent e);
+  // How long a due run waits in ready_ for a worker of this instance before
+  // it goes to the shared queue: briefly when peers could start it.
+  // REQUIRES: mu_ held.
+  Duration HoldReady() const { return live_peers_ > 0 ? kHoldReadyInFleet : kHoldReady; }
   // Counts the other instances heartbeating on this store (live_peers_).
   void CountLivePeers(Instant now);
   // A job was created or changed here: claim on the next pass.
@@ -429,7 +434,7 @@ Instant Engine::Impl::Pass(Instant now) {
     // Due runs no worker took for a while go to the queue, where any
     // instance may start them, in priority order with everything else.
     std::lock_guard<std::mutex> l(mu_);
-    while (!ready_.empty() && ready_.front().not_before + kHoldReady < now) {
+    while (!ready_.empty() && ready_.front().not_before + HoldReady() < now) {
       dispatches_.push_back({ready_.front().id, Dispatch::Kind::kReleased, now, 0, ""});
       ready_.pop_front();
     }
@@ -452,7 +457,7 @@ Instant Engine::Impl::Pass(Instant now) {
   if (ready && !draining) {
     // Still held: look again when the oldest should be released.
     std::lock_guard<std::mutex> l(mu_);
-    hold_check_at_ = ready_.front().not_before + kHoldReady + Duration(1);
+    hold_check_at_ = ready_.front().not_before + HoldReady() + Duration(1);
   }
   if (ready) work_cv_.notify_all();
   // Claimed fires first: the queue is served when they are all taken.
@@ -610,25 +615,27 @@ void Engine::Impl::ClaimFires(Instant now) {
   const PlannerOptions planner{options_.misfire_threshold, options_.max_catchup_runs};
   // Bounded: each round claims a full batch or ends the pass.
   for (int round = 0; round < 64; ++round) {
-    int claimed_jobs = 0;
     const Instant horizon = now + options_.claim_ahead;
-    // Alone, an instance reserves every fire it claims. With live peers it
-    // reserves only what its free workers can start at the instant and
-    // leaves the rest to the shared queue, where any instance starts them.
-    int reserve_limit = -1;
+    // Alone, an instance claims every due fire, a batch at a time. With live
+    // peers it takes a share per batch (claim_batch / instances, at least its
+    // free workers) and claims no further batch while due runs wait for its
+    // workers: the rest stay due for the peers, which wake at the same instant
+    // and skip what this one has locked.
+    int limit = options_.claim_batch;
+    bool share = false;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (live_peers_ > 0) {
-        reserve_limit =
-            std::max(0, options_.workers -
-                            static_cast<int>(executing_.size() + reserved_.size() + ready_.size()));
+        share = true;
+        const int free = options_.workers - static_cast<int>(executing_.size());
+        limit = std::clamp(std::max(free, options_.claim_batch / (live_peers_ + 1)), 1,
+                           options_.claim_batch);
       }
     }
-    const ClaimRequest request{
-        now,          horizon, options_.claim_batch, options_.instance_id, horizon + options_.lease,
-        reserve_limit};
+    const ClaimRequest request{now, horizon, limit, options_.instance_id, horizon + options_.lease};
+    std::unordered_set<std::int64_t> claimed_jobs;  // a store may retry the transaction
     auto runs = store_->ClaimDue(request, [&](const DueJob& due) {
-      ++claimed_jobs;
+      claimed_jobs.insert(due.job.id);
       auto schedule = ScheduleFor(due.job);
       if (!schedule.ok()) {
         // A job whose stored schedule no longer parses (e.g. tz data changed): stop it.
@@ -659,7 +666,11 @@ void Engine::Impl::ClaimFires(Instant now) {
       PromoteDue(base_clock_->Now());
     }
     work_cv_.notify_all();
-    if (claimed_jobs < options_.claim_batch) return;
+    if (static_cast<int>(claimed_jobs.size()) < limit) return;
+    if (share) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!ready_.empty()) return;  // due runs wait for workers: the next pass claims more
+    }
   }
 }
 

@@ -3,9 +3,9 @@
 namespace sked::store_internal {
 
 // The same versions as the SQLite schema (one migration table for both in
-// docs/operations.md). Times are BIGINT microseconds since the Unix epoch
-// (UTC), durations BIGINT microseconds, enums their lower-case names; the
-// tables live in the configured schema (the connection's search_path).
+// docs/operations.md); one difference: a job's counters are in job_stats. Times are BIGINT
+// microseconds since the Unix epoch (UTC), durations BIGINT microseconds, enums their lower-case
+// names; the tables live in the configured schema (the connection's search_path).
 const std::vector<Migration>& PostgresMigrations() {
   static const std::vector<Migration> migrations = {
       {1, "initial schema", R"sql(
@@ -44,13 +44,19 @@ CREATE TABLE jobs (
   tags                 TEXT NOT NULL DEFAULT '',
   source               TEXT NOT NULL DEFAULT 'api',
   next_run_at          BIGINT,
-  last_run_at          BIGINT,
-  runs                 BIGINT NOT NULL DEFAULT 0,
-  successes            BIGINT NOT NULL DEFAULT 0,
-  failures             BIGINT NOT NULL DEFAULT 0,
   version              BIGINT NOT NULL DEFAULT 1,
   created_at           BIGINT NOT NULL,
   updated_at           BIGINT NOT NULL
+);
+-- A job's counters live apart from its row: settling runs updates them
+-- without locking the job row that claims lock (FOR UPDATE SKIP LOCKED would
+-- pass over a job whose run is being settled).
+CREATE TABLE job_stats (
+  job_id      BIGINT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+  last_run_at BIGINT,
+  runs        BIGINT NOT NULL DEFAULT 0,
+  successes   BIGINT NOT NULL DEFAULT 0,
+  failures    BIGINT NOT NULL DEFAULT 0
 );
 -- Each scheduling pass reads only what is due.
 CREATE INDEX jobs_due ON jobs (next_run_at) WHERE state = 'active' AND next_run_at IS NOT NULL;

@@ -79,8 +79,11 @@ constexpr const char* kJobColumns =
     "j.start_at, j.end_at, j.overlap, j.max_queued, j.max_concurrent, j.misfire, "
     "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
-    "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
+    "j.tags, j.source, j.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
     "j.created_at, j.updated_at";
+// A job row with its counters (kept apart: settling a run never locks the
+// job's row, which claims lock).
+constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
 constexpr int kJobColumnCount = 34;
 
 Job ReadJob(const Rows& s, int row) {
@@ -492,7 +495,7 @@ Status PostgresStore::Migrate() {
 
 Result<Job> PostgresStore::GetJobOn(Connection* c, std::int64_t id) {
   SKED_ASSIGN_OR_RETURN(
-      Rows r, c->Exec(std::string("SELECT ") + kJobColumns + " FROM jobs j WHERE j.id = $1",
+      Rows r, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom + " WHERE j.id = $1",
                       Params().Add(id)));
   if (r.empty()) return NotFoundError("job " + std::to_string(id) + " not found");
   return ReadJob(r, 0);
@@ -512,14 +515,16 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
                     "retry_jitter, retry_on, tags, source, next_run_at, updated_at, created_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
                     "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) "
-                    "RETURNING ") +
-            kJobColumns,
+                    "RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
     }
     SKED_RETURN_IF_ERROR(r.status());
-    Job created = ReadJob(*r, 0);
+    const std::int64_t id = r->Int(0, 0);
+    SKED_RETURN_IF_ERROR(
+        c->Exec("INSERT INTO job_stats (job_id) VALUES ($1)", Params().Add(id)).status());
+    SKED_ASSIGN_OR_RETURN(Job created, GetJobOn(c, id));
     SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
     SKED_RETURN_IF_ERROR(tx.Commit());
     return created;
@@ -540,8 +545,7 @@ Result<Job> PostgresStore::UpdateJob(const Job& job) {
                     "timeout_us = $16, priority = $17, retry_max = $18, retry_backoff_us = $19, "
                     "retry_multiplier = $20, retry_max_backoff_us = $21, retry_jitter = $22, "
                     "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
-                    "$27, version = version + 1 WHERE id = $28 AND version = $29 RETURNING ") +
-            kJobColumns,
+                    "$27, version = version + 1 WHERE id = $28 AND version = $29 RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -553,7 +557,7 @@ Result<Job> PostgresStore::UpdateJob(const Job& job) {
                           std::to_string(current.version) + ", expected " +
                           std::to_string(job.version) + "); reload it and retry");
     }
-    Job updated = ReadJob(*r, 0);
+    SKED_ASSIGN_OR_RETURN(Job updated, GetJobOn(c, job.id));
     SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
     SKED_RETURN_IF_ERROR(tx.Commit());
     return updated;
@@ -567,7 +571,7 @@ Result<Job> PostgresStore::GetJob(std::int64_t id) {
 Result<Job> PostgresStore::GetJobByName(std::string_view name) {
   return With([&](Connection* c) -> Result<Job> {
     SKED_ASSIGN_OR_RETURN(
-        Rows r, c->Exec(std::string("SELECT ") + kJobColumns + " FROM jobs j WHERE j.name = $1",
+        Rows r, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom + " WHERE j.name = $1",
                         Params().Add(name)));
     if (r.empty()) return NotFoundError("job '" + std::string(name) + "' not found");
     return ReadJob(r, 0);
@@ -582,8 +586,8 @@ Result<std::vector<Job>> PostgresStore::ListJobs(const JobFilter& filter) {
                        : std::nullopt);
     p.Add(filter.source);
     p.Add(filter.limit);
-    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kJobColumns +
-                                              " FROM jobs j WHERE j.id > $1 AND ($2::text IS "
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
+                                              " WHERE j.id > $1 AND ($2::text IS "
                                               "NULL OR j.state = $2) AND ($3::text IS NULL OR "
                                               "j.source = $3) ORDER BY j.id LIMIT $4",
                                           p));
@@ -699,14 +703,14 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
         c->Exec(std::string("SELECT ") + kJobColumns +
                     ", (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND r.status = "
                     "'queued'), (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND "
-                    "r.status = 'running') FROM jobs j WHERE j.state = 'active' AND "
+                    "r.status = 'running')" +
+                    kJobFrom +
+                    " WHERE j.state = 'active' AND "
                     "j.next_run_at IS NOT NULL AND j.next_run_at <= $1 ORDER BY j.next_run_at "
                     "LIMIT $2 FOR UPDATE OF j SKIP LOCKED",
                 Params().Add(Us(std::max(request.horizon, now))).Add(request.limit)));
     std::vector<RunRow> rows;
     std::vector<std::pair<std::string, std::int64_t>> names;  // per row: job name, version
-    int reserved = 0;
-    bool shared = false;  // a queued run left to the shared queue: tell the others
     ArrayLiteral ids, next, state, replace;
     bool any_replace = false;
     for (int i = 0; i < s.size(); ++i) {
@@ -716,13 +720,7 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
       d.running_runs = static_cast<int>(s.Int(i, kJobColumnCount + 1));
       const FirePlan p = plan(d);
       for (const NewRun& run : p.runs) {
-        const bool queued = run.status == RunStatus::kQueued;
-        const bool reserve = !request.instance.empty() && queued &&
-                             (request.reserve_limit < 0 || reserved < request.reserve_limit);
-        reserved += reserve ? 1 : 0;
-        shared = shared || (queued && !reserve);
-        rows.push_back({d.job.id, run, now, reserve ? request.instance : std::string(),
-                        request.reserve_until});
+        rows.push_back({d.job.id, run, now, request.instance, request.reserve_until});
         names.emplace_back(d.job.spec.name, d.job.version);
       }
       ids.Add(d.job.id);
@@ -747,7 +745,6 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
                                .status());
       SKED_RETURN_IF_ERROR(Notify(c, kNotifyCancel));
     }
-    if (shared) SKED_RETURN_IF_ERROR(Notify(c, kNotifyQueued));
     SKED_RETURN_IF_ERROR(tx.Commit());
     std::vector<Run> written;
     written.reserve(rows.size());
@@ -1005,11 +1002,11 @@ Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& se
   }
   return c
       ->Exec(
-          "UPDATE jobs SET runs = jobs.runs + u.runs, successes = jobs.successes + "
-          "u.successes, failures = jobs.failures + u.failures, last_run_at = "
-          "GREATEST(jobs.last_run_at, u.last) FROM unnest($1::bigint[], $2::bigint[], "
+          "UPDATE job_stats s SET runs = s.runs + u.runs, successes = s.successes + "
+          "u.successes, failures = s.failures + u.failures, last_run_at = "
+          "GREATEST(s.last_run_at, u.last) FROM unnest($1::bigint[], $2::bigint[], "
           "$3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, runs, successes, failures, "
-          "last) WHERE jobs.id = u.id",
+          "last) WHERE s.job_id = u.id",
           Params()
               .Add(ids.str())
               .Add(runs.str())

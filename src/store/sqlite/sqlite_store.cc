@@ -258,8 +258,7 @@ class SqliteStore final : public Store {
   // Inserts `run` unless its (job, scheduled_for, attempt) exists; a queued
   // run is reserved for `request.instance` when a claim request is given.
   Result<std::optional<Run>> InsertRunLocked(std::int64_t job_id, const NewRun& run, Instant now,
-                                             const ClaimRequest* request = nullptr,
-                                             int* reserved = nullptr);
+                                             const ClaimRequest* request = nullptr);
   Status CountSettled(std::int64_t job_id, RunStatus status, std::optional<Instant> started_at);
 
   std::mutex mu_;
@@ -431,17 +430,15 @@ Status SqliteStore::DeleteJob(std::int64_t id) {
 }
 
 Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, const NewRun& run,
-                                                        Instant now, const ClaimRequest* request,
-                                                        int* reserved) {
+                                                        Instant now, const ClaimRequest* request) {
   SKED_ASSIGN_OR_RETURN(
       Stmt * s,
       Sql("INSERT OR IGNORE INTO runs (job_id, scheduled_for, attempt, trigger, status, "
           "priority, queued_at, not_before, finished_at, reason, instance_id, lease_expires_at) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   const bool terminal = IsTerminal(run.status);
-  const bool reserve = request != nullptr && !request->instance.empty() &&
-                       run.status == RunStatus::kQueued &&
-                       (request->reserve_limit < 0 || *reserved < request->reserve_limit);
+  const bool reserve =
+      request != nullptr && !request->instance.empty() && run.status == RunStatus::kQueued;
   s->Bind(1, job_id)
       .Bind(2, Us(run.scheduled_for))
       .Bind(3, run.attempt)
@@ -456,7 +453,6 @@ Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, con
       .Bind(12, reserve ? std::optional<std::int64_t>(Us(request->reserve_until)) : std::nullopt);
   SKED_RETURN_IF_ERROR(s->Run());
   if (db_->Changes() == 0) return std::optional<Run>();
-  if (reserve) ++*reserved;
   // Built from what was written, not read back: this is the hot path of a claim.
   Run inserted;
   inserted.id = db_->LastInsertId();
@@ -501,12 +497,10 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
   }
   SKED_RETURN_IF_ERROR(s->status());
   std::vector<Run> written;
-  int reserved = 0;
   for (const DueJob& d : due) {
     const FirePlan p = plan(d);
     for (const NewRun& run : p.runs) {
-      SKED_ASSIGN_OR_RETURN(std::optional<Run> r,
-                            InsertRunLocked(d.job.id, run, now, &request, &reserved));
+      SKED_ASSIGN_OR_RETURN(std::optional<Run> r, InsertRunLocked(d.job.id, run, now, &request));
       if (r) {
         r->job_name = d.job.spec.name;
         r->job_version = d.job.version;

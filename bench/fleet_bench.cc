@@ -1,0 +1,298 @@
+// Fleet benchmarks on PostgreSQL: engines (each with its own store handle,
+// as separate processes would have) sharing one database schema.
+//
+//   sked_fleet_bench burst   --url URL [--instances N] [--runs R] [--workers W]
+//       R noop jobs all due at one instant: executions per second from that
+//       instant until the last run finished, and fire lag.
+//   sked_fleet_bench steady  --url URL [--instances N] [--jobs J] [--seconds S] [--workers W]
+//       J jobs firing every second for S seconds: fire lag p50/p99/max.
+//   sked_fleet_bench trigger --url URL [--triggers T]
+//       one running instance; another handle triggers a job T times, one at a
+//       time: trigger-to-start latency (queued_at to started_at).
+//
+// Each run uses a fresh schema (sked_bench) that it drops first.
+// docs/performance.md lists the commands and figures.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sked/clock.h"
+#include "sked/driver.h"
+#include "sked/engine.h"
+#include "sked/store.h"
+#include "store/postgres/pg_client.h"
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct Args {
+  std::string mode;
+  std::string url;
+  int instances = 1;
+  int runs = 10000;
+  int jobs = 1000;
+  int seconds = 30;
+  int workers = 16;
+  int triggers = 100;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
+  return v[i];
+}
+
+double Ms(sked::Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+void SleepUntil(sked::Instant t) {
+  const sked::Duration left = t - sked::Clock::Real()->Now();
+  if (left > sked::Duration(0)) std::this_thread::sleep_for(left);
+}
+
+constexpr const char* kSchema = "sked_bench";
+
+std::unique_ptr<sked::Store> OpenStore(const Args& a) {
+  sked::StoreOptions options;
+  options.schema = kSchema;
+  options.max_connections = a.workers + 4;
+  auto s = sked::Store::Open(a.url, options);
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", s.status().ToString().c_str());
+    std::exit(1);
+  }
+  return std::move(*s);
+}
+
+// A fleet of engines in this process, each on its own store handle.
+struct Fleet {
+  std::vector<std::unique_ptr<sked::Store>> stores;
+  std::vector<std::unique_ptr<sked::Engine>> engines;
+  std::unique_ptr<sked::DriverRegistry> drivers = sked::DriverRegistry::WithBuiltins();
+
+  void Start(const Args& a, int n) {
+    for (int i = 0; i < n; ++i) {
+      stores.push_back(OpenStore(a));
+      sked::EngineOptions options;
+      options.instance_id = "bench-" + std::to_string(i);
+      options.workers = a.workers;
+      options.min_interval = seconds(1);
+      options.heartbeat = seconds(1);  // peers see each other quickly
+      options.lease = seconds(10);
+      engines.push_back(std::make_unique<sked::Engine>(options, stores.back().get(), drivers.get(),
+                                                       sked::Clock::Real()));
+    }
+    for (auto& e : engines) {
+      if (sked::Status s = e->Start(); !s.ok()) {
+        std::fprintf(stderr, "%s\n", s.ToString().c_str());
+        std::exit(1);
+      }
+    }
+  }
+  void Stop() {
+    for (auto& e : engines) e->Stop();
+  }
+};
+
+std::vector<sked::Run> AllRuns(sked::Store* store) {
+  sked::RunFilter all;
+  all.limit = 1 << 30;
+  auto runs = store->ListRuns(all);
+  return runs.ok() ? *runs : std::vector<sked::Run>();
+}
+
+void CreateJobs(sked::Store* admin_store, int n, const std::string& schedule,
+                std::optional<sked::Instant> start, std::optional<sked::Instant> end) {
+  auto drivers = sked::DriverRegistry::WithBuiltins();
+  sked::EngineOptions options;
+  options.min_interval = seconds(1);
+  sked::Engine admin(options, admin_store, drivers.get(), sked::Clock::Real());  // never started
+  for (int i = 0; i < n; ++i) {
+    sked::JobSpec spec;
+    spec.name = "bench-" + std::to_string(i);
+    spec.schedule = schedule;
+    spec.driver = "noop";
+    spec.start_at = start;
+    spec.end_at = end;
+    auto job = admin.CreateJob(spec);
+    if (!job.ok()) {
+      std::fprintf(stderr, "%s\n", job.status().ToString().c_str());
+      std::exit(1);
+    }
+  }
+}
+
+void PrintLag(const std::vector<sked::Run>& runs) {
+  std::vector<double> lag;
+  for (const sked::Run& r : runs) {
+    if (r.status == sked::RunStatus::kSucceeded) lag.push_back(Ms(*r.started_at - r.scheduled_for));
+  }
+  const double max = lag.empty() ? 0 : *std::max_element(lag.begin(), lag.end());
+  std::printf("fire lag (start - scheduled_for): p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+              Percentile(lag, 0.5), Percentile(lag, 0.99), max);
+}
+
+int Burst(const Args& a, sked::Store* admin) {
+  const sked::Instant at = std::chrono::ceil<seconds>(sked::Clock::Real()->Now()) + seconds(3) +
+                           milliseconds(5 * a.runs);  // time to create the jobs
+  CreateJobs(admin, a.runs, "* * * * * *", at, at + milliseconds(500));
+  Fleet fleet;
+  fleet.Start(a, a.instances);
+  SleepUntil(at);
+  std::vector<sked::Run> runs;
+  for (int i = 0; i < 600; ++i) {  // at most 60 s
+    std::this_thread::sleep_for(milliseconds(100));
+    runs = AllRuns(admin);
+    long done = 0;
+    for (const sked::Run& r : runs) done += sked::IsTerminal(r.status);
+    if (done >= a.runs) break;
+  }
+  fleet.Stop();
+  runs = AllRuns(admin);
+  sked::Instant last = at;
+  std::map<std::string, long> by_instance;
+  long succeeded = 0;
+  for (const sked::Run& r : runs) {
+    if (r.status != sked::RunStatus::kSucceeded) continue;
+    ++succeeded;
+    ++by_instance[r.instance_id];
+    last = std::max(last, *r.finished_at);
+  }
+  const double secs = std::chrono::duration<double>(last - at).count();
+  std::printf("burst: %d noop runs due at one instant, %d instance(s) x %d workers\n", a.runs,
+              a.instances, a.workers);
+  std::printf("succeeded %ld in %.3f s: %.0f runs/s;", succeeded, secs,
+              static_cast<double>(succeeded) / secs);
+  for (const auto& [id, n] : by_instance) std::printf(" %s=%ld", id.c_str(), n);
+  std::printf("\n");
+  PrintLag(runs);
+  return succeeded == a.runs ? 0 : 1;
+}
+
+int Steady(const Args& a, sked::Store* admin) {
+  // After the jobs are created (a few ms each) and the engines started.
+  const sked::Instant start = std::chrono::ceil<seconds>(sked::Clock::Real()->Now()) + seconds(3) +
+                              milliseconds(5 * a.jobs);
+  const sked::Instant end = start + seconds(a.seconds) - milliseconds(500);
+  CreateJobs(admin, a.jobs, "* * * * * *", start, end);
+  Fleet fleet;
+  fleet.Start(a, a.instances);
+  SleepUntil(end + seconds(2));
+  fleet.Stop();
+  const std::vector<sked::Run> runs = AllRuns(admin);
+  long succeeded = 0, other = 0;
+  std::map<std::string, long> others;  // status: reason
+  for (const sked::Run& r : runs) {
+    if (r.status == sked::RunStatus::kSucceeded) {
+      ++succeeded;
+    } else {
+      ++other;
+      ++others[std::string(sked::RunStatusName(r.status)) + ": " + r.reason];
+    }
+  }
+  std::printf("steady: %d jobs every second for %d s, %d instance(s) x %d workers\n", a.jobs,
+              a.seconds, a.instances, a.workers);
+  std::printf("runs: %ld succeeded, %ld other (expected %ld)\n", succeeded, other,
+              static_cast<long>(a.jobs) * a.seconds);
+  for (const auto& [what, n] : others) std::printf("  %s: %ld\n", what.c_str(), n);
+  PrintLag(runs);
+  return 0;
+}
+
+int Trigger(const Args& a, sked::Store* admin) {
+  CreateJobs(admin, 1, "0 0 1 1 *", std::nullopt, std::nullopt);
+  Fleet fleet;
+  fleet.Start(a, 1);
+  std::this_thread::sleep_for(seconds(1));
+  auto drivers = sked::DriverRegistry::WithBuiltins();
+  sked::EngineOptions options;
+  options.min_interval = seconds(1);
+  sked::Engine cli(options, admin, drivers.get(), sked::Clock::Real());  // as `sked job trigger`
+  std::vector<double> latency;
+  for (int i = 0; i < a.triggers; ++i) {
+    auto queued = cli.TriggerJob("bench-0");
+    if (!queued.ok()) {
+      std::fprintf(stderr, "%s\n", queued.status().ToString().c_str());
+      return 1;
+    }
+    for (int poll = 0; poll < 2000; ++poll) {  // at most 2 s
+      auto run = admin->GetRun(queued->id);
+      if (run.ok() && run->started_at && sked::IsTerminal(run->status)) {
+        latency.push_back(Ms(*run->started_at - run->queued_at));
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  }
+  fleet.Stop();
+  const double max = latency.empty() ? 0 : *std::max_element(latency.begin(), latency.end());
+  std::printf("trigger-to-start (queued_at to started_at), %zu manual runs from another handle:\n",
+              latency.size());
+  std::printf("p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", Percentile(latency, 0.5),
+              Percentile(latency, 0.99), max);
+  return static_cast<int>(latency.size()) == a.triggers ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: sked_fleet_bench burst|steady|trigger --url URL [flags]\n");
+    return 2;
+  }
+  a.mode = argv[1];
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--url") {
+      a.url = v;
+    } else if (k == "--instances") {
+      a.instances = std::atoi(v.c_str());
+    } else if (k == "--runs") {
+      a.runs = std::atoi(v.c_str());
+    } else if (k == "--jobs") {
+      a.jobs = std::atoi(v.c_str());
+    } else if (k == "--seconds") {
+      a.seconds = std::atoi(v.c_str());
+    } else if (k == "--workers") {
+      a.workers = std::atoi(v.c_str());
+    } else if (k == "--triggers") {
+      a.triggers = std::atoi(v.c_str());
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (a.url.empty()) {
+    std::fprintf(stderr, "--url is required (e.g. the output of scripts/postgres.sh)\n");
+    return 2;
+  }
+  {
+    auto c = sked::pg::Connection::Open(a.url, "public");
+    if (!c.ok()) {
+      std::fprintf(stderr, "%s\n", c.status().ToString().c_str());
+      return 1;
+    }
+    (void)(*c)->ExecScript(std::string("DROP SCHEMA IF EXISTS ") + kSchema + " CASCADE");
+  }
+  std::unique_ptr<sked::Store> admin = OpenStore(a);
+  if (sked::Status s = admin->Migrate(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+  if (a.mode == "burst") return Burst(a, admin.get());
+  if (a.mode == "steady") return Steady(a, admin.get());
+  if (a.mode == "trigger") return Trigger(a, admin.get());
+  std::fprintf(stderr, "unknown mode %s (burst, steady or trigger)\n", a.mode.c_str());
+  return 2;
+}
