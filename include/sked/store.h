@@ -264,7 +264,7 @@ class Store {
   // acts within milliseconds instead of at its next poll. Returns false when
   // the backend has no notifications (the caller polls). An empty function
   // removes the listener; once that call returns, none is running.
-  virtual bool SetListener(std::function<void(StoreEvent)> listener) {
+  virtual bool SetListener(const std::function<void(StoreEvent)>& listener) {
     (void)listener;
     return false;
   }

@@ -392,8 +392,8 @@ class PostgresStore final : public Store {
   Status DeregisterInstance(std::string_view instance, Instant now) override;
   Result<std::vector<InstanceInfo>> ListInstances() override;
 
-  bool SetListener(std::function<void(StoreEvent)> listener) override {
-    return listener_.Set(std::move(listener));
+  bool SetListener(const std::function<void(StoreEvent)>& listener) override {
+    return listener_.Set(listener);
   }
 
   Status Check() {
@@ -1247,6 +1247,7 @@ Result<std::vector<JobType>> PostgresStore::ListJobTypes() {
     SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT name, driver, description, notifications FROM "
                                           "job_types ORDER BY name"));
     std::vector<JobType> out;
+    out.reserve(static_cast<size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) {
       out.push_back({r.Text(i, 0), r.Text(i, 1), r.Text(i, 2), r.Bool(i, 3)});
     }
@@ -1299,6 +1300,7 @@ Result<std::vector<InstanceInfo>> PostgresStore::ListInstances() {
     SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT id, host, pid, version, started_at, "
                                           "heartbeat_at, stopped_at FROM instances ORDER BY id"));
     std::vector<InstanceInfo> out;
+    out.reserve(static_cast<size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) {
       out.push_back({r.Text(i, 0), r.Text(i, 1), r.Int(i, 2), r.Text(i, 3), AtUs(r.Int(i, 4)),
                      AtUs(r.Int(i, 5)), OptInstant(r, i, 6)});
