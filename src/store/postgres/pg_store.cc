@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <random>
@@ -237,6 +238,20 @@ struct RunRow {
   std::optional<Instant> reserve_until;
 };
 
+// The NOTIFY channel of a schema: "sked_" and a 64-bit FNV-1a hash of its
+// name in hex, so that any schema name (up to 63 bytes) gives a channel within
+// PostgreSQL's 63-byte limit, the same in every sked version.
+std::string ChannelFor(const std::string& schema) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : schema) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::string("sked_") + hex;
+}
+
 // Notification payloads on the store's channel.
 constexpr const char* kNotifyJobs = "jobs";
 constexpr const char* kNotifyQueued = "queued";
@@ -342,7 +357,7 @@ class PostgresStore final : public Store {
  public:
   PostgresStore(const std::string& url, const StoreOptions& options)
       : pool_(url, options.schema, options.max_connections),
-        channel_("sked:" + options.schema),
+        channel_(ChannelFor(options.schema)),
         listener_(url, options.schema, channel_, &pool_),
         rng_(std::random_device{}()) {}
 
@@ -982,7 +997,7 @@ Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& se
     std::int64_t runs = 0, successes = 0, failures = 0;
     std::optional<std::int64_t> last;
   };
-  std::map<std::int64_t, Counts> by_job;  // in id order: rows are locked in one order
+  std::map<std::int64_t, Counts> by_job;  // in id order
   for (const Settled& s : settled) {
     Counts& n = by_job[s.job_id];
     ++n.runs;
@@ -1000,6 +1015,14 @@ Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& se
     failures.Add(n.failures);
     last.Add(n.last);
   }
+  // Two instances settling runs of the same jobs would deadlock if each
+  // updated the counter rows in its own order (an UPDATE ... FROM unnest has
+  // none): lock them in id order first. A deadlock costs PostgreSQL's
+  // deadlock_timeout (1 s) before one side is aborted.
+  SKED_RETURN_IF_ERROR(c->Exec("SELECT 1 FROM job_stats WHERE job_id = ANY($1::bigint[]) ORDER BY "
+                               "job_id FOR UPDATE",
+                               Params().Add(ids.str()))
+                           .status());
   return c
       ->Exec(
           "UPDATE job_stats s SET runs = s.runs + u.runs, successes = s.successes + "

@@ -1,0 +1,194 @@
+// PostgreSQL-specific behaviour beyond the conformance suite: schema quoting,
+// concurrent migrations, notifications between handles, text the database
+// would refuse, connection errors. Needs SKED_TEST_PG_URL (scripts/test.sh).
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sked/store.h"
+#include "store/postgres/pg_client.h"
+
+namespace sked {
+namespace {
+
+using std::chrono::seconds;
+
+const Instant kT0 = Instant(seconds(1'800'000'000));
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* url = std::getenv("SKED_TEST_PG_URL");
+    if (url == nullptr) GTEST_SKIP() << "SKED_TEST_PG_URL is not set (scripts/test.sh sets it)";
+    url_ = url;
+    // A name that needs quoting: a quote, a space, upper case.
+    schema_ = "Pg \"test\" " + std::to_string(::getpid()) + " " +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    schema_ = schema_.substr(0, 63);
+    Drop();
+  }
+  void TearDown() override {
+    if (!url_.empty()) Drop();
+  }
+  void Drop() {
+    auto c = pg::Connection::Open(url_, "public");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto q = pg::QuoteIdentifier((*c)->raw(), schema_);
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE((*c)->ExecScript("DROP SCHEMA IF EXISTS " + *q + " CASCADE").ok());
+  }
+  std::unique_ptr<Store> Open() {
+    StoreOptions options;
+    options.schema = schema_;
+    auto s = Store::Open(url_, options);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  static Job NewJob(const std::string& name) {
+    Job j;
+    j.spec.name = name;
+    j.spec.driver = "noop";
+    j.spec.schedule = "* * * * *";
+    j.next_run_at = kT0;
+    j.created_at = j.updated_at = kT0;
+    return j;
+  }
+
+  std::string url_, schema_;
+};
+
+TEST_F(PostgresStoreTest, InstancesStartingTogetherMigrateOnceIntoAQuotedSchema) {
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < 4; ++i) stores.push_back(Open());
+  std::vector<Status> results(stores.size());
+  std::vector<std::thread> threads;
+  threads.reserve(stores.size());
+  for (size_t i = 0; i < stores.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = stores[i]->Migrate(); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const Status& s : results) EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(*stores[0]->SchemaVersion(), stores[0]->LatestSchemaVersion());
+  auto created = stores[1]->CreateJob(NewJob("in-a-quoted-schema"));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(stores[2]->GetJobByName("in-a-quoted-schema")->spec.name, "in-a-quoted-schema");
+}
+
+TEST_F(PostgresStoreTest, OtherHandlesChangesArriveAsNotificationsOwnDoNot) {
+  std::unique_ptr<Store> listener = Open(), writer = Open();
+  ASSERT_TRUE(listener->Migrate().ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<StoreEvent> events;
+  ASSERT_TRUE(listener->SetListener([&](StoreEvent e) {
+    std::lock_guard<std::mutex> l(mu);
+    events.push_back(e);
+    cv.notify_all();
+  }));
+  auto wait_for = [&](StoreEvent want) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, seconds(5), [&] {
+      return std::find(events.begin(), events.end(), want) != events.end();
+    });
+  };
+  // The listener connects in the background: a first change may precede it,
+  // so create jobs until one is heard (bounded).
+  bool heard = false;
+  for (int i = 0; i < 10 && !heard; ++i) {
+    ASSERT_TRUE(writer->CreateJob(NewJob("job-" + std::to_string(i))).ok());
+    std::unique_lock<std::mutex> l(mu);
+    heard = cv.wait_for(l, std::chrono::milliseconds(500), [&] { return !events.empty(); });
+  }
+  ASSERT_TRUE(heard) << "no notification of a job created by another handle";
+  EXPECT_EQ(events.front(), StoreEvent::kJobsChanged);
+
+  auto job = writer->GetJobByName("job-0");
+  NewRun manual;
+  manual.scheduled_for = kT0;
+  manual.trigger = RunTrigger::kManual;
+  auto run = writer->InsertRun(job->id, manual, kT0);
+  ASSERT_TRUE(run.ok());
+  EXPECT_TRUE(wait_for(StoreEvent::kRunQueued));
+  ASSERT_EQ(listener->StartQueued("inst", kT0, 1, kT0 + seconds(30))->size(), 1u);
+  ASSERT_FALSE(*writer->RequestCancel(run->id, kT0, "stop"));
+  EXPECT_TRUE(wait_for(StoreEvent::kCancelRequested));
+
+  // The listener's own changes are not reported back to it.
+  {
+    std::lock_guard<std::mutex> l(mu);
+    events.clear();
+  }
+  ASSERT_TRUE(listener->CreateJob(NewJob("own")).ok());
+  ASSERT_TRUE(writer->CreateJob(NewJob("theirs")).ok());
+  EXPECT_TRUE(wait_for(StoreEvent::kJobsChanged));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(events.size(), 1u);  // "theirs" only
+  }
+  // Removing the listener: no call after it returns.
+  ASSERT_TRUE(listener->SetListener({}));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    events.clear();
+  }
+  ASSERT_TRUE(writer->CreateJob(NewJob("unheard")).ok());
+  ASSERT_TRUE(writer->CreateJob(NewJob("unheard-2")).ok());
+  std::unique_lock<std::mutex> l(mu);
+  EXPECT_FALSE(cv.wait_for(l, std::chrono::milliseconds(300), [&] { return !events.empty(); }));
+}
+
+TEST_F(PostgresStoreTest, OutputThatIsNotUtf8IsStoredWithReplacementCharacters) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_TRUE(store->Migrate().ok());
+  auto job = store->CreateJob(NewJob("bytes"));
+  ASSERT_TRUE(job.ok());
+  NewRun r;
+  r.scheduled_for = kT0;
+  ASSERT_TRUE(store->InsertRun(job->id, r, kT0).ok());
+  auto started = store->StartQueued("inst", kT0, 1, kT0 + seconds(30));
+  ASSERT_EQ(started->size(), 1u);
+  RunOutcome o;
+  o.run_id = started->front().id;
+  o.lease_token = started->front().lease_token;
+  o.status = RunStatus::kFailed;
+  o.finished_at = kT0 + seconds(1);
+  o.output =
+      std::string("ok \xff\xfe nul:") + '\0' + " caf\xc3\xa9 \xe2\x82";  // bad, NUL, good, cut
+  o.error = "exit 1";
+  ASSERT_EQ(*store->SettleRuns({o}), std::vector<bool>({true}));
+  EXPECT_EQ(store->GetRun(o.run_id)->output,
+            "ok \xEF\xBF\xBD\xEF\xBF\xBD nul:\xEF\xBF\xBD caf\xc3\xa9 \xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST_F(PostgresStoreTest, UnreachableServerAndBadUrlsGiveClearErrorsWithoutThePassword) {
+  auto down = Store::Open("postgresql://sked:hunter2@127.0.0.1:1/sked");
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(down.status().message().find("postgresql://sked:***@127.0.0.1:1/sked"),
+            std::string::npos)
+      << down.status().message();
+  EXPECT_EQ(down.status().message().find("hunter2"), std::string::npos);
+
+  auto bad = Store::Open("postgresql://sked@127.0.0.1:5432/sked?nosuchoption=1");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << bad.status().ToString();
+
+  StoreOptions long_schema;
+  long_schema.schema = std::string(64, 's');
+  EXPECT_EQ(Store::Open(url_, long_schema).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Store::Redact("postgresql://u:p%40ss@h/db"), "postgresql://u:***@h/db");
+  EXPECT_EQ(Store::Redact("host=h password=secret dbname=x"), "host=h password=*** dbname=x");
+  EXPECT_EQ(Store::Redact("sqlite:///var/lib/sked.db"), "sqlite:///var/lib/sked.db");
+}
+
+}  // namespace
+}  // namespace sked
