@@ -271,10 +271,20 @@ TEST_F(FleetTest, ThreeInstancesKilledAndStalledRunEachFireOnce) {
   EXPECT_EQ(Db()->ListJobs(all)->size(), static_cast<size_t>(kJobs));
   for (const char* id : {"fleet-a", "fleet-b", "fleet-c"}) EXPECT_TRUE(Alive(id)) << id;
 
-  // t0+3s: kill b while its runs execute; restart it a second later.
+  // From t0+3s: kill b while it holds runs (wait, bounded, for a moment it
+  // does); restart it a second later.
   SleepUntil(t0 + seconds(3) + milliseconds(50));
+  auto holds = [&](const std::string& id) {
+    int n = 0;
+    for (const sked::Run& r : AllRuns()) {
+      n += r.instance_id == id &&
+           (r.status == RunStatus::kRunning || r.status == RunStatus::kQueued);
+    }
+    return n;
+  };
+  EXPECT_TRUE(WaitFor([&] { return holds("fleet-b") > 0; }, seconds(5)));
   Kill("fleet-b");
-  SleepUntil(t0 + seconds(4));
+  std::this_thread::sleep_for(seconds(1));
   Start("fleet-b");
 
   // t0+5s: stop c past its 3 s lease; wait until the others have reaped all
@@ -282,14 +292,7 @@ TEST_F(FleetTest, ThreeInstancesKilledAndStalledRunEachFireOnce) {
   // c is stopped while it holds runs (it may be between runs: look again).
   SleepUntil(t0 + seconds(5) + milliseconds(50));
   const pid_t c = pids_.at("fleet-c");
-  auto c_unsettled = [&] {
-    int n = 0;
-    for (const sked::Run& r : AllRuns()) {
-      n += r.instance_id == "fleet-c" &&
-           (r.status == RunStatus::kRunning || r.status == RunStatus::kQueued);
-    }
-    return n;
-  };
+  auto c_unsettled = [&] { return holds("fleet-c"); };
   for (int attempt = 0; attempt < 20; ++attempt) {
     kill(c, SIGSTOP);
     if (c_unsettled() > 0) break;
