@@ -20,6 +20,7 @@
 
 #include "store/postgres/pg_client.h"
 #include "store/postgres/pg_migrations.h"
+#include "store/store_codec.h"
 
 namespace sked {
 namespace {
@@ -28,51 +29,20 @@ using pg::ArrayLiteral;
 using pg::Connection;
 using pg::Params;
 using pg::Rows;
+using store_internal::AtUs;
+using store_internal::IsFailure;
+using store_internal::JoinTags;
+using store_internal::OptUs;
+using store_internal::RetryOn;
+using store_internal::SetRetryOn;
+using store_internal::SplitTags;
+using store_internal::Us;
 
-std::int64_t Us(Instant t) { return t.time_since_epoch().count(); }
-std::int64_t Us(Duration d) { return d.count(); }
-Instant AtUs(std::int64_t us) { return Instant(Duration(us)); }
-std::optional<std::int64_t> OptUs(const std::optional<Instant>& t) {
-  return t ? std::optional<std::int64_t>(Us(*t)) : std::nullopt;
-}
-std::optional<std::int64_t> OptUs(const std::optional<Duration>& d) {
-  return d ? std::optional<std::int64_t>(Us(*d)) : std::nullopt;
-}
 std::optional<Instant> OptInstant(const Rows& r, int row, int col) {
   return r.IsNull(row, col) ? std::nullopt : std::optional<Instant>(AtUs(r.Int(row, col)));
 }
 std::optional<Duration> OptDuration(const Rows& r, int row, int col) {
   return r.IsNull(row, col) ? std::nullopt : std::optional<Duration>(Duration(r.Int(row, col)));
-}
-
-std::string JoinTags(const std::vector<std::string>& tags) {
-  std::string out;
-  for (const std::string& t : tags) {
-    if (!out.empty()) out += ',';
-    out += t;
-  }
-  return out;
-}
-
-std::vector<std::string> SplitTags(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    out.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
-std::string RetryOn(const RetryPolicy& r) {
-  std::string out;
-  if (r.on_failed) out += "failed,";
-  if (r.on_timed_out) out += "timed_out,";
-  if (r.on_abandoned) out += "abandoned,";
-  if (!out.empty()) out.pop_back();
-  return out;
 }
 
 constexpr const char* kJobColumns =
@@ -116,10 +86,7 @@ Job ReadJob(const Rows& s, int row) {
   spec.retry.multiplier = s.Double(row, 20);
   spec.retry.max_backoff = Duration(num(21));
   spec.retry.jitter = s.Double(row, 22);
-  const std::string on = text(23);
-  spec.retry.on_failed = on.find("failed") != std::string::npos;
-  spec.retry.on_timed_out = on.find("timed_out") != std::string::npos;
-  spec.retry.on_abandoned = on.find("abandoned") != std::string::npos;
+  SetRetryOn(text(23), &spec.retry);
   spec.tags = SplitTags(text(24));
   j.source = text(25);
   j.next_run_at = OptInstant(s, row, 26);
@@ -199,10 +166,6 @@ Run ReadRun(const Rows& s, int row) {
   r.cancel_requested = s.Bool(row, 21);
   r.job_version = s.Int(row, 22);
   return r;
-}
-
-bool IsFailure(RunStatus s) {
-  return s == RunStatus::kFailed || s == RunStatus::kTimedOut || s == RunStatus::kAbandoned;
 }
 
 // A transaction on one connection; rolled back unless committed.

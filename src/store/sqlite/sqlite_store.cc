@@ -9,58 +9,28 @@
 
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_db.h"
+#include "store/store_codec.h"
 
 namespace sked {
 namespace {
 
+using store_internal::AtUs;
+using store_internal::IsFailure;
+using store_internal::JoinTags;
+using store_internal::OptUs;
+using store_internal::RetryOn;
+using store_internal::SetRetryOn;
+using store_internal::SplitTags;
 using store_internal::SqliteDb;
 using store_internal::Stmt;
 using store_internal::Transaction;
+using store_internal::Us;
 
-std::int64_t Us(Instant t) { return t.time_since_epoch().count(); }
-std::int64_t Us(Duration d) { return d.count(); }
-Instant AtUs(std::int64_t us) { return Instant(Duration(us)); }
-std::optional<std::int64_t> OptUs(const std::optional<Instant>& t) {
-  return t ? std::optional<std::int64_t>(Us(*t)) : std::nullopt;
-}
-std::optional<std::int64_t> OptUs(const std::optional<Duration>& d) {
-  return d ? std::optional<std::int64_t>(Us(*d)) : std::nullopt;
-}
 std::optional<Instant> OptInstant(const Stmt& s, int col) {
   return s.IsNull(col) ? std::nullopt : std::optional<Instant>(AtUs(s.Int(col)));
 }
 std::optional<Duration> OptDuration(const Stmt& s, int col) {
   return s.IsNull(col) ? std::nullopt : std::optional<Duration>(Duration(s.Int(col)));
-}
-
-std::string JoinTags(const std::vector<std::string>& tags) {
-  std::string out;
-  for (const std::string& t : tags) {
-    if (!out.empty()) out += ',';
-    out += t;
-  }
-  return out;
-}
-
-std::vector<std::string> SplitTags(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    out.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
-std::string RetryOn(const RetryPolicy& r) {
-  std::string out;
-  if (r.on_failed) out += "failed,";
-  if (r.on_timed_out) out += "timed_out,";
-  if (r.on_abandoned) out += "abandoned,";
-  if (!out.empty()) out.pop_back();
-  return out;
 }
 
 constexpr const char* kJobColumns =
@@ -99,10 +69,7 @@ Job ReadJob(const Stmt& s) {
   spec.retry.multiplier = s.Double(20);
   spec.retry.max_backoff = Duration(s.Int(21));
   spec.retry.jitter = s.Double(22);
-  const std::string on = s.Text(23);
-  spec.retry.on_failed = on.find("failed") != std::string::npos;
-  spec.retry.on_timed_out = on.find("timed_out") != std::string::npos;
-  spec.retry.on_abandoned = on.find("abandoned") != std::string::npos;
+  SetRetryOn(s.Text(23), &spec.retry);
   spec.tags = SplitTags(s.Text(24));
   j.source = s.Text(25);
   j.next_run_at = OptInstant(s, 26);
@@ -183,9 +150,6 @@ Run ReadRun(const Stmt& s) {
 }
 
 int CountFor(RunStatus status, RunStatus is) { return status == is ? 1 : 0; }
-bool IsFailure(RunStatus s) {
-  return s == RunStatus::kFailed || s == RunStatus::kTimedOut || s == RunStatus::kAbandoned;
-}
 
 class SqliteStore final : public Store {
  public:

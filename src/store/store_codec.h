@@ -1,0 +1,72 @@
+// How both store backends encode values in columns: times as microseconds
+// since the Unix epoch (UTC), durations as microseconds, tags as a comma
+// list, a retry policy's "retry on" set as a comma list of statuses.
+
+#ifndef SKED_STORE_STORE_CODEC_H_
+#define SKED_STORE_STORE_CODEC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sked/job.h"
+#include "sked/run.h"
+#include "sked/time.h"
+
+namespace sked::store_internal {
+
+inline std::int64_t Us(Instant t) { return t.time_since_epoch().count(); }
+inline std::int64_t Us(Duration d) { return d.count(); }
+inline Instant AtUs(std::int64_t us) { return Instant(Duration(us)); }
+inline std::optional<std::int64_t> OptUs(const std::optional<Instant>& t) {
+  return t ? std::optional<std::int64_t>(Us(*t)) : std::nullopt;
+}
+inline std::optional<std::int64_t> OptUs(const std::optional<Duration>& d) {
+  return d ? std::optional<std::int64_t>(Us(*d)) : std::nullopt;
+}
+
+inline std::string JoinTags(const std::vector<std::string>& tags) {
+  std::string out;
+  for (const std::string& t : tags) {
+    if (!out.empty()) out += ',';
+    out += t;
+  }
+  return out;
+}
+
+inline std::vector<std::string> SplitTags(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+inline std::string RetryOn(const RetryPolicy& r) {
+  std::string out;
+  if (r.on_failed) out += "failed,";
+  if (r.on_timed_out) out += "timed_out,";
+  if (r.on_abandoned) out += "abandoned,";
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
+inline void SetRetryOn(const std::string& on, RetryPolicy* r) {
+  r->on_failed = on.find("failed") != std::string::npos;
+  r->on_timed_out = on.find("timed_out") != std::string::npos;
+  r->on_abandoned = on.find("abandoned") != std::string::npos;
+}
+
+// Counted as a failure in a job's counters.
+inline bool IsFailure(RunStatus s) {
+  return s == RunStatus::kFailed || s == RunStatus::kTimedOut || s == RunStatus::kAbandoned;
+}
+
+}  // namespace sked::store_internal
+
+#endif  // SKED_STORE_STORE_CODEC_H_
