@@ -247,5 +247,85 @@ TEST(CronDstTest, AgreesWithLiteralScanAroundTransitions) {
   }
 }
 
+// The rule applied literally, one second at a time, over [from, to]: a
+// second is a fire if the wall clock shows a matching time it has not shown
+// before in the window (fixed-time: a repeated time fires on its first pass
+// only), or if the clock just jumped forward over a matching fixed time.
+// REQUIRES: `from` lies before the window's transitions by more than their jumps.
+std::vector<std::int64_t> ScanFiresBySecond(const CronSchedule& s, std::int64_t from,
+                                            std::int64_t to) {
+  const TimeZone& zone = s.time_zone();
+  auto matches = [&](std::int64_t local) { return testing::MatchesWallClock(s, local); };
+  std::vector<std::int64_t> out;
+  std::vector<bool> shown;  // local times already shown, from from + offset(from) - 1 day
+  const std::int64_t base = from + zone.OffsetAt(FromUnixSeconds(from)).count() - 86400;
+  std::int64_t prev_off = zone.OffsetAt(FromUnixSeconds(from - 1)).count();
+  for (std::int64_t u = from; u <= to; ++u) {
+    const std::int64_t off = zone.OffsetAt(FromUnixSeconds(u)).count();
+    const std::int64_t local = u + off;
+    const size_t slot = static_cast<size_t>(local - base);
+    if (shown.size() <= slot) shown.resize(slot + 1, false);
+    bool fire = matches(local) && (s.interval_like() || !shown[slot]);
+    shown[slot] = true;
+    if (!s.interval_like() && off > prev_off) {
+      for (std::int64_t l = u + prev_off; !fire && l < local; ++l) fire = matches(l);
+    }
+    if (fire) out.push_back(u);
+    prev_off = off;
+  }
+  return out;
+}
+
+// Next() from every second near each transition of several zones and years
+// agrees with the literal rule: a search that starts inside, at the edge of
+// or just before a gap or a repeat never loses or doubles a fire. (A start
+// one second before the gap lost the gap fire once.)
+TEST(CronDstTest, NextFromEverySecondNearTransitionsAgreesWithLiteralRule) {
+  const std::vector<std::string> zones = {kNy, "Europe/Berlin", "Australia/Lord_Howe",
+                                          "America/Havana", "America/Santiago"};
+  const std::vector<std::string> exprs = {
+      "30 2 * * *",     "0 * * * *",       "*/15 * * * *",  "45 1,2 * * *",    "0 0 * * *",
+      "59 1 * * *",     "0 3 * * *",       "0 30 2 * * *",  "59 59 1 * * *",   "0 0 * * * *",
+      "*/20 * * * * *", "30 0-59/7 2 * * *", "0 0 0 * * *", "15 30 1 * * *"};
+  for (const std::string& zone_name : zones) {
+    const TimeZone zone = *TimeZone::Find(zone_name);
+    Instant t = At("2025-01-01T00:00:00Z");
+    for (int k = 0; k < 8; ++k) {
+      auto tr = zone.NextTransition(t);
+      if (!tr || tr->at > At("2027-01-01T00:00:00Z")) break;
+      t = tr->at;
+      const std::int64_t at = ToUnixSeconds(tr->at);
+      const std::int64_t from = at - 3 * 3600, to = at + 3 * 3600;
+      for (const std::string& expr : exprs) {
+        const CronSchedule s = Schedule(expr, zone_name);
+        const std::vector<std::int64_t> fires = ScanFiresBySecond(s, from, to);
+        size_t next = 0;  // the first literal fire after the start
+        for (std::int64_t start = at - 2 * 3600; start <= at + 2 * 3600; ++start) {
+          while (next < fires.size() && fires[next] <= start) ++next;
+          const auto got = s.Next(FromUnixSeconds(start));
+          if (next < fires.size()) {
+            ASSERT_TRUE(got && ToUnixSeconds(*got) == fires[next])
+                << expr << " in " << zone_name << " from " << zone.Format(FromUnixSeconds(start))
+                << ": want " << zone.Format(FromUnixSeconds(fires[next])) << ", got "
+                << (got ? zone.Format(*got) : "none");
+          } else {
+            ASSERT_TRUE(!got || ToUnixSeconds(*got) > to)
+                << expr << " in " << zone_name << " from " << zone.Format(FromUnixSeconds(start))
+                << ": a fire the literal rule does not have: " << zone.Format(*got);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The reported case: New York's 2026 gap, counting from one second before it.
+TEST(CronDstTest, NextFromTheSecondBeforeAGapKeepsTheGapFire) {
+  EXPECT_EQ(Fires("30 2 * * *", kNy, "2026-03-08T01:59:59-05:00", 2),
+            (V{"2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"}));
+  EXPECT_EQ(Fires("0 30 2 * * *", kNy, "2026-03-08T01:59:59.999-05:00", 1),
+            (V{"2026-03-08T03:00:00-04:00"}));
+}
+
 }  // namespace
 }  // namespace sked

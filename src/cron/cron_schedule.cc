@@ -154,6 +154,15 @@ std::optional<Instant> CronSchedule::Next(Instant after) const {
   const ZoneTable& z = zone_.table();
   std::int64_t t = ToUnixSeconds(after) + 1;  // first candidate second
   std::size_t i = z.Find(t);
+  if (!p.interval_like && i > 0 && t == z.Begin(i) && z.Offset(i - 1) < z.Offset(i)) {
+    // The search starts at the very instant a forward jump ends: fixed times
+    // in that jump's gap fire now (the rounds below see a gap only when they
+    // cross it).
+    std::int64_t in_gap;
+    if (p.NextLocal(t + z.Offset(i - 1), &in_gap) && in_gap < t + z.Offset(i)) {
+      return FromUnixSeconds(t);
+    }
+  }
   // Each round either answers or moves to the next period of the zone.
   for (int round = 0; round < 4096; ++round) {
     const std::int64_t offset = z.Offset(i);
