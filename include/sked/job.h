@@ -73,6 +73,9 @@ struct Job {
   std::int64_t id = 0;
   JobSpec spec;
   JobState state = JobState::kActive;
+  // Why the job is in its state when the user did not ask for it ("removed
+  // from sked.toml", "schedule no longer parses: ..."); empty otherwise.
+  std::string state_reason;
   std::string source = "api";  // "api" or "config" (declared in sked.toml)
   std::optional<Instant> next_run_at;
   std::optional<Instant> last_run_at;

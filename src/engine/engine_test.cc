@@ -32,6 +32,27 @@ class ThrowingDriver final : public Driver {
   }
 };
 
+// Records the config of every run it executes.
+class RecordingDriver final : public Driver {
+ public:
+  std::string_view name() const override { return "record"; }
+  std::string_view description() const override { return "records each run's config"; }
+  Status Validate(std::string_view) const override { return Status::Ok(); }
+  DriverResult Execute(const RunContext& ctx, std::stop_token) override {
+    std::lock_guard<std::mutex> l(mu_);
+    seen_.push_back(ctx.job_name + ":" + ctx.config);
+    return DriverResult();
+  }
+  std::vector<std::string> seen() {
+    std::lock_guard<std::mutex> l(mu_);
+    return seen_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> seen_;
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -39,6 +60,9 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(store_->Migrate().ok());
     drivers_ = DriverRegistry::WithBuiltins();
     ASSERT_TRUE(drivers_->Register(std::make_unique<ThrowingDriver>()).ok());
+    auto recording = std::make_unique<RecordingDriver>();
+    recording_ = recording.get();
+    ASSERT_TRUE(drivers_->Register(std::move(recording)).ok());
     options_.instance_id = "test-1";
     options_.workers = 2;
     options_.min_interval = seconds(1);
@@ -137,6 +161,7 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<DriverRegistry> drivers_;
   EngineOptions options_;
   std::unique_ptr<Engine> engine_;
+  RecordingDriver* recording_ = nullptr;  // owned by drivers_
 };
 
 using V = std::vector<std::string>;
@@ -164,6 +189,43 @@ TEST_F(EngineTest, FiresOnTimeAndKeepsCounters) {
   EXPECT_EQ(m.runs_by_status["succeeded"], 3);
   EXPECT_EQ(m.fire_lag.count, 3);
   EXPECT_EQ(m.fire_lag.counts[0], 3);  // all within 1 ms
+}
+
+// Another process (the CLI) deletes a job and creates one: the new job runs
+// its own command, never the deleted one's, and its runs' ids are new.
+TEST_F(EngineTest, ANewJobNeverRunsADeletedJobsCommand) {
+  StartEngine();
+  Job x = Create(Spec("x", "* * * * * *", "record", R"({"cmd":"touch OLD"})"));
+  AdvanceTo(kT0 + seconds(2));
+  auto x_runs = engine_->ListRuns({});
+  ASSERT_TRUE(x_runs.ok());
+  ASSERT_FALSE(x_runs->empty());
+  std::int64_t max_run = 0;
+  for (const sked::Run& r : *x_runs) max_run = std::max(max_run, r.id);
+  ASSERT_TRUE(store_->DeleteJob(x.id).ok());  // behind the engine's back
+  auto y = store_->CreateJob([&] {
+    Job j;
+    j.spec = Spec("y", "* * * * * *", "record", R"({"cmd":"touch NEW"})");
+    j.next_run_at = kT0 + seconds(3);
+    j.created_at = j.updated_at = kT0 + seconds(2);
+    return j;
+  }());
+  ASSERT_TRUE(y.ok()) << y.status().ToString();
+  EXPECT_NE(y->id, x.id);
+  const size_t before = recording_->seen().size();
+  AdvanceTo(kT0 + seconds(6));  // the poll sees the new job
+  const std::vector<std::string> seen = recording_->seen();
+  ASSERT_GT(seen.size(), before);
+  for (size_t i = before; i < seen.size(); ++i) EXPECT_EQ(seen[i], R"(y:{"cmd":"touch NEW"})");
+  RunFilter f;
+  f.job_id = y->id;
+  auto y_runs = engine_->ListRuns(f);
+  ASSERT_TRUE(y_runs.ok());
+  const std::vector<sked::Run> y_list = *y_runs;
+  for (const sked::Run& r : y_list) {
+    EXPECT_GT(r.id, max_run);
+    EXPECT_EQ(r.status, RunStatus::kSucceeded);
+  }
 }
 
 TEST_F(EngineTest, OverlapSkipRecordsSkippedFires) {

@@ -198,6 +198,53 @@ TEST_P(StoreConformanceTest, JobCrud) {
   EXPECT_EQ(store_->ListJobs({})->size(), 1u);
 }
 
+// A deleted job's id, or its runs' ids, never name anything else: a new job
+// that took a deleted job's id once ran the deleted job's command.
+TEST_P(StoreConformanceTest, IdsOfDeletedJobsAndRunsAreNeverReused) {
+  Job old_job = Create("old");
+  ClaimAll(kT0);
+  ClaimAll(kT0 + seconds(60));
+  auto old_runs = store_->ListRuns({});
+  ASSERT_TRUE(old_runs.ok());
+  ASSERT_EQ(old_runs->size(), 2u);
+  std::int64_t max_run = 0;
+  for (const sked::Run& r : *old_runs) max_run = std::max(max_run, r.id);
+  ASSERT_TRUE(store_->DeleteJob(old_job.id).ok());
+
+  Job new_job = Create("new", kT0 + seconds(120));
+  EXPECT_GT(new_job.id, old_job.id);
+  std::vector<sked::Run> runs = ClaimAll(kT0 + seconds(120));
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_GT(runs[0].id, max_run);
+  EXPECT_EQ(runs[0].job_id, new_job.id);
+  EXPECT_EQ(store_->GetRun(max_run).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetJob(old_job.id).status().code(), StatusCode::kNotFound);
+
+  // Nor after the store is opened again.
+  if (!GetParam().shares_between_handles) return;  // an in-memory database ends with its handle
+  ASSERT_TRUE(store_->DeleteJob(new_job.id).ok());
+  store_.reset();
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_GT(Create("newer").id, new_job.id);
+}
+
+// The reason a job was put in its state (the declared-job sync disables a
+// job removed from the config) is kept, and cleared by an update that says so.
+TEST_P(StoreConformanceTest, StateReasonIsStored) {
+  Job job = Create("declared");
+  job.state = JobState::kDisabled;
+  job.state_reason = "removed from sked.toml";
+  auto disabled = store_->UpdateJob(job);
+  ASSERT_TRUE(disabled.ok()) << disabled.status().ToString();
+  EXPECT_EQ(disabled->state, JobState::kDisabled);
+  EXPECT_EQ(store_->GetJob(job.id)->state_reason, "removed from sked.toml");
+  Job enabled = *disabled;
+  enabled.state = JobState::kActive;
+  enabled.state_reason.clear();
+  EXPECT_EQ(store_->UpdateJob(enabled)->state_reason, "");
+}
+
 TEST_P(StoreConformanceTest, ClaimDueTakesOnlyDueActiveJobsOnce) {
   Job due = Create("due", kT0 - seconds(5));
   Create("later", kT0 + seconds(5));

@@ -114,6 +114,11 @@ CREATE INDEX runs_leases ON runs (lease_expires_at)
 CREATE INDEX runs_owner ON runs (instance_id)
   WHERE status IN ('queued', 'running') AND instance_id <> '';
 )sql"},
+      // Identity columns never hand out an id twice already; the version
+      // matches SQLite's, whose tables were rebuilt so theirs do not either.
+      {3, "ids never reused; a job's state reason", R"sql(
+ALTER TABLE jobs ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return migrations;
 }

@@ -51,11 +51,11 @@ constexpr const char* kJobColumns =
     "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
-    "j.created_at, j.updated_at";
+    "j.created_at, j.updated_at, j.state_reason";
 // A job row with its counters (kept apart: settling a run never locks the
 // job's row, which claims lock).
 constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
-constexpr int kJobColumnCount = 34;
+constexpr int kJobColumnCount = 35;
 
 Job ReadJob(const Rows& s, int row) {
   auto text = [&](int c) { return s.Text(row, c); };
@@ -97,10 +97,11 @@ Job ReadJob(const Rows& s, int row) {
   j.version = num(31);
   j.created_at = AtUs(num(32));
   j.updated_at = AtUs(num(33));
+  j.state_reason = text(34);
   return j;
 }
 
-// The user-settable job fields as parameters $1-$27 (kJobWriteColumns order).
+// The written job fields as parameters $1-$28, in the order the INSERT names them.
 Params JobSpecParams(const Job& j) {
   const JobSpec& spec = j.spec;
   Params p;
@@ -130,7 +131,8 @@ Params JobSpecParams(const Job& j) {
       .Add(JoinTags(spec.tags))
       .Add(j.source)
       .Add(OptUs(j.next_run_at))
-      .Add(Us(j.updated_at));
+      .Add(Us(j.updated_at))
+      .Add(j.state_reason);
   return p;
 }
 
@@ -490,9 +492,10 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
                     "time_zone, state, start_at, end_at, overlap, max_queued, max_concurrent, "
                     "misfire, catchup_window_us, starting_deadline_us, timeout_us, priority, "
                     "retry_max, retry_backoff_us, retry_multiplier, retry_max_backoff_us, "
-                    "retry_jitter, retry_on, tags, source, next_run_at, updated_at, created_at) "
+                    "retry_jitter, retry_on, tags, source, next_run_at, updated_at, state_reason, "
+                    "created_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-                    "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) "
+                    "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) "
                     "RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
@@ -523,7 +526,8 @@ Result<Job> PostgresStore::UpdateJob(const Job& job) {
                     "timeout_us = $16, priority = $17, retry_max = $18, retry_backoff_us = $19, "
                     "retry_multiplier = $20, retry_max_backoff_us = $21, retry_jitter = $22, "
                     "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
-                    "$27, version = version + 1 WHERE id = $28 AND version = $29 RETURNING id"),
+                    "$27, state_reason = $28, version = version + 1 WHERE id = $29 AND "
+                    "version = $30 RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");

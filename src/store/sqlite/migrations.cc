@@ -106,6 +106,98 @@ CREATE INDEX runs_leases ON runs (lease_expires_at)
 CREATE INDEX runs_owner ON runs (instance_id)
   WHERE status IN ('queued', 'running') AND instance_id <> '';
 )sql"},
+      // Without AUTOINCREMENT, SQLite hands the largest deleted id to the next
+      // row: a new job took a deleted one's id (and cache entries), and run ids
+      // named other jobs' runs. Tables are rebuilt (foreign keys off, checked
+      // before commit), keeping every row and id.
+      {3, "ids never reused; a job's state reason", R"sql(
+CREATE TABLE jobs_v3 (
+  id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+  name                 TEXT NOT NULL UNIQUE,
+  description          TEXT NOT NULL DEFAULT '',
+  driver               TEXT NOT NULL,
+  driver_config        TEXT NOT NULL DEFAULT '{}',
+  schedule             TEXT NOT NULL,
+  time_zone            TEXT NOT NULL DEFAULT 'UTC',
+  state                TEXT NOT NULL,
+  start_at             INTEGER,
+  end_at               INTEGER,
+  overlap              TEXT NOT NULL,
+  max_queued           INTEGER NOT NULL,
+  max_concurrent       INTEGER NOT NULL,
+  misfire              TEXT NOT NULL,
+  catchup_window_us    INTEGER NOT NULL,
+  starting_deadline_us INTEGER,
+  timeout_us           INTEGER,
+  priority             INTEGER NOT NULL DEFAULT 0,
+  retry_max            INTEGER NOT NULL DEFAULT 0,
+  retry_backoff_us     INTEGER NOT NULL,
+  retry_multiplier     REAL NOT NULL,
+  retry_max_backoff_us INTEGER NOT NULL,
+  retry_jitter         REAL NOT NULL,
+  retry_on             TEXT NOT NULL,
+  tags                 TEXT NOT NULL DEFAULT '',
+  source               TEXT NOT NULL DEFAULT 'api',
+  next_run_at          INTEGER,
+  last_run_at          INTEGER,
+  runs                 INTEGER NOT NULL DEFAULT 0,
+  successes            INTEGER NOT NULL DEFAULT 0,
+  failures             INTEGER NOT NULL DEFAULT 0,
+  version              INTEGER NOT NULL DEFAULT 1,
+  created_at           INTEGER NOT NULL,
+  updated_at           INTEGER NOT NULL,
+  state_reason         TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO jobs_v3 (id, name, description, driver, driver_config, schedule, time_zone, state,
+  start_at, end_at, overlap, max_queued, max_concurrent, misfire, catchup_window_us,
+  starting_deadline_us, timeout_us, priority, retry_max, retry_backoff_us, retry_multiplier,
+  retry_max_backoff_us, retry_jitter, retry_on, tags, source, next_run_at, last_run_at, runs,
+  successes, failures, version, created_at, updated_at)
+SELECT id, name, description, driver, driver_config, schedule, time_zone, state,
+  start_at, end_at, overlap, max_queued, max_concurrent, misfire, catchup_window_us,
+  starting_deadline_us, timeout_us, priority, retry_max, retry_backoff_us, retry_multiplier,
+  retry_max_backoff_us, retry_jitter, retry_on, tags, source, next_run_at, last_run_at, runs,
+  successes, failures, version, created_at, updated_at FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v3 RENAME TO jobs;
+CREATE INDEX jobs_due ON jobs (next_run_at) WHERE state = 'active' AND next_run_at IS NOT NULL;
+
+CREATE TABLE runs_v3 (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id           INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  scheduled_for    INTEGER NOT NULL,
+  attempt          INTEGER NOT NULL,
+  trigger          TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  priority         INTEGER NOT NULL DEFAULT 0,
+  queued_at        INTEGER NOT NULL,
+  not_before       INTEGER NOT NULL,
+  started_at       INTEGER,
+  finished_at      INTEGER,
+  instance_id      TEXT NOT NULL DEFAULT '',
+  lease_token      INTEGER NOT NULL DEFAULT 0,
+  lease_expires_at INTEGER,
+  exit_code        INTEGER,
+  output           TEXT NOT NULL DEFAULT '',
+  output_truncated INTEGER NOT NULL DEFAULT 0,
+  result           TEXT NOT NULL DEFAULT '',
+  error            TEXT NOT NULL DEFAULT '',
+  reason           TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (job_id, scheduled_for, attempt)
+);
+INSERT INTO runs_v3 SELECT * FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v3 RENAME TO runs;
+CREATE INDEX runs_queue ON runs (priority DESC, scheduled_for, id) WHERE status = 'queued';
+CREATE INDEX runs_leases ON runs (lease_expires_at)
+  WHERE status IN ('queued', 'running') AND lease_expires_at IS NOT NULL;
+CREATE INDEX runs_owner ON runs (instance_id)
+  WHERE status IN ('queued', 'running') AND instance_id <> '';
+CREATE INDEX runs_active ON runs (job_id, status) WHERE status IN ('queued', 'running');
+CREATE INDEX runs_by_job ON runs (job_id, id);
+)sql",
+       true},
   };
   return migrations;
 }

@@ -12,6 +12,9 @@ struct Migration {
   int version;
   std::string_view name;
   std::string_view sql;
+  // Rebuilds tables: runs with foreign keys off (a dropped parent table
+  // would cascade), and checks them before it commits.
+  bool rebuilds_tables = false;
 };
 
 // In version order, starting at 1. Never edit a released migration: add one.

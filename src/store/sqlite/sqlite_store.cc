@@ -39,8 +39,8 @@ constexpr const char* kJobColumns =
     "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
-    "j.created_at, j.updated_at";
-constexpr int kJobColumnCount = 34;
+    "j.created_at, j.updated_at, j.state_reason";
+constexpr int kJobColumnCount = 35;
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -80,10 +80,11 @@ Job ReadJob(const Stmt& s) {
   j.version = s.Int(31);
   j.created_at = AtUs(s.Int(32));
   j.updated_at = AtUs(s.Int(33));
+  j.state_reason = s.Text(34);
   return j;
 }
 
-// Binds the user-settable job fields as parameters 1-27 in kJobWriteColumns order.
+// Binds the written job fields as parameters 1-28, in the order the INSERT names them.
 void BindJobSpec(Stmt* s, const Job& j) {
   const JobSpec& spec = j.spec;
   s->Bind(1, spec.name)
@@ -112,7 +113,8 @@ void BindJobSpec(Stmt* s, const Job& j) {
       .Bind(24, JoinTags(spec.tags))
       .Bind(25, j.source)
       .Bind(26, OptUs(j.next_run_at))
-      .Bind(27, Us(j.updated_at));
+      .Bind(27, Us(j.updated_at))
+      .Bind(28, j.state_reason);
 }
 
 constexpr const char* kRunColumns =
@@ -250,6 +252,15 @@ Status SqliteStore::Migrate() {
                                    std::to_string(LatestSchemaVersion()) + "); upgrade sked");
   }
   for (const auto& m : store_internal::SqliteMigrations()) {
+    // PRAGMA foreign_keys is a no-op inside a transaction: set it before.
+    if (m.rebuilds_tables) SKED_RETURN_IF_ERROR(db_->Exec("PRAGMA foreign_keys=OFF"));
+    struct ForeignKeysOn {
+      SqliteDb* db;
+      bool on;
+      ~ForeignKeysOn() {
+        if (on) (void)db->Exec("PRAGMA foreign_keys=ON");
+      }
+    } restore{db_.get(), m.rebuilds_tables};
     Transaction tx(db_.get());
     SKED_RETURN_IF_ERROR(tx.Begin());
     SKED_RETURN_IF_ERROR(
@@ -263,8 +274,17 @@ Status SqliteStore::Migrate() {
     const bool applied = done->Int(0) > 0;
     done->Reset();
     if (applied) continue;
-    SKED_RETURN_IF_ERROR(db_->Exec(m.sql).WithContext("migration " + std::to_string(m.version) +
-                                                      " (" + std::string(m.name) + ")"));
+    const std::string what = "migration " + std::to_string(m.version) + " (" +
+                             std::string(m.name) + ")";
+    SKED_RETURN_IF_ERROR(db_->Exec(m.sql).WithContext(what));
+    if (m.rebuilds_tables) {
+      SKED_ASSIGN_OR_RETURN(Stmt * check, Sql("PRAGMA foreign_key_check"));
+      if (check->Step()) {
+        return InternalError(what + ": a row of table '" + check->Text(0) +
+                             "' references a missing row; nothing was changed");
+      }
+      SKED_RETURN_IF_ERROR(check->status());
+    }
     SKED_ASSIGN_OR_RETURN(Stmt * rec,
                           Sql("INSERT INTO schema_migrations (version, name) VALUES (?, ?)"));
     SKED_RETURN_IF_ERROR(rec->Bind(1, m.version).Bind(2, m.name).Run());
@@ -296,11 +316,11 @@ Result<Job> SqliteStore::CreateJob(const Job& job) {
           "state, start_at, end_at, overlap, max_queued, max_concurrent, misfire, "
           "catchup_window_us, starting_deadline_us, timeout_us, priority, retry_max, "
           "retry_backoff_us, retry_multiplier, retry_max_backoff_us, retry_jitter, retry_on, "
-          "tags, source, next_run_at, updated_at, created_at, version, runs, successes, "
-          "failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-          "?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
+          "tags, source, next_run_at, updated_at, state_reason, created_at, version, runs, "
+          "successes, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
   BindJobSpec(s, job);
-  s->Bind(28, Us(job.created_at));
+  s->Bind(29, Us(job.created_at));
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -323,9 +343,10 @@ Result<Job> SqliteStore::UpdateJob(const Job& job) {
           "starting_deadline_us = ?, timeout_us = ?, priority = ?, retry_max = ?, "
           "retry_backoff_us = ?, retry_multiplier = ?, retry_max_backoff_us = ?, "
           "retry_jitter = ?, retry_on = ?, tags = ?, source = ?, next_run_at = ?, "
-          "updated_at = ?, version = version + 1 WHERE id = ? AND version = ?"));
+          "updated_at = ?, state_reason = ?, version = version + 1 WHERE id = ? AND "
+          "version = ?"));
   BindJobSpec(s, job);
-  s->Bind(28, job.id).Bind(29, job.version);
+  s->Bind(29, job.id).Bind(30, job.version);
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
