@@ -269,6 +269,91 @@ TEST_F(ServeTest, RunsJobsAndObeysCommandsFromOtherProcesses) {
   EXPECT_EQ(Sked({"health"}).exit_code, 1);
 }
 
+// True once process `pid` is gone or a zombie.
+bool ProcessGone(pid_t pid) {
+  if (kill(pid, 0) != 0) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string id, comm, state;
+  stat >> id >> comm >> state;
+  return state == "Z";
+}
+
+pid_t PidIn(const std::string& path) {
+  std::ifstream in(path);
+  pid_t pid = 0;
+  in >> pid;
+  return pid;
+}
+
+// kill -9 of the daemon while a shell job runs: the shell and its child die
+// with it (they used to live on under init, and ran again, twice at once,
+// when the abandoned run was retried).
+TEST_F(ServeTest, KillingTheDaemonKillsTheProcessesOfItsRuns) {
+  const std::string sh_pid = (dir_ / "sh.pid").string(), child_pid = (dir_ / "child.pid").string();
+  WriteConfig(std::string(kConfig) + R"(
+[[job]]
+name = "family"
+schedule = "0 0 1 1 *"
+driver = "shell"
+config = { command = "echo $$ > )" + sh_pid + R"(; sleep 300 & echo $! > )" + child_pid +
+              R"(; wait" }
+)");
+  StartServe();
+  ASSERT_TRUE(WaitFor([&] { return Sked({"job", "show", "family"}).exit_code == 0; }, seconds(10)));
+  ASSERT_EQ(Sked({"job", "trigger", "family"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return PidIn(sh_pid) > 0 && PidIn(child_pid) > 0; }, seconds(10)));
+  const pid_t sh = PidIn(sh_pid), child = PidIn(child_pid);
+  kill(serve_pid_, SIGKILL);
+  waitpid(serve_pid_, nullptr, 0);
+  serve_pid_ = -1;
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(sh) && ProcessGone(child); }, seconds(10)))
+      << "sh " << sh << " or its child " << child << " outlived the daemon";
+  kill(sh, SIGKILL);  // whatever the outcome, leave nothing behind
+  kill(child, SIGKILL);
+}
+
+// A run whose grandchild leaves the process group, ignores SIGTERM and keeps
+// the output open settles within timeout + kill_grace + the 2 s escape bound
+// (it used to hold its worker 300 s), timed out or cancelled; the escapee is
+// killed and the run's note says so.
+TEST_F(ServeTest, TimeoutAndCancelBoundARunWhoseGrandchildLeftTheGroup) {
+  const std::string pidfile = (dir_ / "escaped.pid").string();
+  WriteConfig(std::string(kConfig) + R"(
+[[job]]
+name = "escape"
+schedule = "0 0 1 1 *"
+driver = "shell"
+timeout = "3s"
+config = { command = "setsid sh -c 'trap \"\" TERM; echo $$ > )" + pidfile +
+              R"(; exec sleep 300' & echo parent; wait", kill_grace = "1s" }
+)");
+  StartServe();
+  ASSERT_TRUE(WaitFor([&] { return Sked({"job", "show", "escape"}).exit_code == 0; }, seconds(10)));
+  for (const bool cancel : {false, true}) {
+    std::remove(pidfile.c_str());
+    json queued = SkedJson({"job", "trigger", "escape"});
+    ASSERT_TRUE(queued.is_object());
+    const std::string id = std::to_string(queued["id"].get<int>());
+    ASSERT_TRUE(WaitFor([&] { return PidIn(pidfile) > 0; }, seconds(10)));
+    const pid_t escaped = PidIn(pidfile);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (cancel) {
+      ASSERT_EQ(Sked({"run", "cancel", id}).exit_code, 0);
+    }
+    ASSERT_TRUE(WaitFor([&] { return !SkedJson({"run", "show", id})["finished_at"].is_null(); },
+                        seconds(15)))
+        << "run " << id << " did not settle";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(cancel ? 6 : 9));
+    json run = SkedJson({"run", "show", id});
+    EXPECT_EQ(run["status"], cancel ? "cancelled" : "timed_out");
+    EXPECT_NE(run["reason"].get<std::string>().find("killed 1 process(es) that left the run's"),
+              std::string::npos)
+        << run.dump();
+    EXPECT_TRUE(WaitFor([&] { return ProcessGone(escaped); }, seconds(5)));
+    kill(escaped, SIGKILL);
+  }
+}
+
 TEST_F(ServeTest, ASecondSignalEndsTheGracePeriod) {
   std::string text = kConfig;
   text.replace(text.find("shutdown_grace = \"1s\""), 21, "shutdown_grace = \"60s\"");

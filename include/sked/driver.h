@@ -36,6 +36,10 @@ struct DriverResult {
   bool output_truncated = false;
   std::string result;  // optional JSON
   std::string error;
+  // What the run's record should say besides its outcome (e.g. processes
+  // that escaped the run and were killed); empty if nothing.
+  std::string note;
+  int escaped_processes = 0;  // processes that left the run's control and were found
 
   static DriverResult Failed(std::string error) {
     DriverResult r;

@@ -88,6 +88,9 @@ struct MetricsSnapshot {
   std::int64_t fires_claimed = 0;
   std::int64_t retries_scheduled = 0;
   std::int64_t reaped = 0;
+  // Processes that left their run's process group, found holding its output
+  // after the run ended, and killed (shell driver).
+  std::int64_t escaped_processes = 0;
 };
 
 struct HealthSnapshot {

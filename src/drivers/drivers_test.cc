@@ -163,6 +163,82 @@ TEST(ShellDriverTest, LeavesNoProcessBehind) {
   std::remove(pidfile.c_str());
 }
 
+// True once `pid` is gone (or a zombie), polling for at most `timeout`.
+bool GoneWithin(pid_t pid, std::chrono::milliseconds timeout) {
+  auto gone_now = [pid] {
+    if (kill(pid, 0) != 0) return true;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string id, comm, state;
+    stat >> id >> comm >> state;
+    return state == "Z";
+  };
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (gone_now()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return gone_now();
+}
+
+pid_t ReadPid(const std::string& path) {
+  std::ifstream in(path);
+  pid_t pid = 0;
+  in >> pid;
+  return pid;
+}
+
+// A grandchild that leaves the process group (setsid), ignores SIGTERM and
+// keeps the output pipe open once held the run for its whole life. Stopped,
+// the run now returns within kill_grace plus the 2 s escape bound, and the
+// escaped process is killed and reported.
+TEST(ShellDriverTest, AStoppedRunEndsAndKillsAGrandchildThatLeftTheGroup) {
+  const std::string pidfile = "/tmp/sked-escape-" + std::to_string(::getpid());
+  std::remove(pidfile.c_str());
+  std::stop_source stop;
+  std::thread stopper = StopWhenExists(stop, pidfile);
+  const auto t0 = std::chrono::steady_clock::now();
+  DriverResult r = RunShell(
+      R"({"command": "setsid sh -c 'trap \"\" TERM; echo $$ > )" + pidfile +
+          R"(; exec sleep 300' & echo parent; wait", "kill_grace": "1s"})",
+      stop.get_token());
+  stopper.join();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, std::chrono::seconds(8));
+  const pid_t escaped = ReadPid(pidfile);
+  std::remove(pidfile.c_str());
+  ASSERT_GT(escaped, 0);
+  EXPECT_TRUE(GoneWithin(escaped, std::chrono::seconds(5)));
+  EXPECT_EQ(r.escaped_processes, 1);
+  EXPECT_EQ(r.note,
+            "killed 1 process(es) that left the run's process group and held its output open");
+  EXPECT_EQ(r.output.substr(0, 7), "parent\n");
+}
+
+// Not stopped: the command exits at once, its escaped child holds the pipe.
+TEST(ShellDriverTest, AFinishedRunDoesNotWaitForAnEscapedChild) {
+  const std::string pidfile = "/tmp/sked-escape2-" + std::to_string(::getpid());
+  std::remove(pidfile.c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  DriverResult r = RunShell(R"({"command": "setsid sh -c 'echo $$ > )" + pidfile +
+                            R"(; exec sleep 300' & sleep 0.2; echo done"})");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6));
+  EXPECT_EQ(r.status, RunStatus::kSucceeded) << r.error;
+  const pid_t escaped = ReadPid(pidfile);
+  std::remove(pidfile.c_str());
+  ASSERT_GT(escaped, 0);
+  EXPECT_TRUE(GoneWithin(escaped, std::chrono::seconds(5)));
+  EXPECT_EQ(r.escaped_processes, 1);
+}
+
+TEST(ShellDriverTest, StdinAndShell) {
+  DriverResult r = RunShell(
+      R"({"command": "cat; echo; echo $0", "stdin": "a%b\n# not a command", "shell": "/bin/bash"})");
+  EXPECT_EQ(r.status, RunStatus::kSucceeded) << r.error;
+  EXPECT_EQ(r.output, "a%b\n# not a command\n/bin/bash\n");
+  // Without stdin the command reads end of file at once.
+  EXPECT_EQ(RunShell(R"({"command": "cat; echo end"})").output, "end\n");
+}
+
 TEST(ShellDriverTest, ConfigErrorsNameTheKey) {
   EXPECT_EQ(ShellError("{}"),
             "config: give exactly one of 'command' (a shell string) or 'argv' (a list of "
@@ -179,8 +255,14 @@ TEST(ShellDriverTest, ConfigErrorsNameTheKey) {
   EXPECT_EQ(ShellError(R"({"command": "x", "kill_grace": "soon"})").rfind("config.kill_grace: ", 0),
             0u);
   EXPECT_EQ(ShellError(R"({"command": "x", "shell": "bash"})"),
-            "config: unknown key 'shell' (expected command, argv, env, inherit_env, cwd, "
-            "max_output_bytes, kill_grace)");
+            "config.shell: must be an absolute path such as /bin/bash");
+  EXPECT_EQ(ShellError(R"({"argv": ["x"], "shell": "/bin/bash"})"),
+            "config.shell: only applies to 'command' (argv runs no shell)");
+  EXPECT_EQ(ShellError(R"({"command": "x", "stdin": 1})"),
+            "config.stdin: must be a string of at most 1 MiB");
+  EXPECT_EQ(ShellError(R"({"command": "x", "bogus": 1})"),
+            "config: unknown key 'bogus' (expected command, argv, shell, stdin, env, "
+            "inherit_env, cwd, max_output_bytes, kill_grace)");
 }
 
 }  // namespace

@@ -226,6 +226,7 @@ class Engine::Impl {
   std::multiset<Instant> driver_waits_;
   std::vector<std::stop_source> pending_stops_;
   MetricsSnapshot metrics_;
+  std::optional<Instant> last_escape_at_;  // a run's process escaped its group
   std::string last_store_error_;
   Instant next_cancel_poll_{};
   // When to claim next: claim_ahead before the next fire the store knows of
@@ -933,6 +934,15 @@ void Engine::Impl::Execute(std::int64_t run_id) {
                     ? "timed out after " + FormatDuration(e.deadline - *run.started_at)
                     : "cancelled (" + e.stop_reason + ")";
     }
+    if (!result.note.empty()) {
+      // The run's record says what the driver had to clean up (and the
+      // error, when there is one, still says how the run ended).
+      o.reason = o.reason.empty() ? result.note : o.reason + "; " + result.note;
+    }
+    if (result.escaped_processes > 0) {
+      metrics_.escaped_processes += result.escaped_processes;
+      last_escape_at_ = finished;
+    }
     if (job.ok() && o.status != RunStatus::kCancelled) {
       o.retry = PlanRetry(*job, run, o.status, finished,
                           std::uniform_real_distribution<double>(0, 1)(rng_));
@@ -1175,6 +1185,12 @@ HealthSnapshot Engine::Impl::Health() {
   if (h.stuck_drivers > 0) {
     h.issues.emplace_back(std::to_string(h.stuck_drivers) +
                           " run(s) ignore their stop request (stuck drivers)");
+  }
+  if (last_escape_at_ && now - *last_escape_at_ < std::chrono::hours(1)) {
+    h.issues.emplace_back(std::to_string(metrics_.escaped_processes) +
+                          " process(es) left their run's process group and were killed (last " +
+                          FormatRfc3339Utc(*last_escape_at_, 0) +
+                          "); see the runs' notes and docs/drivers.md");
   }
   if (h.stale_leases > 0) {
     h.issues.emplace_back(std::to_string(h.stale_leases) + " run(s) hold an expired lease");

@@ -41,7 +41,12 @@ class RecordingDriver final : public Driver {
   DriverResult Execute(const RunContext& ctx, std::stop_token) override {
     std::lock_guard<std::mutex> l(mu_);
     seen_.push_back(ctx.job_name + ":" + ctx.config);
-    return DriverResult();
+    DriverResult r;
+    if (ctx.config == R"({"escape":true})") {  // as the shell driver reports one
+      r.escaped_processes = 1;
+      r.note = "killed 1 process(es) that left the run's process group and held its output open";
+    }
+    return r;
   }
   std::vector<std::string> seen() {
     std::lock_guard<std::mutex> l(mu_);
@@ -226,6 +231,28 @@ TEST_F(EngineTest, ANewJobNeverRunsADeletedJobsCommand) {
     EXPECT_GT(r.id, max_run);
     EXPECT_EQ(r.status, RunStatus::kSucceeded);
   }
+}
+
+// What a driver had to clean up is in the run's record, the metrics and health.
+TEST_F(EngineTest, EscapedProcessesAreReportedInTheRunMetricsAndHealth) {
+  StartEngine();
+  Job job = Create(Spec("escapes", "0 0 1 1 *", "record", R"({"escape":true})"));
+  ASSERT_TRUE(engine_->TriggerJob("escapes").ok());
+  AdvanceTo(kT0 + seconds(1));
+  RunFilter f;
+  f.job_id = job.id;
+  auto runs = engine_->ListRuns(f);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().status, RunStatus::kSucceeded);
+  EXPECT_EQ(runs->front().reason,
+            "killed 1 process(es) that left the run's process group and held its output open");
+  EXPECT_EQ(engine_->Metrics().escaped_processes, 1);
+  HealthSnapshot h = engine_->Health();
+  ASSERT_FALSE(h.issues.empty());
+  EXPECT_NE(h.issues.back().find("1 process(es) left their run's process group"),
+            std::string::npos)
+      << h.issues.back();
 }
 
 TEST_F(EngineTest, OverlapSkipRecordsSkippedFires) {
