@@ -438,6 +438,45 @@ TEST_F(ServeTest, ImportsACrontab) {
   EXPECT_EQ(jobs[0]["schedule"], "*/15 * * * *");
   EXPECT_EQ(jobs[0]["timezone"], "Europe/Berlin");
   EXPECT_EQ(jobs[1]["config"]["command"], "echo 100% done");
+  // Importing the same file again changes nothing, and says so.
+  Output again = Sked({"import", "crontab", crontab, "--tz", "Europe/Berlin", "--prefix", "host"});
+  EXPECT_NE(again.out.find("0 job(s) created, 0 updated, 2 unchanged, 1 line(s) not imported"),
+            std::string::npos)
+      << again.out;
+  EXPECT_EQ(SkedJson({"job", "show", "host-3"})["version"], 1);
+}
+
+// A dry run checks each line exactly as the import does: what it accepts
+// the import accepts, what the import refuses it refuses, and it writes nothing.
+TEST_F(ServeTest, ADryRunDecidesExactlyAsTheImport) {
+  WriteConfig("");
+  ASSERT_EQ(Sked({"migrate"}).exit_code, 0);
+  const std::string crontab = (dir_ / "crontab").string();
+  std::ofstream(crontab) << "61 * * * * echo bad-minute\n0 0 30 2 * echo never\n"
+                            "*/5 * * * * echo fine\n0 * * * * echo hi # note %touch /tmp/x\n";
+  Output dry = Sked({"import", "crontab", crontab, "--tz", "UTC", "--dry-run", "--json"});
+  EXPECT_EQ(dry.exit_code, 3) << dry.err;
+  json preview = json::parse(dry.out, nullptr, false);
+  ASSERT_FALSE(preview.is_discarded()) << dry.out;
+  EXPECT_TRUE(SkedJson({"job", "list"}).empty());  // nothing written
+  Output real = Sked({"import", "crontab", crontab, "--tz", "UTC", "--json"});
+  EXPECT_EQ(real.exit_code, 3) << real.err;
+  json done = json::parse(real.out, nullptr, false);
+  ASSERT_FALSE(done.is_discarded()) << real.out;
+  auto lines = [](const json& list) {
+    std::vector<int> out;
+    for (const json& e : list) out.push_back(e["line"].get<int>());
+    return out;
+  };
+  EXPECT_EQ(lines(preview["jobs"]), (std::vector<int>{3, 4}));
+  EXPECT_EQ(lines(done["jobs"]), lines(preview["jobs"]));
+  EXPECT_EQ(lines(done["not_imported"]), (std::vector<int>{1, 2}));
+  EXPECT_EQ(lines(preview["not_imported"]), lines(done["not_imported"]));
+  EXPECT_EQ(preview["not_imported"][1]["reason"], done["not_imported"][1]["reason"]);
+  // The `%` text is the command's input, not shell code.
+  json hi = SkedJson({"job", "show", "crontab-4"});
+  EXPECT_EQ(hi["config"]["command"], "echo hi # note ");
+  EXPECT_EQ(hi["config"]["stdin"], "touch /tmp/x\n");
 }
 
 }  // namespace

@@ -126,6 +126,12 @@ class Engine {
   Result<Job> CreateJob(const JobSpec& spec, std::string_view source = "api");
   // Replaces the job's spec if its version is still `expected_version`.
   Result<Job> UpdateJob(std::string_view name, const JobSpec& spec, std::int64_t expected_version);
+  // What CreateJob would store (every check it makes, next_run_at computed),
+  // without storing anything: for dry runs and previews.
+  Result<Job> ValidateJob(const JobSpec& spec);
+  // Keeps the job and its history but claims nothing for it, with `reason`
+  // shown as its state reason; an UpdateJob that sets a spec enables it again.
+  Result<Job> DisableJob(std::string_view name, std::string_view reason);
   Result<Job> PauseJob(std::string_view name);
   Result<Job> ResumeJob(std::string_view name);
   Status DeleteJob(std::string_view name);

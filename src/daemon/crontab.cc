@@ -3,6 +3,7 @@
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 namespace sked::daemon {
@@ -48,39 +49,55 @@ bool SplitFields(const std::string& line, int n, std::vector<std::string>* field
   return !rest->empty();
 }
 
-// cron's `%` rule: unescaped `%` ends the command; what follows (with `%` as
-// newlines) is its stdin, given here as a here-document.
-std::string ShellCommand(const std::string& cron_command) {
-  std::string command, input;
-  bool in_input = false;
+// cron's `%` rule: the first unescaped `%` ends the command; what follows,
+// with each further unescaped `%` a newline, is its standard input (ending
+// in a newline, as cron sends it). `\%` is a literal `%` in either part.
+struct CronCommand {
+  std::string command;
+  std::optional<std::string> input;
+};
+
+CronCommand SplitPercent(const std::string& cron_command) {
+  CronCommand out;
+  std::string* part = &out.command;
   for (size_t i = 0; i < cron_command.size(); ++i) {
     const char c = cron_command[i];
     if (c == '\\' && i + 1 < cron_command.size() && cron_command[i + 1] == '%') {
-      (in_input ? input : command) += '%';
+      *part += '%';
       ++i;
     } else if (c == '%') {
-      if (in_input) {
-        input += '\n';
+      if (out.input) {
+        *part += '\n';
       } else {
-        in_input = true;
+        out.input.emplace();
+        part = &*out.input;
       }
     } else {
-      (in_input ? input : command) += c;
+      *part += c;
     }
   }
-  if (!in_input) return command;
-  std::string marker = "SKED_STDIN";
-  while (input.find(marker) != std::string::npos) marker += "_";
-  return command + " <<'" + marker + "'\n" + input + "\n" + marker;
+  if (out.input && (out.input->empty() || out.input->back() != '\n')) *out.input += '\n';
+  return out;
+}
+
+// A user name as useradd accepts it.
+bool ValidUserName(const std::string& user) {
+  if (user.empty() || user.size() > 32 || user[0] == '-') return false;
+  for (char c : user) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
 
-CrontabImport ParseCrontab(const std::string& text, const std::string& prefix,
-                           const std::string& zone) {
+CrontabImport ParseCrontab(const std::string& text, const CrontabOptions& options) {
   CrontabImport out;
   std::map<std::string, std::string> env;
-  std::string tz = zone;
+  std::string tz = options.zone;
+  std::string shell = "/bin/sh";
   std::istringstream in(text);
   std::string raw;
   int number = 0;
@@ -96,20 +113,29 @@ CrontabImport ParseCrontab(const std::string& text, const std::string& prefix,
         tz = value;
       } else if (name == "MAILTO" || name == "MAILFROM") {
         if (!value.empty()) {
-          out.problems.push_back({number, raw,
-                                  "MAILTO is not supported: sked keeps each run's output "
-                                  "(sked run logs ID) instead of mailing it"});
+          out.problems.push_back({number, raw, name + " not imported (no notifications yet)"});
         }
+      } else if (name == "SHELL") {
+        if (value.empty() || value[0] != '/') {
+          out.problems.push_back(
+              {number, raw, "SHELL must be an absolute path; the commands below use " + shell});
+          continue;
+        }
+        shell = value;
+        env[name] = value;  // cron sets it in the commands' environment too
       } else {
         env[name] = value;
       }
       continue;
     }
+    const int user_fields = options.system ? 1 : 0;
     std::vector<std::string> fields;
     std::string command;
     if (line[0] == '@') {
-      if (!SplitFields(line, 1, &fields, &command)) {
-        out.problems.push_back({number, raw, "no command after " + line});
+      if (!SplitFields(line, 1 + user_fields, &fields, &command)) {
+        out.problems.push_back({number, raw,
+                                options.system ? "expected a user and a command after " + line
+                                               : "no command after " + line});
         continue;
       }
       if (fields[0] == "@reboot") {
@@ -118,22 +144,53 @@ CrontabImport ParseCrontab(const std::string& text, const std::string& prefix,
                                 "not boot hooks (use a systemd unit)"});
         continue;
       }
-    } else if (!SplitFields(line, 5, &fields, &command)) {
-      out.problems.push_back(
-          {number, raw, "expected five time fields and a command, or an environment line"});
+    } else if (!SplitFields(line, 5 + user_fields, &fields, &command)) {
+      out.problems.push_back({number, raw,
+                              options.system
+                                  ? "expected five time fields, a user and a command, or an "
+                                    "environment line"
+                                  : "expected five time fields and a command, or an environment "
+                                    "line"});
       continue;
+    }
+    std::string user;
+    if (options.system) {
+      user = fields.back();
+      fields.pop_back();
+      if (!ValidUserName(user)) {
+        out.problems.push_back({number, raw, "'" + user + "' is not a user name"});
+        continue;
+      }
+      if (user == options.current_user) {
+        user.clear();
+      } else if (options.current_user != "root") {
+        out.problems.push_back({number, raw,
+                                "runs as user '" + user + "', but sked runs commands as '" +
+                                    options.current_user +
+                                    "' (only a sked running as root can run them as another "
+                                    "user)"});
+        continue;
+      }
     }
     std::string schedule;
     for (const std::string& f : fields) schedule += (schedule.empty() ? "" : " ") + f;
+    const CronCommand parts = SplitPercent(command);
     CrontabJob job;
     job.line = number;
-    job.spec.name = prefix + "-" + std::to_string(number);
+    job.spec.name = options.prefix + "-" + std::to_string(number);
     job.spec.description = "imported from crontab line " + std::to_string(number) + ": " + line;
     if (job.spec.description.size() > 500) job.spec.description.resize(500);
     job.spec.schedule = schedule;
     job.spec.time_zone = tz;
     job.spec.driver = "shell";
-    nlohmann::json config = {{"command", ShellCommand(command)}};
+    nlohmann::json config;
+    if (user.empty()) {
+      config["command"] = parts.command;
+      if (shell != "/bin/sh") config["shell"] = shell;
+    } else {
+      config["argv"] = {"runuser", "-u", user, "--", shell, "-c", parts.command};
+    }
+    if (parts.input) config["stdin"] = *parts.input;
     if (!env.empty()) config["env"] = env;
     job.spec.driver_config = config.dump();
     out.jobs.push_back(std::move(job));

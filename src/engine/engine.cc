@@ -84,6 +84,10 @@ class Engine::Impl {
 
   Result<Job> CreateJob(const JobSpec& spec, std::string_view source);
   Result<Job> UpdateJob(std::string_view name, const JobSpec& spec, std::int64_t version);
+  Result<Job> ValidateJob(const JobSpec& spec) {
+    return BuildJob(spec, base_clock_->Now(), std::nullopt);
+  }
+  Result<Job> DisableJob(std::string_view name, std::string_view reason);
   Result<Job> SetPaused(std::string_view name, bool paused);
   Status DeleteJob(std::string_view name);
   Result<Job> GetJob(std::string_view name);
@@ -719,7 +723,9 @@ void Engine::Impl::StartQueued(Instant pass_start) {
       }
     }
     if (started > 0) work_cv_.notify_all();
-    if (started < free || runs->empty()) return;
+    // Fewer than asked for may only mean several candidates were runs of one
+    // job: ask again while runs start (the busy job's are no candidates now).
+    if (started == 0) return;
   }
 }
 
@@ -1023,6 +1029,7 @@ Result<Job> Engine::Impl::BuildJob(const JobSpec& spec, Instant now, std::option
   job.created_at = created;
   job.updated_at = now;
   job.state = spec.paused ? JobState::kPaused : JobState::kActive;
+  job.state_reason.clear();
   // Fires are computed from the schedule, never from a run's completion.
   const Instant from = spec.start_at && *spec.start_at > now ? *spec.start_at - Duration(1) : now;
   job.next_run_at = schedule.Next(from);
@@ -1072,6 +1079,23 @@ Result<Job> Engine::Impl::SetPaused(std::string_view name, bool paused) {
     spec.paused = paused;
     auto updated = UpdateJob(name, spec, job.version);
     if (updated.ok() || updated.status().code() != StatusCode::kAborted) return updated;
+  }
+  return AbortedError("job '" + std::string(name) + "' keeps changing; try again");
+}
+
+Result<Job> Engine::Impl::DisableJob(std::string_view name, std::string_view reason) {
+  for (int attempt = 0; attempt < 5; ++attempt) {  // a concurrent edit bumps the version
+    SKED_ASSIGN_OR_RETURN(Job job, store_->GetJobByName(name));
+    if (job.state == JobState::kDisabled && job.state_reason == reason) return job;
+    job.state = JobState::kDisabled;
+    job.state_reason = std::string(reason);
+    job.updated_at = base_clock_->Now();
+    auto updated = store_->UpdateJob(job);
+    if (updated.ok()) {
+      JobsChanged();
+      return updated;
+    }
+    if (updated.status().code() != StatusCode::kAborted) return updated.status();
   }
   return AbortedError("job '" + std::string(name) + "' keeps changing; try again");
 }
@@ -1213,6 +1237,10 @@ Result<Job> Engine::CreateJob(const JobSpec& spec, std::string_view source) {
 Result<Job> Engine::UpdateJob(std::string_view name, const JobSpec& spec,
                               std::int64_t expected_version) {
   return impl_->UpdateJob(name, spec, expected_version);
+}
+Result<Job> Engine::ValidateJob(const JobSpec& spec) { return impl_->ValidateJob(spec); }
+Result<Job> Engine::DisableJob(std::string_view name, std::string_view reason) {
+  return impl_->DisableJob(name, reason);
 }
 Result<Job> Engine::PauseJob(std::string_view name) { return impl_->SetPaused(name, true); }
 Result<Job> Engine::ResumeJob(std::string_view name) { return impl_->SetPaused(name, false); }

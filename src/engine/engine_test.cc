@@ -607,7 +607,7 @@ TEST_F(EngineTest, BadInputIsRejectedBeforeAnythingIsStored) {
   StartEngine();
   auto error = [&](const JobSpec& s) { return engine_->CreateJob(s).status().message(); };
   EXPECT_EQ(error(Spec("x", "* * * * *", "http")),
-            "driver: unknown driver 'http' (registered: noop, shell, sleep, throws)");
+            "driver: unknown driver 'http' (registered: noop, record, shell, sleep, throws)");
   EXPECT_EQ(error(Spec("x", "* * * * *", "shell", "{}")),
             "driver_config: config: give exactly one of 'command' (a shell string) or 'argv' (a "
             "list of strings)");

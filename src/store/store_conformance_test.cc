@@ -380,6 +380,37 @@ TEST_P(StoreConformanceTest, QueueHonoursNotBeforeOverlapAndDeadline) {
   EXPECT_EQ(*store_->QueueDepth(), 4);
 }
 
+// Many runs held back by their busy job, in front of the queue (manual
+// triggers of a running job), never keep other jobs' runs from starting:
+// the store once looked at most limit + 256 candidates, all of them held.
+TEST_P(StoreConformanceTest, HeldRunsInFrontDoNotBlockTheQueue) {
+  Job busy = Create("busy");
+  Job other = Create("other");
+  NewRun first;
+  first.scheduled_for = kT0 - seconds(3600);
+  first.not_before = first.scheduled_for;
+  first.priority = 5;
+  ASSERT_TRUE(store_->InsertRun(busy.id, first, kT0).ok());
+  ASSERT_EQ(Start().job_id, busy.id);  // busy now has its one allowed run going
+  for (int i = 0; i < 600; ++i) {
+    NewRun r;
+    r.scheduled_for = kT0 - seconds(3000) + seconds(i);
+    r.not_before = r.scheduled_for;
+    r.priority = 5;  // and ahead of everything else in queue order
+    ASSERT_TRUE(store_->InsertRun(busy.id, r, kT0).ok());
+  }
+  NewRun behind;
+  behind.scheduled_for = kT0;
+  behind.not_before = kT0;
+  ASSERT_TRUE(store_->InsertRun(other.id, behind, kT0).ok());
+  auto started = store_->StartQueued("inst-a", kT0, 1, kT0 + seconds(30));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  ASSERT_EQ(started->size(), 1u);
+  EXPECT_EQ(started->front().job_id, other.id);
+  EXPECT_EQ(started->front().status, RunStatus::kRunning);
+  EXPECT_EQ(*store_->QueueDepth(), 600);
+}
+
 TEST_P(StoreConformanceTest, SettleCountsFencesAndWritesRetries) {
   Job job = Create("settle");
   ASSERT_EQ(ClaimAll(kT0).size(), 1u);

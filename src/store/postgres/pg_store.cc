@@ -773,15 +773,23 @@ Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, I
   return With([&](Connection* c) -> Result<std::vector<Run>> {
     Tx tx(c);
     SKED_RETURN_IF_ERROR(tx.Begin());
-    // Candidates in queue order, skipping those another instance is taking; a
-    // job's overlap policy may hold some back, so look a little past `limit`.
+    // Candidates in queue order, skipping those another instance is taking:
+    // runs past their starting deadline (to skip), and runs whose job has room
+    // under its overlap policy. Runs held back by a busy job are never
+    // candidates, so however many sit in front, other jobs' runs are served.
+    // (The counts are checked again below, under the jobs' locks.)
     SKED_ASSIGN_OR_RETURN(
-        Rows s, c->Exec("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
-                        "j.starting_deadline_us FROM runs r JOIN jobs j ON j.id = r.job_id "
-                        "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= $1 "
-                        "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT $2 "
-                        "FOR UPDATE OF r SKIP LOCKED",
-                        Params().Add(Us(now)).Add(limit + 256)));
+        Rows s,
+        c->Exec("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
+                "j.starting_deadline_us FROM runs r JOIN jobs j ON j.id = r.job_id "
+                "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= $1 AND "
+                "((j.starting_deadline_us IS NOT NULL AND $1 > r.scheduled_for + "
+                "j.starting_deadline_us) OR (SELECT count(*) FROM runs x WHERE x.job_id = "
+                "r.job_id AND x.status = 'running') < CASE WHEN j.overlap = 'concurrent' THEN "
+                "j.max_concurrent ELSE 1 END) "
+                "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT $2 "
+                "FOR UPDATE OF r SKIP LOCKED",
+                Params().Add(Us(now)).Add(limit + 256)));
     if (s.empty()) return std::vector<Run>();
     // The jobs' rows are locked (in id order) before their running runs are
     // counted, so two instances cannot both start a run one policy allows.

@@ -538,15 +538,20 @@ Result<std::vector<Run>> SqliteStore::StartQueued(std::string_view instance, Ins
   Op op(this);
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
-  // Candidates in queue order; a job's overlap policy may hold some back, so
-  // look a little past `limit`.
+  // Candidates in queue order: runs past their starting deadline (to skip),
+  // and runs whose job has room under its overlap policy. Runs held back by a
+  // busy job are never candidates, so however many sit in front, the runs of
+  // other jobs behind them are served. (Several runs of one idle job may be;
+  // the look past `limit` covers most, and the engine asks again.)
   SKED_ASSIGN_OR_RETURN(
       Stmt * s,
       Sql("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
           "j.starting_deadline_us, (SELECT count(*) FROM runs x WHERE x.job_id = r.job_id AND "
-          "x.status = 'running') FROM runs r JOIN jobs j ON j.id = r.job_id "
-          "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= ? "
-          "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT ?"));
+          "x.status = 'running') AS running FROM runs r JOIN jobs j ON j.id = r.job_id "
+          "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= ?1 AND "
+          "((j.starting_deadline_us IS NOT NULL AND ?1 > r.scheduled_for + j.starting_deadline_us) "
+          "OR running < CASE WHEN j.overlap = 'concurrent' THEN j.max_concurrent ELSE 1 END) "
+          "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT ?2"));
   s->Bind(1, Us(now)).Bind(2, limit + 256);
   struct Candidate {
     std::int64_t id, job_id, scheduled_for;
