@@ -273,8 +273,8 @@ int List(const JobArgs& args) {
   std::vector<std::vector<std::string>> rows;
   rows.reserve(all.size());
   for (const Job& j : all) {
-    rows.push_back({j.spec.name, j.spec.schedule, j.spec.time_zone,
-                    std::string(JobStateName(j.state)), ShortTime(j.next_run_at),
+    rows.push_back({j.spec.name, j.spec.schedule, j.spec.time_zone, StateText(j),
+                    ShortTime(NextRunShown(j)),
                     ShortTime(j.last_run_at), j.spec.driver,
                     std::to_string(j.successes) + "/" + std::to_string(j.runs)});
   }
@@ -315,7 +315,7 @@ int Show(const JobArgs& args) {
   const JobSpec& s = job->spec;
   std::cout << "name:        " << s.name << "\n";
   if (!s.description.empty()) std::cout << "description: " << s.description << "\n";
-  std::cout << "state:       " << JobStateName(job->state) << " (source: " << job->source
+  std::cout << "state:       " << StateText(*job) << " (source: " << job->source
             << ", version " << job->version << ")\n"
             << "schedule:    " << s.schedule << " (" << s.time_zone << ")\n"
             << "driver:      " << s.driver << " " << s.driver_config << "\n"

@@ -24,6 +24,17 @@ nlohmann::ordered_json ConfigObject(const std::string& text) {
 
 }  // namespace
 
+std::optional<Instant> NextRunShown(const Job& job) {
+  const bool claims = job.state == JobState::kActive || job.state == JobState::kPending;
+  return claims ? job.next_run_at : std::nullopt;
+}
+
+std::string StateText(const Job& job) {
+  std::string text(JobStateName(job.state));
+  if (!job.state_reason.empty()) text += " (" + job.state_reason + ")";
+  return text;
+}
+
 nlohmann::ordered_json JobJson(const Job& job) {
   const JobSpec& s = job.spec;
   nlohmann::ordered_json j;
@@ -32,7 +43,8 @@ nlohmann::ordered_json JobJson(const Job& job) {
   j["schedule"] = s.schedule;
   j["timezone"] = s.time_zone;
   j["state"] = std::string(JobStateName(job.state));
-  j["next_run_at"] = TimeJson(job.next_run_at);
+  j["state_reason"] = job.state_reason;
+  j["next_run_at"] = TimeJson(NextRunShown(job));
   j["last_run_at"] = TimeJson(job.last_run_at);
   j["driver"] = s.driver;
   j["config"] = ConfigObject(s.driver_config);

@@ -20,6 +20,11 @@ namespace sked::cli {
 // RFC 3339 UTC with milliseconds, or null.
 nlohmann::ordered_json TimeJson(const std::optional<Instant>& t);
 nlohmann::ordered_json JobJson(const Job& job);
+// The job's next fire as users should read it: none while it claims nothing
+// (paused, disabled, expired), though the store keeps the schedule's next.
+std::optional<Instant> NextRunShown(const Job& job);
+// "paused", "disabled (removed from sked.toml)".
+std::string StateText(const Job& job);
 // `with_output`: include the captured output (show), not in lists.
 nlohmann::ordered_json RunJson(const Run& run, bool with_output);
 nlohmann::ordered_json InstanceJson(const InstanceInfo& instance);

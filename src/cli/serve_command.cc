@@ -62,6 +62,7 @@ class LogObserver final : public RunObserver {
 struct ServeArgs {
   ConfigFlag config;
   bool no_migrate = false;
+  bool prune = false;  // --prune-undeclared
 };
 
 int Serve(const ServeArgs& args) {
@@ -90,12 +91,20 @@ int Serve(const ServeArgs& args) {
   EngineOptions options = c.config.engine;
   options.observer = &observer;
   Engine engine(options, c.store.get(), c.drivers.get(), Clock::Real());
-  auto synced = daemon::SyncDeclaredJobs(engine, c.config.jobs,
-                                         c.config.path.empty() ? "config" : c.config.path);
+  auto synced = daemon::SyncDeclaredJobs(
+      engine, c.config.jobs, c.config.path.empty() ? "config" : c.config.path, args.prune);
   if (!synced.ok()) return Fail(synced.status());
   for (const std::string& n : synced->created) log.Info("job created", {{"job", n}});
   for (const std::string& n : synced->updated) log.Info("job updated", {{"job", n}});
-  for (const std::string& n : synced->deleted) log.Info("job deleted", {{"job", n}});
+  for (const std::string& n : synced->disabled) {
+    log.Warn("declared job removed from the config: disabled, history kept (add it back to "
+             "enable it, or start with --prune-undeclared to delete it)",
+             {{"job", n}});
+  }
+  for (const std::string& n : synced->deleted) {
+    log.Warn("declared job removed from the config: deleted with its history (--prune-undeclared)",
+             {{"job", n}});
+  }
   if (Status s = engine.Start(); !s.ok()) return Fail(s);
   log.Info("sked serving", {{"store", Store::Redact(c.config.store_url)},
                             {"instance", engine.instance_id()},
@@ -136,6 +145,9 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   AddConfigFlag(serve, &args->config);
   serve->add_flag("--no-migrate", args->no_migrate,
                   "refuse to start on an older schema instead of migrating it");
+  serve->add_flag("--prune-undeclared", args->prune,
+                  "delete (with their history) jobs declared in an earlier config but not in "
+                  "this one; without it they are disabled and kept");
   serve->callback([args, exit_code] { *exit_code = Serve(*args); });
 }
 

@@ -32,7 +32,7 @@ Status SyncOne(Engine& engine, const JobSpec& declared, const std::string& file,
     }
     JobSpec wanted = declared;
     wanted.paused = declared.paused || current->spec.paused;  // a CLI pause survives restarts
-    if (current->spec == wanted) {
+    if (current->spec == wanted && current->state != JobState::kDisabled) {
       report->unchanged.push_back(declared.name);
       return Status::Ok();
     }
@@ -53,7 +53,7 @@ Status SyncOne(Engine& engine, const JobSpec& declared, const std::string& file,
 }  // namespace
 
 Result<SyncReport> SyncDeclaredJobs(Engine& engine, const std::vector<JobSpec>& declared,
-                                    const std::string& file) {
+                                    const std::string& file, bool prune) {
   SyncReport report;
   std::set<std::string> names;
   for (const JobSpec& spec : declared) {
@@ -63,19 +63,29 @@ Result<SyncReport> SyncDeclaredJobs(Engine& engine, const std::vector<JobSpec>& 
   // Jobs the config declared before but no longer does.
   JobFilter page;
   page.source = kSource;
+  const std::string reason = "removed from " + file;
   std::vector<std::string> gone;
   for (int pages = 0; pages < 100000; ++pages) {
     SKED_ASSIGN_OR_RETURN(std::vector<Job> jobs, engine.ListJobs(page));
     for (const Job& j : jobs) {
-      if (!names.contains(j.spec.name)) gone.push_back(j.spec.name);
+      const bool already = j.state == JobState::kDisabled && j.state_reason == reason;
+      if (!names.contains(j.spec.name) && (prune || !already)) gone.push_back(j.spec.name);
     }
     if (static_cast<int>(jobs.size()) < page.limit) break;
     page.after_id = jobs.back().id;
   }
   for (const std::string& name : gone) {
-    Status s = engine.DeleteJob(name);
-    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
-    report.deleted.push_back(name);
+    if (prune) {
+      Status s = engine.DeleteJob(name);
+      if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+      report.deleted.push_back(name);
+      continue;
+    }
+    auto disabled = engine.DisableJob(name, reason);
+    if (!disabled.ok() && disabled.status().code() != StatusCode::kNotFound) {
+      return disabled.status().WithContext(file + ": job '" + name + "'");
+    }
+    report.disabled.push_back(name);
   }
   return report;
 }

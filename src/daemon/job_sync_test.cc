@@ -55,9 +55,53 @@ TEST_F(JobSyncTest, CreatesUpdatesLeavesAndDeletes) {
 
   SyncReport changed = Sync({Spec("a", "*/5 * * * *")});
   EXPECT_EQ(changed.updated, (V{"a"}));
-  EXPECT_EQ(changed.deleted, (V{"b"}));
   EXPECT_EQ(engine_->GetJob("a")->spec.schedule, "*/5 * * * *");
+  // A declared job that left the config is disabled and kept, with why.
+  EXPECT_EQ(changed.disabled, (V{"b"}));
+  EXPECT_TRUE(changed.deleted.empty());
+  auto b = engine_->GetJob("b");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->state, JobState::kDisabled);
+  EXPECT_EQ(b->state_reason, "removed from sked.toml");
+  // Said once: the next start leaves it as it is.
+  EXPECT_TRUE(Sync({Spec("a", "*/5 * * * *")}).disabled.empty());
+
+  // Back in the config: enabled again, with the same id and history.
+  SyncReport back = Sync({Spec("a", "*/5 * * * *"), Spec("b")});
+  EXPECT_EQ(back.updated, (V{"b"}));
+  EXPECT_EQ(engine_->GetJob("b")->state, JobState::kActive);
+  EXPECT_EQ(engine_->GetJob("b")->state_reason, "");
+  EXPECT_EQ(engine_->GetJob("b")->id, b->id);
+
+  // Pruning deletes only when asked.
+  auto pruned = SyncDeclaredJobs(*engine_, {Spec("a", "*/5 * * * *")}, "sked.toml", true);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->deleted, (V{"b"}));
   EXPECT_EQ(engine_->GetJob("b").status().code(), StatusCode::kNotFound);
+}
+
+// A disabled job's history is intact and nothing is claimed for it.
+TEST_F(JobSyncTest, ADisabledDeclaredJobKeepsItsHistoryAndDoesNotFire) {
+  Sync({Spec("a"), Spec("b")});
+  const std::int64_t id = engine_->GetJob("b")->id;
+  NewRun r;
+  r.scheduled_for = clock_.Now();
+  r.not_before = clock_.Now();
+  ASSERT_TRUE(store_->InsertRun(id, r, clock_.Now()).ok());
+  Sync({Spec("a")});
+  RunFilter f;
+  f.job_id = id;
+  EXPECT_EQ(store_->ListRuns(f)->size(), 1u);
+  EXPECT_EQ(*store_->CountJobs(JobState::kDisabled), 1);
+  ClaimRequest request{clock_.Now() + std::chrono::hours(1), clock_.Now() + std::chrono::hours(1),
+                       100, "", clock_.Now() + std::chrono::hours(2)};
+  auto claimed = store_->ClaimDue(request, [](const DueJob& d) {
+    EXPECT_NE(d.job.spec.name, "b");
+    FirePlan p;
+    p.next_run_at = *d.job.next_run_at + std::chrono::hours(24);
+    return p;
+  });
+  ASSERT_TRUE(claimed.ok());
 }
 
 TEST_F(JobSyncTest, JobsFromTheCliAreNeverTouched) {
