@@ -13,9 +13,12 @@
 
 namespace sked {
 
-// queued  -> running | cancelled | skipped
+// queued  -> running | cancelled | skipped | abandoned
 // running -> succeeded | failed | timed_out | cancelled | abandoned
-// Terminal statuses never change again.
+// Terminal statuses never change again. queued -> abandoned is a run reserved
+// by an instance (claimed ahead) whose reservation expired: the instance died,
+// perhaps just after starting it, so it is settled as a running one would be.
+// Every store writes a status change only if CanTransition allows it.
 enum class RunStatus {
   kQueued,
   kRunning,

@@ -75,6 +75,9 @@ TEST(RunTest, TransitionsFollowTheStateMachine) {
   EXPECT_TRUE(CanTransition(RunStatus::kQueued, RunStatus::kCancelled));
   EXPECT_FALSE(CanTransition(RunStatus::kQueued, RunStatus::kSucceeded));
   EXPECT_TRUE(CanTransition(RunStatus::kRunning, RunStatus::kAbandoned));
+  // A reservation of an instance that died (see run.h).
+  EXPECT_TRUE(CanTransition(RunStatus::kQueued, RunStatus::kAbandoned));
+  EXPECT_FALSE(CanTransition(RunStatus::kAbandoned, RunStatus::kQueued));
   EXPECT_FALSE(CanTransition(RunStatus::kRunning, RunStatus::kQueued));
   EXPECT_FALSE(CanTransition(RunStatus::kSucceeded, RunStatus::kFailed));
   EXPECT_FALSE(CanTransition(RunStatus::kSkipped, RunStatus::kRunning));

@@ -33,7 +33,8 @@ bool IsTerminal(RunStatus status) {
 bool CanTransition(RunStatus from, RunStatus to) {
   switch (from) {
     case RunStatus::kQueued:
-      return to == RunStatus::kRunning || to == RunStatus::kCancelled || to == RunStatus::kSkipped;
+      return to == RunStatus::kRunning || to == RunStatus::kCancelled ||
+             to == RunStatus::kSkipped || to == RunStatus::kAbandoned;
     case RunStatus::kRunning:
       return to == RunStatus::kSucceeded || to == RunStatus::kFailed ||
              to == RunStatus::kTimedOut || to == RunStatus::kCancelled ||

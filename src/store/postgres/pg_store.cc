@@ -1105,7 +1105,8 @@ Result<std::vector<Run>> PostgresStore::ReapExpired(
     SKED_RETURN_IF_ERROR(tx.Begin());
     // Any instance may reap; runs another reaper holds are left to it.
     SKED_ASSIGN_OR_RETURN(Rows ids,
-                          c->Exec("SELECT id FROM runs WHERE status IN ('queued', 'running') AND "
+                          c->Exec("SELECT id, status FROM runs WHERE status IN ('queued', "
+                                  "'running') AND "
                                   "lease_expires_at IS NOT NULL AND lease_expires_at < $1 ORDER BY "
                                   "lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
                                   Params().Add(Us(now)).Add(limit)));
@@ -1114,6 +1115,8 @@ Result<std::vector<Run>> PostgresStore::ReapExpired(
     std::vector<RunRow> retries;
     for (int i = 0; i < ids.size(); ++i) {
       const std::int64_t id = ids.Int(i, 0);
+      auto status = ParseRunStatus(ids.Text(i, 1));
+      if (!status.ok() || !CanTransition(*status, RunStatus::kAbandoned)) continue;
       SKED_RETURN_IF_ERROR(
           c->Exec("UPDATE runs SET status = 'abandoned', finished_at = $1, reason = "
                   "'lease_expired', error = 'the lease of instance ''' || instance_id || ''' "

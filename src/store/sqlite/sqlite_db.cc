@@ -5,7 +5,12 @@
 namespace sked::store_internal {
 
 Status SqliteError(int code, std::string_view what) {
-  std::string message = "sqlite: " + std::string(what) + ": " + sqlite3_errstr(code);
+  // sqlite3_errmsg() is often the same text as sqlite3_errstr(): say it once.
+  const std::string_view plain = sqlite3_errstr(code);
+  std::string message = "sqlite: " + std::string(what);
+  if (what.size() < plain.size() || what.substr(what.size() - plain.size()) != plain) {
+    message += ": " + std::string(plain);
+  }
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -44,7 +49,10 @@ bool Stmt::Step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc != SQLITE_DONE && status_.ok()) {
-    status_ = SqliteError(rc, sqlite3_errmsg(sqlite3_db_handle(stmt_)));
+    sqlite3* db = sqlite3_db_handle(stmt_);
+    const char* file = sqlite3_db_filename(db, "main");
+    status_ = SqliteError(rc, std::string(file != nullptr && *file ? file : ":memory:") + ": " +
+                                  sqlite3_errmsg(db));
   }
   return false;
 }
@@ -81,8 +89,19 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
   sqlite3_busy_timeout(db, 10000);
   // WAL: readers never block the writer; NORMAL sync is durable across
   // process crashes (a power loss may drop the last transactions).
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                             "PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY"}) {
+  // Switching a new file to WAL needs its exclusive lock, and SQLite answers
+  // BUSY at once (no busy handler) while another process opens or migrates
+  // the same new file: try again, for at most ~10 s.
+  for (int attempt = 0;; ++attempt) {
+    const int wal = sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (wal == SQLITE_OK) break;
+    if (((wal & 0xff) != SQLITE_BUSY && (wal & 0xff) != SQLITE_LOCKED) || attempt >= 200) {
+      return SqliteError(wal, "opening '" + path + "'");
+    }
+    sqlite3_sleep(50);
+  }
+  for (const char* pragma :
+       {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY"}) {
     SKED_RETURN_IF_ERROR(out->Exec(pragma).WithContext("opening '" + path + "'"));
   }
   return out;
@@ -97,7 +116,7 @@ Status SqliteDb::Exec(std::string_view sql) {
   char* error = nullptr;
   const int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &error);
   if (rc != SQLITE_OK) {
-    std::string what = error != nullptr ? error : "exec";
+    std::string what = path_ + ": " + (error != nullptr ? error : "exec");
     sqlite3_free(error);
     return SqliteError(rc, what);
   }

@@ -732,12 +732,15 @@ Result<std::vector<Run>> SqliteStore::ReapExpired(
   Op op(this);
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT id FROM runs WHERE status IN ('queued', "
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT id, status FROM runs WHERE status IN ('queued', "
                                       "'running') AND lease_expires_at IS NOT NULL AND "
                                       "lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?"));
   s->Bind(1, Us(now)).Bind(2, limit);
   std::vector<std::int64_t> ids;
-  while (s->Step()) ids.push_back(s->Int(0));
+  while (s->Step()) {
+    auto status = ParseRunStatus(s->Text(1));
+    if (status.ok() && CanTransition(*status, RunStatus::kAbandoned)) ids.push_back(s->Int(0));
+  }
   SKED_RETURN_IF_ERROR(s->status());
   std::vector<Run> out;
   for (std::int64_t id : ids) {

@@ -11,6 +11,7 @@
 
 #include "sked/store.h"
 #include "store/sqlite/migrations.h"
+#include "store/sqlite/sqlite_db.h"
 
 namespace sked {
 namespace {
@@ -75,6 +76,23 @@ TEST(SqliteStoreTest, UpgradeToNeverReusedIdsKeepsRowsAndIds) {
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     EXPECT_GE(created->id, 2);
   }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+}
+
+// Errors say their text once and name the database file.
+TEST(SqliteStoreTest, ErrorsNameTheFileAndSayTheirTextOnce) {
+  EXPECT_EQ(store_internal::SqliteError(SQLITE_BUSY, "/srv/sked.db: database is locked").message(),
+            "sqlite: /srv/sked.db: database is locked");
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("sked-errors-" + std::to_string(::getpid()) + ".db"))
+                               .string();
+  auto db = store_internal::SqliteDb::Open(path);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  Status s = (*db)->Exec("SELECT * FROM no_such_table");
+  EXPECT_EQ(s.message(), "sqlite: " + path + ": no such table: no_such_table: SQL logic error");
+  auto stmt = (*db)->Prepare("SELECT 1");
+  ASSERT_TRUE(stmt.ok());
+  db->reset();
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
 }
 
