@@ -79,7 +79,11 @@ struct ClaimRequest {
 
 // What an instance did with a queued run reserved for it.
 struct Dispatch {
-  enum class Kind { kStarted, kReleased, kSkipped };
+  // kReleased: to the shared queue, for any instance. kGivenBack: a claimed
+  // fire not started (shutdown) is un-claimed: its run is removed and its
+  // job's next_run_at moved back to it, so whoever claims it next applies the
+  // job's misfire policy; a run whose job is no longer active is released.
+  enum class Kind { kStarted, kReleased, kSkipped, kGivenBack };
   std::int64_t run_id = 0;
   Kind kind = Kind::kStarted;
   Instant at{};                  // started_at, or finished_at of a skip

@@ -374,13 +374,15 @@ void Engine::Impl::Stop() {
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   store_->SetListener({});  // no engine lock held: a call in flight may need it
-  // Fires claimed but not started go back to the queue for any instance.
+  // Fires claimed but not started are given back (un-claimed): whoever
+  // claims them next, now or after a restart, applies the job's misfire
+  // policy, so none runs later as if on time.
   lock.lock();
   const Instant released_at = base_clock_->Now();
   for (auto& [key, run] : reserved_) ready_.push_back(std::move(run));
   reserved_.clear();
   for (const Run& run : ready_) {
-    dispatches_.push_back({run.id, Dispatch::Kind::kReleased, released_at, 0, ""});
+    dispatches_.push_back({run.id, Dispatch::Kind::kGivenBack, released_at, 0, ""});
   }
   ready_.clear();
   lock.unlock();

@@ -343,21 +343,53 @@ TEST_F(EngineTest, AReservedFireMeetsARunStartedMeanwhileWithItsOverlapPolicy) {
   EXPECT_EQ(engine_->Metrics().skipped_by_reason["overlap"], 1);
 }
 
-TEST_F(EngineTest, StopReleasesReservedRunsToTheQueue) {
+// A fire claimed ahead and not started is given back on shutdown: no run is
+// left queued to start at some later time as if on schedule; the job's next
+// fire is that fire again, for whoever claims next.
+TEST_F(EngineTest, StopGivesBackClaimedFires) {
   StartEngine();
   Job job = Create(Spec("ahead", "0 * * * * *"));
   AdvanceTo(kT0 + seconds(59) + milliseconds(900));
   ASSERT_TRUE(RunAt(store_.get(), job, kT0 + seconds(60)).has_value());
   engine_->Stop();  // nothing runs, so no grace to wait for: time stands still
   engine_.reset();
-  sked::Run r = *RunAt(store_.get(), job, kT0 + seconds(60));
-  EXPECT_EQ(r.status, RunStatus::kQueued);
-  EXPECT_EQ(r.instance_id, "");
-  EXPECT_FALSE(r.lease_expires_at.has_value());
-  // Any instance may start it now.
-  auto started = store_->StartQueued("other", kT0 + seconds(60), 10, kT0 + seconds(90));
-  ASSERT_EQ(started->size(), 1u);
-  EXPECT_EQ(started->front().id, r.id);
+  EXPECT_FALSE(RunAt(store_.get(), job, kT0 + seconds(60)).has_value());
+  EXPECT_EQ(*store_->GetJob(job.id)->next_run_at, kT0 + seconds(60));
+  EXPECT_EQ(*store_->QueueDepth(), 0);
+  // Claimed again (here by a restart in time): it runs once, on time.
+  StartEngine();
+  AdvanceTo(kT0 + seconds(61));
+  EXPECT_EQ(History(job), (V{"succeeded@60"}));
+}
+
+// The reported case: misfire = skip, a fire claimed ahead, SIGTERM, restart
+// later. The fire is judged by the misfire policy (skipped), never run
+// 11 s late as trigger `schedule`.
+TEST_F(EngineTest, AGivenBackFireMeetsTheMisfirePolicyAfterARestart) {
+  options_.claim_ahead = milliseconds(500);
+  StartEngine();
+  JobSpec spec = Spec("skipper", "*/10 * * * * *");
+  spec.misfire = MisfirePolicy::kSkip;
+  Job job = Create(spec);
+  AdvanceTo(kT0 + seconds(9) + milliseconds(800));
+  ASSERT_TRUE(RunAt(store_.get(), job, kT0 + seconds(10)).has_value());  // claimed ahead
+  engine_->Stop();  // nothing runs, so no grace to wait for: time stands still
+  engine_.reset();
+  EXPECT_TRUE(History(job).empty());
+  clock_.SetTime(kT0 + seconds(27));  // 20 is past the 5 s misfire threshold too
+  StartEngine();
+  AdvanceTo(kT0 + seconds(31));
+  EXPECT_EQ(History(job), (V{"skipped@10", "skipped@20", "succeeded@30"}));
+  RunFilter f;
+  f.job_id = job.id;
+  auto runs = engine_->ListRuns(f);
+  ASSERT_TRUE(runs.ok());
+  const std::vector<sked::Run> list = *runs;
+  for (const sked::Run& r : list) {
+    if (r.status == RunStatus::kSucceeded) {
+      EXPECT_EQ(*r.started_at, r.scheduled_for);
+    }
+  }
 }
 
 TEST_F(EngineTest, OverlapQueueHoldsAFire) {

@@ -637,6 +637,24 @@ Result<std::vector<bool>> SqliteStore::RecordDispatches(std::string_view instanc
         s->Bind(1, Us(d.at)).Bind(2, d.reason);
         break;
       }
+      case Dispatch::Kind::kGivenBack: {
+        SKED_ASSIGN_OR_RETURN(
+            Stmt * back,
+            Sql("UPDATE jobs SET next_run_at = CASE WHEN jobs.next_run_at IS NULL OR "
+                "jobs.next_run_at > r.scheduled_for THEN r.scheduled_for ELSE jobs.next_run_at "
+                "END FROM runs r WHERE r.id = ?1 AND r.status = 'queued' AND r.instance_id = ?2 "
+                "AND r.trigger IN ('schedule', 'catch-up') AND jobs.id = r.job_id AND "
+                "jobs.state = 'active'"));
+        SKED_RETURN_IF_ERROR(back->Bind(1, d.run_id).Bind(2, instance).Run());
+        if (db_->Changes() > 0) {
+          SKED_ASSIGN_OR_RETURN(s, Sql("DELETE FROM runs WHERE id = ?4 AND instance_id = ?5"));
+        } else {
+          SKED_ASSIGN_OR_RETURN(s, Sql("UPDATE runs SET instance_id = '', lease_expires_at = "
+                                       "NULL WHERE id = ?4 AND status = 'queued' AND "
+                                       "instance_id = ?5"));
+        }
+        break;
+      }
     }
     SKED_RETURN_IF_ERROR(s->Bind(4, d.run_id).Bind(5, instance).Run());
     applied.push_back(db_->Changes() > 0);
