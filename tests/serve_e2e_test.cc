@@ -295,7 +295,8 @@ TEST_F(ServeTest, KillingTheDaemonKillsTheProcessesOfItsRuns) {
 name = "family"
 schedule = "0 0 1 1 *"
 driver = "shell"
-config = { command = "echo $$ > )" + sh_pid + R"(; sleep 300 & echo $! > )" + child_pid +
+config = { command = "echo $$ > )" +
+              sh_pid + R"(; sleep 300 & echo $! > )" + child_pid +
               R"(; wait" }
 )");
   StartServe();
@@ -324,7 +325,8 @@ name = "escape"
 schedule = "0 0 1 1 *"
 driver = "shell"
 timeout = "3s"
-config = { command = "setsid sh -c 'trap \"\" TERM; echo $$ > )" + pidfile +
+config = { command = "setsid sh -c 'trap \"\" TERM; echo $$ > )" +
+              pidfile +
               R"(; exec sleep 300' & echo parent; wait", kill_grace = "1s" }
 )");
   StartServe();
@@ -340,8 +342,11 @@ config = { command = "setsid sh -c 'trap \"\" TERM; echo $$ > )" + pidfile +
     if (cancel) {
       ASSERT_EQ(Sked({"run", "cancel", id}).exit_code, 0);
     }
-    ASSERT_TRUE(WaitFor([&] { return !SkedJson({"run", "show", id})["finished_at"].is_null(); },
-                        seconds(15)))
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return !SkedJson({"run", "show", id})["finished_at"].is_null();
+        },
+        seconds(15)))
         << "run " << id << " did not settle";
     EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(cancel ? 6 : 9));
     json run = SkedJson({"run", "show", id});
@@ -409,6 +414,113 @@ TEST_F(ServeTest, BadConfigsAndFlagsGiveTheDocumentedErrors) {
   Output missing = Sked({"run", "list", "--config", (dir_ / "nope.toml").string()}, false);
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_NE(missing.err.find("nope.toml' cannot be read"), std::string::npos) << missing.err;
+}
+
+// What a newcomer meets first: global flags on either side of the command,
+// sked's own parse errors, JSON errors, strict ids, no control characters
+// from stored text on the terminal, and the small things that surprised.
+TEST_F(ServeTest, TheCommandLineSaysWhatItMeans) {
+  WriteConfig("[scheduler]\nmin_interval = \"1s\"\n");
+  ASSERT_EQ(Sked({"migrate"}).exit_code, 0);
+  // --config before the command, as docs/getting-started.md shows, and after it.
+  EXPECT_EQ(Sked({"--config", config_, "job", "list"}, false).exit_code, 0);
+  EXPECT_EQ(Sked({"job", "list", "--config", config_}, false).exit_code, 0);
+  EXPECT_EQ(Sked({"--json", "job", "list"}).out, "[]\n");
+
+  Output bad_id = Sked({"run", "show", "abc"});
+  EXPECT_EQ(bad_id.exit_code, 2);
+  EXPECT_EQ(bad_id.err.rfind("sked: run id: 'abc' is not a run id", 0), 0u) << bad_id.err;
+  Output huge = Sked({"run", "show", "99999999999999999999"});
+  EXPECT_EQ(huge.exit_code, 2);  // rejected, not clamped to the largest id
+  EXPECT_NE(huge.err.find("'99999999999999999999' is not a run id"), std::string::npos);
+  Output extra = Sked({"job", "list", "surplus"});
+  EXPECT_EQ(extra.exit_code, 2);
+  EXPECT_EQ(extra.err.rfind("sked: unexpected argument 'surplus'", 0), 0u) << extra.err;
+  Output limit = Sked({"run", "list", "-n", "abc"});
+  EXPECT_EQ(limit.err.rfind("sked: --limit: 'abc' is not an integer", 0), 0u) << limit.err;
+  Output json_error = Sked({"run", "show", "999", "--json"});
+  EXPECT_EQ(json_error.exit_code, 4);
+  json e = json::parse(json_error.err, nullptr, false);
+  ASSERT_FALSE(e.is_discarded()) << json_error.err;
+  EXPECT_EQ(e["error"]["exit_code"], 4);
+  EXPECT_EQ(e["error"]["message"], "run 999 not found");
+  json usage = json::parse(Sked({"--json", "run", "show", "x"}).err, nullptr, false);
+  ASSERT_FALSE(usage.is_discarded());
+  EXPECT_EQ(usage["error"]["code"], "USAGE");
+
+  // cron validate applies the config's minimum interval (1s here; 1m by
+  // default, as for the daemon) and takes every form a job takes.
+  EXPECT_EQ(Sked({"cron", "validate", "*/2 * * * * *"}).exit_code, 0);
+  EXPECT_EQ(Sked({"cron", "validate", "*/2 * * * * *"}, false).exit_code, 3);
+  Output every = Sked({"cron", "validate", "every 90s"}, false);
+  EXPECT_EQ(every.exit_code, 0) << every.err;
+  EXPECT_EQ(every.out.rfind("valid: every 90s (UTC); next fire ", 0), 0u) << every.out;
+  EXPECT_EQ(Sked({"cron", "validate", "at 2099-01-01T09:00:00"}, false).exit_code, 0);
+  EXPECT_EQ(Sked({"cron", "validate", "every 10s"}, false).exit_code, 3);
+
+  // Control characters: refused in a description, escaped in what is shown.
+  Output evil = Sked(
+      {"job", "add", "evil", "-s", "* * * * *", "--command", "true", "--description", "x\x1b[2J"});
+  EXPECT_EQ(evil.exit_code, 3);
+  EXPECT_NE(evil.err.find("description: holds control character 27"), std::string::npos)
+      << evil.err;
+
+  // --timeout '' is an error, not the default; an edit that changes nothing
+  // keeps the version; a paused job shows no next run.
+  ASSERT_EQ(
+      Sked({"job", "add", "j", "-s", "* * * * *", "--command", "printf '\\033[2J'"}).exit_code, 0);
+  Output empty_timeout = Sked({"job", "edit", "j", "--timeout", ""});
+  EXPECT_EQ(empty_timeout.exit_code, 3);
+  EXPECT_NE(empty_timeout.err.find("--timeout: give a duration"), std::string::npos)
+      << empty_timeout.err;
+  EXPECT_EQ(Sked({"job", "edit", "j", "--priority", "0"}).exit_code, 0);
+  EXPECT_EQ(SkedJson({"job", "show", "j"})["version"], 1);
+  ASSERT_EQ(Sked({"job", "pause", "j"}).exit_code, 0);
+  EXPECT_TRUE(SkedJson({"job", "show", "j"})["next_run_at"].is_null());
+  const std::string listing = Sked({"job", "list"}).out;
+  EXPECT_NE(listing.find("paused  -"), std::string::npos) << listing;
+
+  // A run whose output is a terminal control sequence: shown escaped.
+  StartServe();
+  json queued = SkedJson({"job", "trigger", "j"});
+  ASSERT_TRUE(queued.is_object());
+  const std::string id = std::to_string(queued["id"].get<int>());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SkedJson({"run", "show", id})["status"] == "succeeded";
+      },
+      seconds(10)));
+  const Output shown = Sked({"run", "show", id});
+  EXPECT_EQ(shown.out.find('\x1b'), std::string::npos);
+  EXPECT_NE(shown.out.find("\\x1b[2J"), std::string::npos) << shown.out;
+  EXPECT_EQ(Sked({"run", "logs", id}).out, "\x1b[2J");  // logs: the output as captured
+  // Cancelling a run that ended is a conflict (6), not invalid input.
+  Output cancel = Sked({"run", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 6);
+  EXPECT_NE(cancel.err.find("already finished"), std::string::npos) << cancel.err;
+  // Store errors name the file once.
+  kill(serve_pid_, SIGTERM);
+  EXPECT_EQ(WaitServeExit(seconds(20)), 0);
+}
+
+// A mistyped SQLite path: management commands refuse it; serve says it
+// created a new database.
+TEST_F(ServeTest, AMissingDatabaseFileIsNamed) {
+  WriteConfig("[store]\nurl = \"sqlite://typo.db\"\n");
+  Output list = Sked({"job", "list"});
+  EXPECT_EQ(list.exit_code, 3);
+  EXPECT_NE(list.err.find("there is no database file '" + (dir_ / "typo.db").string() + "'"),
+            std::string::npos)
+      << list.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "typo.db"));  // and nothing was created
+  StartServe();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ReadFile((dir_ / "serve.log").string()).find("did not exist: created a new") !=
+               std::string::npos;
+      },
+      seconds(10)))
+      << ReadFile((dir_ / "serve.log").string());
 }
 
 TEST_F(ServeTest, ManagementCommandsRefuseAStoreWithoutSchema) {

@@ -2,25 +2,46 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
 
 namespace sked::cli {
 
-void AddConfigFlag(CLI::App* cmd, ConfigFlag* flag) {
-  cmd->add_option_function<std::string>(
+GlobalFlags& Globals() {
+  static GlobalFlags flags;
+  return flags;
+}
+
+void AddGlobalFlags(CLI::App& app) {
+  GlobalFlags& flags = Globals();
+  app.add_option_function<std::string>(
          "-c,--config",
-         [flag](const std::string& path) {
-           flag->path = path;
-           flag->given = true;
+         [&flags](const std::string& path) {
+           flags.config.path = path;
+           flags.config.given = true;
          },
          "config file (default: sked.toml in the working directory, if present)")
       ->type_name("PATH");
+  app.add_flag("--json", flags.json, "print JSON (errors too, on stderr)");
+  // A flag a subcommand does not know is tried on its parents: the global
+  // flags may follow the command. Subcommands inherit this when added.
+  app.fallthrough();
 }
 
 int Fail(const Status& status) {
-  std::cerr << "sked: " << status.message() << "\n";
+  if (Globals().json) {
+    std::cerr << nlohmann::json{{"error",
+                                 {{"code", std::string(StatusCodeName(status.code()))},
+                                  {"exit_code", ExitCodeFor(status)},
+                                  {"message", status.message()}}}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cerr << "sked: " << status.message() << "\n";
+  }
   return ExitCodeFor(status);
 }
 
@@ -28,6 +49,20 @@ Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck
   auto ctx = std::make_unique<Context>();
   SKED_ASSIGN_OR_RETURN(ctx->config,
                         daemon::LoadConfig(flag.path, flag.given, daemon::SkedEnvironment()));
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (ctx->config.store_url.rfind(kSqlite, 0) == 0) {
+    const std::string path = ctx->config.store_url.substr(kSqlite.size());
+    std::error_code ec;
+    if (!path.empty() && !std::filesystem::exists(path, ec)) {
+      if (check == SchemaCheck::kCurrent) {
+        return FailedPreconditionError("store " + ctx->config.store_url +
+                                       ": there is no database file '" + path +
+                                       "' (check [store] url in the config, or run `sked "
+                                       "migrate` to create it)");
+      }
+      ctx->created_database = path;
+    }
+  }
   auto store = Store::Open(ctx->config.store_url, ctx->config.store);
   if (!store.ok()) {
     const Status& s = store.status();

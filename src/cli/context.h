@@ -5,6 +5,7 @@
 #define SKED_CLI_CONTEXT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon/config.h"
@@ -23,12 +24,24 @@ struct ConfigFlag {
   bool given = false;  // --config was on the command line (then the file must exist)
 };
 
-// Adds `--config PATH` to `cmd`.
-void AddConfigFlag(CLI::App* cmd, ConfigFlag* flag);
+// The flags every command takes, before or after its name
+// (`sked --config x job list`, `sked job list --config x`).
+struct GlobalFlags {
+  ConfigFlag config;
+  bool json = false;  // output, and errors, as JSON
+};
+GlobalFlags& Globals();
+
+// Adds the global flags to the root app. REQUIRES: before any subcommand is
+// added (they inherit the fall-through that lets the flags follow them).
+void AddGlobalFlags(CLI::App& app);
 
 struct Context {
   daemon::Config config;
   int schema_version = 0;  // the store's, when opened
+  // The config names a SQLite file that did not exist: opening created it
+  // (serve and migrate only; say so, a mistyped path looks like lost jobs).
+  std::optional<std::string> created_database;
   std::unique_ptr<Store> store;
   std::unique_ptr<DriverRegistry> drivers;
   std::unique_ptr<Engine> engine;

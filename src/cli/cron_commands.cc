@@ -13,6 +13,7 @@
 #include "cli/context.h"
 #include "cli/exit_codes.h"
 #include "sked/cron.h"
+#include "sked/schedule.h"
 #include "sked/time.h"
 #include "sked/time_zone.h"
 
@@ -23,9 +24,9 @@ struct CronArgs {
   std::string expression;
   std::string zone = "UTC";
   std::string from;
-  std::string min_interval = "1m";
+  std::string min_interval;  // empty: the config's (default 1 minute)
   int count = 5;
-  bool json = false;
+  const bool& json = Globals().json;  // --json, before or after the command
 };
 
 Result<Instant> FromTime(const CronArgs& args) {
@@ -78,21 +79,45 @@ int RunNext(const CronArgs& args) {
   return kExitOk;
 }
 
+// The minimum interval the daemon applies: --min-interval, else the
+// config's [scheduler] min_interval (whose default is 1 minute too).
+Result<std::chrono::seconds> MinInterval(const CronArgs& args) {
+  if (!args.min_interval.empty()) {
+    auto d = ParseDuration(args.min_interval);
+    if (!d.ok()) return d.status().WithContext("--min-interval");
+    return std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
+  SKED_ASSIGN_OR_RETURN(
+      daemon::Config config,
+      daemon::LoadConfig(Globals().config.path, Globals().config.given, daemon::SkedEnvironment()));
+  return config.engine.min_interval;
+}
+
+// Accepts every schedule form a job takes (cron, macros, `every 90s`,
+// `at ...`), checked as `sked job add` checks it.
 int RunValidate(const CronArgs& args) {
-  auto min_interval = ParseDuration(args.min_interval);
-  if (!min_interval.ok()) return Fail(min_interval.status().WithContext("--min-interval"));
+  auto min_interval = MinInterval(args);
+  if (!min_interval.ok()) return Fail(min_interval.status());
   auto zone = TimeZone::Find(args.zone);
   if (!zone.ok()) return Fail(zone.status());
-  auto schedule = CronSchedule::Parse(
-      args.expression, *zone, std::chrono::duration_cast<std::chrono::seconds>(*min_interval));
-  if (!schedule.ok()) return Fail(schedule.status());
   auto from = FromTime(args);
   if (!from.ok()) return Fail(from.status());
+  auto schedule = Schedule::Parse(args.expression, *zone, *min_interval, *from);
+  if (!schedule.ok()) {
+    // The argument is the schedule: its errors need no "schedule: " prefix.
+    std::string message = schedule.status().message();
+    if (message.rfind("schedule: ", 0) == 0) message.erase(0, 10);
+    return Fail(Status(schedule.status().code(), message));
+  }
   const std::optional<Instant> next = schedule->Next(*from);
   if (!next) {
-    return Fail(InvalidArgumentError("expression has no fire after " + zone->Format(*from)));
+    return Fail(InvalidArgumentError("schedule has no fire after " + zone->Format(*from)));
   }
-  std::cout << "valid: " << schedule->Describe() << " (" << zone->name() << "); next fire "
+  std::string summary = schedule->text();
+  if (schedule->kind() == Schedule::Kind::kCron) {
+    summary = CronSchedule::Parse(args.expression, *zone, std::chrono::seconds(0))->Describe();
+  }
+  std::cout << "valid: " << summary << " (" << zone->name() << "); next fire "
             << zone->Format(*next) << "\n";
   return kExitOk;
 }
@@ -198,16 +223,15 @@ void AddCronCommands(CLI::App& app, int* exit_code) {
   add_common(next);
   next->add_option("-n", args->count, "How many fires to print (1-10000)")->default_val(5);
   next->add_option("--from", args->from, "Start after this RFC 3339 time (default: now)");
-  next->add_flag("--json", args->json, "Print a JSON array of {utc, local, offset}");
   next->callback([args, exit_code] { *exit_code = RunNext(*args); });
 
   CLI::App* validate = cron->add_subcommand(
       "validate", "Check an expression; exit 0 and print a summary if it is valid");
   add_common(validate);
-  validate
-      ->add_option("--min-interval", args->min_interval,
-                   "Reject expressions that fire more often than this (e.g. 1m, 30s)")
-      ->default_val("1m");
+  validate->add_option(
+      "--min-interval", args->min_interval,
+      "Reject schedules that fire more often than this (e.g. 1m, 30s; default: the "
+      "config's [scheduler] min_interval, 1m unless set)");
   validate->add_option("--from", args->from, "Check for fires after this RFC 3339 time");
   validate->callback([args, exit_code] { *exit_code = RunValidate(*args); });
 
@@ -215,7 +239,6 @@ void AddCronCommands(CLI::App& app, int* exit_code) {
       "explain", "Describe an expression in words and show its next 5 fires, flagging DST");
   add_common(explain);
   explain->add_option("--from", args->from, "Start after this RFC 3339 time (default: now)");
-  explain->add_flag("--json", args->json, "Print JSON");
   explain->callback([args, exit_code] { *exit_code = RunExplain(*args); });
 }
 

@@ -1,8 +1,8 @@
 // `sked import crontab FILE`: a classic crontab's lines as shell jobs.
 
-#include <CLI/CLI.hpp>
 #include <pwd.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <fstream>
 #include <iostream>
@@ -22,13 +22,13 @@ namespace sked::cli {
 namespace {
 
 struct ImportArgs {
-  ConfigFlag config;
+  const ConfigFlag& config = Globals().config;  // --config, before or after the command
   std::string file;
   std::string zone;
   std::string prefix = "crontab";
   bool dry_run = false;
   bool system = false;
-  bool json = false;
+  const bool& json = Globals().json;  // --json, before or after the command
 };
 
 std::string LocalZoneName() {
@@ -65,8 +65,8 @@ int ImportCrontab(const ImportArgs& args) {
   const std::string zone = args.zone.empty() ? LocalZoneName() : args.zone;
   if (auto z = TimeZone::Find(zone); !z.ok()) return Fail(z.status().WithContext("--tz"));
   // /etc/crontab and /etc/cron.d/* have a user column, as `--system` says.
-  const bool system = args.system || args.file == "/etc/crontab" ||
-                      args.file.rfind("/etc/cron.d/", 0) == 0;
+  const bool system =
+      args.system || args.file == "/etc/crontab" || args.file.rfind("/etc/cron.d/", 0) == 0;
   daemon::CrontabImport parsed = daemon::ParseCrontab(
       text, {.prefix = args.prefix, .zone = zone, .system = system, .current_user = CurrentUser()});
 
@@ -153,7 +153,6 @@ void AddImportCommands(CLI::App& app, int* exit_code) {
   CLI::App* import = app.add_subcommand("import", "import schedules from other tools");
   import->require_subcommand(1);
   CLI::App* crontab = import->add_subcommand("crontab", "a crontab file's lines as shell jobs");
-  AddConfigFlag(crontab, &args->config);
   crontab->add_option("file", args->file, "crontab file ('-' for stdin)")->required();
   crontab->add_option("--tz", args->zone, "time zone of the schedules (default: the host's)");
   crontab->add_option("--prefix", args->prefix, "job names are PREFIX-LINE (crontab)");
@@ -162,7 +161,6 @@ void AddImportCommands(CLI::App& app, int* exit_code) {
   crontab->add_flag("--system", args->system,
                     "a system crontab: a user column after the time fields (implied for "
                     "/etc/crontab and /etc/cron.d/*)");
-  crontab->add_flag("--json", args->json, "print JSON");
   crontab->callback([args, exit_code] { *exit_code = ImportCrontab(*args); });
 }
 

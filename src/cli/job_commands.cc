@@ -95,9 +95,12 @@ struct JobFlags {
     if (Given("description")) spec->description = description;
     auto instant = [&](const std::string& flag, const std::string& text,
                        std::optional<Instant>* out) -> Status {
-      if (text.empty()) {
+      if (text == "none") {
         out->reset();
         return Status::Ok();
+      }
+      if (text.empty()) {
+        return InvalidArgumentError(flag + ": give an RFC 3339 time, or 'none' to clear it");
       }
       auto t = ParseRfc3339(text);
       if (!t.ok()) return t.status().WithContext(flag);
@@ -105,6 +108,11 @@ struct JobFlags {
       return Status::Ok();
     };
     auto duration = [&](const std::string& flag, const std::string& text) -> Result<Duration> {
+      if (text.empty()) {
+        return InvalidArgumentError(flag +
+                                    ": give a duration such as 10m (an empty value is not "
+                                    "one)");
+      }
       auto d = ParseDuration(text);
       if (!d.ok()) return d.status().WithContext(flag);
       return *d;
@@ -127,7 +135,7 @@ struct JobFlags {
       SKED_ASSIGN_OR_RETURN(spec->catchup_window, duration("--catchup-window", catchup_window));
     }
     if (Given("starting_deadline")) {
-      if (starting_deadline.empty() || starting_deadline == "none") {
+      if (starting_deadline == "none") {
         spec->starting_deadline.reset();
       } else {
         SKED_ASSIGN_OR_RETURN(spec->starting_deadline,
@@ -135,7 +143,7 @@ struct JobFlags {
       }
     }
     if (Given("timeout")) {
-      if (timeout.empty() || timeout == "none") {
+      if (timeout == "none") {  // the engine's default
         spec->timeout.reset();
       } else {
         SKED_ASSIGN_OR_RETURN(spec->timeout, duration("--timeout", timeout));
@@ -177,10 +185,10 @@ struct JobFlags {
 };
 
 struct JobArgs {
-  ConfigFlag config;
+  const ConfigFlag& config = Globals().config;  // --config, before or after the command
   std::string name;
   std::string state;
-  bool json = false;
+  const bool& json = Globals().json;  // --json, before or after the command
   bool wait = false;
   std::string wait_timeout = "10m";
   JobFlags flags;
@@ -232,6 +240,15 @@ int Edit(const JobArgs& args) {
   if (!job.ok()) return Fail(job.status());
   JobSpec spec = job->spec;
   if (Status s = args.flags.Apply(&spec); !s.ok()) return Fail(s);
+  if (spec == job->spec) {
+    // Nothing to write: the version (and the job's next fire) stay as they are.
+    if (args.json) {
+      PrintJson(JobJson(*job));
+    } else {
+      PrintJobLine(*job, "unchanged");
+    }
+    return kExitOk;
+  }
   auto updated = ctx->engine->UpdateJob(args.name, spec, job->version);
   if (!updated.ok()) return Fail(updated.status());
   if (job->source == "config") {
@@ -274,8 +291,7 @@ int List(const JobArgs& args) {
   rows.reserve(all.size());
   for (const Job& j : all) {
     rows.push_back({j.spec.name, j.spec.schedule, j.spec.time_zone, StateText(j),
-                    ShortTime(NextRunShown(j)),
-                    ShortTime(j.last_run_at), j.spec.driver,
+                    ShortTime(NextRunShown(j)), ShortTime(j.last_run_at), j.spec.driver,
                     std::to_string(j.successes) + "/" + std::to_string(j.runs)});
   }
   PrintTable(std::cout,
@@ -314,11 +330,13 @@ int Show(const JobArgs& args) {
   }
   const JobSpec& s = job->spec;
   std::cout << "name:        " << s.name << "\n";
-  if (!s.description.empty()) std::cout << "description: " << s.description << "\n";
-  std::cout << "state:       " << StateText(*job) << " (source: " << job->source
+  if (!s.description.empty()) {
+    std::cout << "description: " << Printable(s.description) << "\n";
+  }
+  std::cout << "state:       " << Printable(StateText(*job)) << " (source: " << job->source
             << ", version " << job->version << ")\n"
             << "schedule:    " << s.schedule << " (" << s.time_zone << ")\n"
-            << "driver:      " << s.driver << " " << s.driver_config << "\n"
+            << "driver:      " << s.driver << " " << Printable(s.driver_config) << "\n"
             << "overlap:     " << OverlapPolicyName(s.overlap)
             << "   misfire: " << MisfirePolicyName(s.misfire)
             << "   timeout: " << (s.timeout ? FormatDuration(*s.timeout) : "default")
@@ -409,8 +427,6 @@ void AddJobCommands(CLI::App& app, int* exit_code) {
   job->require_subcommand(1);
   auto args = std::make_shared<JobArgs>();
   auto common = [&](CLI::App* cmd, bool named) {
-    AddConfigFlag(cmd, &args->config);
-    cmd->add_flag("--json", args->json, "print JSON");
     if (named) cmd->add_option("name", args->name, "job name")->required();
   };
 

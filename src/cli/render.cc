@@ -24,6 +24,29 @@ nlohmann::ordered_json ConfigObject(const std::string& text) {
 
 }  // namespace
 
+std::string Printable(std::string_view text, bool one_line) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n' && !one_line) {
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += one_line ? "\\t" : "\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::optional<Instant> NextRunShown(const Job& job) {
   const bool claims = job.state == JobState::kActive || job.state == JobState::kPending;
   return claims ? job.next_run_at : std::nullopt;
@@ -126,13 +149,22 @@ nlohmann::ordered_json InstanceJson(const InstanceInfo& i) {
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size(), 0);
+  // Cells come from users and commands: no control character reaches the terminal.
+  std::vector<std::vector<std::string>> cells;
+  cells.reserve(rows.size());
+  for (const auto& r : rows) {
+    std::vector<std::string> row;
+    row.reserve(r.size());
+    for (const std::string& cell : r) row.push_back(Printable(cell));
+    cells.push_back(std::move(row));
+  }
   auto measure = [&](const std::vector<std::string>& row) {
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
       width[i] = std::max(width[i], row[i].size());
     }
   };
   measure(header);
-  for (const auto& r : rows) measure(r);
+  for (const auto& r : cells) measure(r);
   auto print = [&](const std::vector<std::string>& row) {
     std::string line;
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
@@ -142,7 +174,7 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& header,
     out << line << "\n";
   };
   print(header);
-  for (const auto& r : rows) print(r);
+  for (const auto& r : cells) print(r);
 }
 
 std::string ShortTime(const std::optional<Instant>& t) {

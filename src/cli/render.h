@@ -25,6 +25,9 @@ nlohmann::ordered_json JobJson(const Job& job);
 std::optional<Instant> NextRunShown(const Job& job);
 // "paused", "disabled (removed from sked.toml)".
 std::string StateText(const Job& job);
+// `text` safe to print on a terminal: control characters (ESC, CR, ...) as
+// \xNN, newlines and tabs as \n and \t when `one_line`.
+std::string Printable(std::string_view text, bool one_line = true);
 // `with_output`: include the captured output (show), not in lists.
 nlohmann::ordered_json RunJson(const Run& run, bool with_output);
 nlohmann::ordered_json InstanceJson(const InstanceInfo& instance);

@@ -3,6 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <limits>
+
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,11 +20,11 @@ namespace sked::cli {
 namespace {
 
 struct RunArgs {
-  ConfigFlag config;
+  const ConfigFlag& config = Globals().config;  // --config, before or after the command
   std::int64_t id = 0;
   std::string job, status, since;
   int limit = 20;
-  bool json = false;
+  const bool& json = Globals().json;  // --json, before or after the command
 };
 
 void PrintJson(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << "\n"; }
@@ -116,11 +119,12 @@ int Show(const RunArgs& args, bool logs_only) {
             << RunDuration(r) << ")\n";
   if (!r.instance_id.empty()) std::cout << "instance:      " << r.instance_id << "\n";
   if (r.exit_code) std::cout << "exit code:     " << *r.exit_code << "\n";
-  if (!r.reason.empty()) std::cout << "reason:        " << r.reason << "\n";
-  if (!r.error.empty()) std::cout << "error:         " << r.error << "\n";
+  if (!r.reason.empty()) std::cout << "reason:        " << Printable(r.reason) << "\n";
+  if (!r.error.empty()) std::cout << "error:         " << Printable(r.error) << "\n";
   if (!r.output.empty()) {
+    // `sked run logs` prints the output as it is; here it is escaped.
     std::cout << "output" << (r.output_truncated ? " (truncated, tail kept)" : "") << ":\n"
-              << r.output;
+              << Printable(r.output, false);
     if (r.output.back() != '\n') std::cout << "\n";
   }
   return kExitOk;
@@ -129,7 +133,15 @@ int Show(const RunArgs& args, bool logs_only) {
 int Cancel(const RunArgs& args) {
   auto ctx = Open(args);
   if (!ctx.ok()) return Fail(ctx.status());
-  if (Status s = (*ctx)->engine->CancelRun(args.id); !s.ok()) return Fail(s);
+  if (Status s = (*ctx)->engine->CancelRun(args.id); !s.ok()) {
+    // A run that ended already conflicts with the request (exit 6), like a
+    // concurrent change that won; the input itself was fine.
+    if (s.code() == StatusCode::kFailedPrecondition) {
+      Fail(s);
+      return kExitConflict;
+    }
+    return Fail(s);
+  }
   auto run = (*ctx)->engine->GetRun(args.id);
   if (!run.ok()) return Fail(run.status());
   if (args.json) {
@@ -258,19 +270,34 @@ int Migrate(const RunArgs& args) {
   return kExitOk;
 }
 
+// The run id argument: a whole number from 1 to 2^63-1, read strictly (the
+// parser would clamp 99999999999999999999 to the largest id).
+void AddRunIdArgument(CLI::App* cmd, std::int64_t* id) {
+  cmd->add_option_function<std::string>(
+         "id",
+         [id](const std::string& text) {
+           std::int64_t value = 0;
+           const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+           if (ec != std::errc() || end != text.data() + text.size() || value < 1) {
+             throw CLI::ValidationError(
+                 "run id", "'" + text + "' is not a run id (a whole number from 1 to " +
+                               std::to_string(std::numeric_limits<std::int64_t>::max()) + ")");
+           }
+           *id = value;
+         },
+         "run id")
+      ->required()
+      ->type_name("ID");
+}
+
 }  // namespace
 
 void AddRunCommands(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<RunArgs>();
-  auto common = [&](CLI::App* cmd) {
-    AddConfigFlag(cmd, &args->config);
-    cmd->add_flag("--json", args->json, "print JSON");
-  };
   CLI::App* run = app.add_subcommand("run", "inspect and cancel runs");
   run->require_subcommand(1);
 
   CLI::App* list = run->add_subcommand("list", "list runs, newest first");
-  common(list);
   list->add_option("--job", args->job, "only this job's runs");
   list->add_option("--status", args->status,
                    "queued | running | succeeded | failed | timed_out | cancelled | skipped | "
@@ -280,32 +307,26 @@ void AddRunCommands(CLI::App& app, int* exit_code) {
   list->callback([args, exit_code] { *exit_code = List(*args); });
 
   CLI::App* show = run->add_subcommand("show", "show a run with its output");
-  common(show);
-  show->add_option("id", args->id, "run id")->required();
+  AddRunIdArgument(show, &args->id);
   show->callback([args, exit_code] { *exit_code = Show(*args, false); });
 
   CLI::App* logs = run->add_subcommand("logs", "print a run's captured output");
-  common(logs);
-  logs->add_option("id", args->id, "run id")->required();
+  AddRunIdArgument(logs, &args->id);
   logs->callback([args, exit_code] { *exit_code = Show(*args, true); });
 
   CLI::App* cancel = run->add_subcommand("cancel", "cancel a queued run, or stop a running one");
-  common(cancel);
-  cancel->add_option("id", args->id, "run id")->required();
+  AddRunIdArgument(cancel, &args->id);
   cancel->callback([args, exit_code] { *exit_code = Cancel(*args); });
 
   CLI::App* health = app.add_subcommand("health", "is a sked instance serving this store?");
-  common(health);
   health->callback([args, exit_code] { *exit_code = Health(*args); });
 
   CLI::App* instance = app.add_subcommand("instance", "sked instances on this store");
   instance->require_subcommand(1);
   CLI::App* ilist = instance->add_subcommand("list", "every instance, live and dead");
-  common(ilist);
   ilist->callback([args, exit_code] { *exit_code = Instances(*args); });
 
   CLI::App* migrate = app.add_subcommand("migrate", "apply the store's schema migrations");
-  common(migrate);
   migrate->callback([args, exit_code] { *exit_code = Migrate(*args); });
 }
 

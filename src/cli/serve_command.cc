@@ -60,7 +60,7 @@ class LogObserver final : public RunObserver {
 };
 
 struct ServeArgs {
-  ConfigFlag config;
+  const ConfigFlag& config = Globals().config;  // --config, before or after the command
   bool no_migrate = false;
   bool prune = false;  // --prune-undeclared
 };
@@ -80,6 +80,12 @@ int Serve(const ServeArgs& args) {
   if (!ctx.ok()) return Fail(ctx.status());
   Context& c = **ctx;
   Logger log(c.config.log_level, c.config.log_format, stderr, Clock::Real());
+  if (c.created_database) {
+    log.Warn(
+        "the store's database file did not exist: created a new, empty one (if you expected "
+        "existing jobs, check [store] url)",
+        {{"path", *c.created_database}});
+  }
   const int latest = c.store->LatestSchemaVersion();
   if (c.schema_version < latest) {
     if (Status s = c.store->Migrate(); !s.ok()) return Fail(s);
@@ -97,9 +103,10 @@ int Serve(const ServeArgs& args) {
   for (const std::string& n : synced->created) log.Info("job created", {{"job", n}});
   for (const std::string& n : synced->updated) log.Info("job updated", {{"job", n}});
   for (const std::string& n : synced->disabled) {
-    log.Warn("declared job removed from the config: disabled, history kept (add it back to "
-             "enable it, or start with --prune-undeclared to delete it)",
-             {{"job", n}});
+    log.Warn(
+        "declared job removed from the config: disabled, history kept (add it back to "
+        "enable it, or start with --prune-undeclared to delete it)",
+        {{"job", n}});
   }
   for (const std::string& n : synced->deleted) {
     log.Warn("declared job removed from the config: deleted with its history (--prune-undeclared)",
@@ -142,7 +149,6 @@ int Serve(const ServeArgs& args) {
 void AddServeCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* serve = app.add_subcommand("serve", "run the scheduler (until SIGTERM or SIGINT)");
-  AddConfigFlag(serve, &args->config);
   serve->add_flag("--no-migrate", args->no_migrate,
                   "refuse to start on an older schema instead of migrating it");
   serve->add_flag("--prune-undeclared", args->prune,

@@ -1,5 +1,6 @@
 #include "sked/job.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <string>
@@ -66,6 +67,14 @@ Status ValidateJobSpecShape(const JobSpec& spec) {
   }
   if (spec.driver.empty()) return FieldError("driver", "is required");
   if (spec.description.size() > 4096) return FieldError("description", "longer than 4096");
+  // Terminal control sequences (ESC[2J clears the screen) never get in.
+  for (char c : spec.description) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t' && c != '\n') || u == 0x7f) {
+      return FieldError("description", "holds control character " + std::to_string(u) +
+                                           " (only tabs and newlines are allowed)");
+    }
+  }
   auto zone = TimeZone::Find(spec.time_zone);
   if (!zone.ok()) return zone.status().WithContext("time_zone");
   if (spec.start_at && spec.end_at && *spec.end_at <= *spec.start_at) {
@@ -99,8 +108,12 @@ Status ValidateJobSpecShape(const JobSpec& spec) {
   }
   if (!(r.jitter >= 0.0 && r.jitter <= 1.0)) return FieldError("retry.jitter", "must be 0-1");
   for (const std::string& tag : spec.tags) {
-    if (tag.empty() || tag.size() > 64 || tag.find_first_of(",\n") != std::string::npos) {
-      return FieldError("tags", "each tag must be 1-64 characters without ',' or newlines");
+    const bool control = std::any_of(tag.begin(), tag.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+    });
+    if (tag.empty() || tag.size() > 64 || tag.find(',') != std::string::npos || control) {
+      return FieldError("tags",
+                        "each tag must be 1-64 characters without ',' or control characters");
     }
   }
   return Status::Ok();

@@ -66,7 +66,16 @@ TEST(JobTest, BadFieldsAreNamed) {
   EXPECT_EQ(Error(s), "end_at: must be after start_at");
   s = Valid();
   s.tags = {"a,b"};
-  EXPECT_EQ(Error(s), "tags: each tag must be 1-64 characters without ',' or newlines");
+  EXPECT_EQ(Error(s), "tags: each tag must be 1-64 characters without ',' or control characters");
+  s.tags = {"red\x1b[2J"};
+  EXPECT_EQ(Error(s), "tags: each tag must be 1-64 characters without ',' or control characters");
+  // A description may not hold terminal control sequences (ESC[2J clears the screen).
+  s = Valid();
+  s.description = "nightly\x1b[2J";
+  EXPECT_EQ(Error(s),
+            "description: holds control character 27 (only tabs and newlines are allowed)");
+  s.description = "line one\nline two\tand a tab";
+  EXPECT_EQ(Error(s), "");
 }
 
 TEST(RunTest, TransitionsFollowTheStateMachine) {

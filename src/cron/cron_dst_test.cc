@@ -284,9 +284,9 @@ TEST(CronDstTest, NextFromEverySecondNearTransitionsAgreesWithLiteralRule) {
   const std::vector<std::string> zones = {kNy, "Europe/Berlin", "Australia/Lord_Howe",
                                           "America/Havana", "America/Santiago"};
   const std::vector<std::string> exprs = {
-      "30 2 * * *",     "0 * * * *",       "*/15 * * * *",  "45 1,2 * * *",    "0 0 * * *",
-      "59 1 * * *",     "0 3 * * *",       "0 30 2 * * *",  "59 59 1 * * *",   "0 0 * * * *",
-      "*/20 * * * * *", "30 0-59/7 2 * * *", "0 0 0 * * *", "15 30 1 * * *"};
+      "30 2 * * *",     "0 * * * *",         "*/15 * * * *", "45 1,2 * * *",  "0 0 * * *",
+      "59 1 * * *",     "0 3 * * *",         "0 30 2 * * *", "59 59 1 * * *", "0 0 * * * *",
+      "*/20 * * * * *", "30 0-59/7 2 * * *", "0 0 0 * * *",  "15 30 1 * * *"};
   for (const std::string& zone_name : zones) {
     const TimeZone zone = *TimeZone::Find(zone_name);
     Instant t = At("2025-01-01T00:00:00Z");

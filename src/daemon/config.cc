@@ -316,7 +316,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
   Config c;
   c.path = name;
   c.store_url = "sqlite://sked.db";
-  c.engine.min_interval = std::chrono::seconds(1);
+  c.engine.min_interval =
+      std::chrono::minutes(1);  // as the engine's, cron validate's, docs/cron.md
   toml::table root;
   try {
     root = toml::parse(text, name);

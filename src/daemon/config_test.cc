@@ -79,7 +79,7 @@ TEST(ConfigTest, DefaultsWhenEmpty) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->store_url, "sqlite:///etc/sked/sked.db");  // beside the config file
   EXPECT_EQ(c->engine.workers, EngineOptions().workers);
-  EXPECT_EQ(c->engine.min_interval, seconds(1));
+  EXPECT_EQ(c->engine.min_interval, seconds(60));  // as EngineOptions and cron validate
   EXPECT_EQ(c->log_level, LogLevel::kInfo);
   EXPECT_EQ(c->log_format, LogFormat::kText);
   EXPECT_TRUE(c->jobs.empty());

@@ -178,7 +178,11 @@ CrontabImport ParseCrontab(const std::string& text, const CrontabOptions& option
     CrontabJob job;
     job.line = number;
     job.spec.name = options.prefix + "-" + std::to_string(number);
-    job.spec.description = "imported from crontab line " + std::to_string(number) + ": " + line;
+    job.spec.description = "imported from crontab line " + std::to_string(number) + ": ";
+    for (char c : line) {  // a description holds no control characters
+      const auto u = static_cast<unsigned char>(c);
+      job.spec.description += u < 0x20 || u == 0x7f ? '?' : c;
+    }
     if (job.spec.description.size() > 500) job.spec.description.resize(500);
     job.spec.schedule = schedule;
     job.spec.time_zone = tz;

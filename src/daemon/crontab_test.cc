@@ -53,8 +53,9 @@ TEST(CrontabTest, PercentSignsAreNewlinesAndStdin) {
   EXPECT_EQ(config["stdin"], "line one\nline two\n50%\n");
   EXPECT_FALSE(config.contains("shell"));
   // No `%`: no stdin key at all (the command reads /dev/null).
-  EXPECT_FALSE(nlohmann::json::parse(ParseCrontab("0 * * * * date\n", {}).jobs[0].spec.driver_config)
-                   .contains("stdin"));
+  EXPECT_FALSE(
+      nlohmann::json::parse(ParseCrontab("0 * * * * date\n", {}).jobs[0].spec.driver_config)
+          .contains("stdin"));
 }
 
 // Text after `%` is input, never shell code, whatever precedes it: it once
@@ -95,8 +96,8 @@ TEST(CrontabTest, SystemCrontabsHaveAUserColumn) {
   EXPECT_EQ(root_job["stdin"], "in\n");
   auto www = nlohmann::json::parse(as_root.jobs[1].spec.driver_config);
   EXPECT_EQ(as_root.jobs[1].spec.schedule, "@daily");
-  EXPECT_EQ(www["argv"], nlohmann::json({"runuser", "-u", "www-data", "--", "/bin/bash", "-c",
-                                         "php cron.php"}));
+  EXPECT_EQ(www["argv"],
+            nlohmann::json({"runuser", "-u", "www-data", "--", "/bin/bash", "-c", "php cron.php"}));
   CrontabImport as_alice = ParseCrontab(text, {.system = true, .current_user = "alice"});
   ASSERT_EQ(as_alice.jobs.size(), 0u);
   EXPECT_EQ(as_alice.problems[0].reason,

@@ -197,10 +197,9 @@ TEST(ShellDriverTest, AStoppedRunEndsAndKillsAGrandchildThatLeftTheGroup) {
   std::stop_source stop;
   std::thread stopper = StopWhenExists(stop, pidfile);
   const auto t0 = std::chrono::steady_clock::now();
-  DriverResult r = RunShell(
-      R"({"command": "setsid sh -c 'trap \"\" TERM; echo $$ > )" + pidfile +
-          R"(; exec sleep 300' & echo parent; wait", "kill_grace": "1s"})",
-      stop.get_token());
+  DriverResult r = RunShell(R"({"command": "setsid sh -c 'trap \"\" TERM; echo $$ > )" + pidfile +
+                                R"(; exec sleep 300' & echo parent; wait", "kill_grace": "1s"})",
+                            stop.get_token());
   stopper.join();
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_LT(took, std::chrono::seconds(8));

@@ -207,9 +207,8 @@ struct SpawnError {
 // run's process group and is its keeper: it forks the command, passes on its
 // exit status, and when sked dies (its parent-death signal) kills the group,
 // so no command outlives its daemon however the daemon ends.
-[[noreturn]] void RunKeeper(pid_t parent, const char* program, char* const* argv,
-                            char* const* envp, const char* cwd, int out_fd, int in_fd,
-                            int error_fd) {
+[[noreturn]] void RunKeeper(pid_t parent, const char* program, char* const* argv, char* const* envp,
+                            const char* cwd, int out_fd, int in_fd, int error_fd) {
   setpgid(0, 0);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;

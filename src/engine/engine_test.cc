@@ -250,8 +250,7 @@ TEST_F(EngineTest, EscapedProcessesAreReportedInTheRunMetricsAndHealth) {
   EXPECT_EQ(engine_->Metrics().escaped_processes, 1);
   HealthSnapshot h = engine_->Health();
   ASSERT_FALSE(h.issues.empty());
-  EXPECT_NE(h.issues.back().find("1 process(es) left their run's process group"),
-            std::string::npos)
+  EXPECT_NE(h.issues.back().find("1 process(es) left their run's process group"), std::string::npos)
       << h.issues.back();
 }
 

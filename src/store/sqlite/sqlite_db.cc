@@ -51,8 +51,8 @@ bool Stmt::Step() {
   if (rc != SQLITE_DONE && status_.ok()) {
     sqlite3* db = sqlite3_db_handle(stmt_);
     const char* file = sqlite3_db_filename(db, "main");
-    status_ = SqliteError(rc, std::string(file != nullptr && *file ? file : ":memory:") + ": " +
-                                  sqlite3_errmsg(db));
+    status_ = SqliteError(
+        rc, std::string(file != nullptr && *file ? file : ":memory:") + ": " + sqlite3_errmsg(db));
   }
   return false;
 }

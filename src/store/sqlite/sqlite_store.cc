@@ -274,8 +274,8 @@ Status SqliteStore::Migrate() {
     const bool applied = done->Int(0) > 0;
     done->Reset();
     if (applied) continue;
-    const std::string what = "migration " + std::to_string(m.version) + " (" +
-                             std::string(m.name) + ")";
+    const std::string what =
+        "migration " + std::to_string(m.version) + " (" + std::string(m.name) + ")";
     SKED_RETURN_IF_ERROR(db_->Exec(m.sql).WithContext(what));
     if (m.rebuilds_tables) {
       SKED_ASSIGN_OR_RETURN(Stmt * check, Sql("PRAGMA foreign_key_check"));

@@ -22,7 +22,8 @@ void WriteVersion2Database(const std::string& path) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   std::string sql =
-      "PRAGMA foreign_keys=ON; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+      "PRAGMA foreign_keys=ON; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name "
+      "TEXT NOT NULL, "
       "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);";
   for (const auto& m : store_internal::SqliteMigrations()) {
     if (m.version > 2) break;
@@ -31,13 +32,16 @@ void WriteVersion2Database(const std::string& path) {
   }
   for (int id : {1, 2}) {
     const std::string n = std::to_string(id);
-    sql += "INSERT INTO jobs (id, name, driver, schedule, state, overlap, max_queued, "
-           "max_concurrent, misfire, catchup_window_us, retry_backoff_us, retry_multiplier, "
-           "retry_max_backoff_us, retry_jitter, retry_on, created_at, updated_at) VALUES (" +
-           n + ", 'job" + n + "', 'noop', '* * * * *', 'active', 'skip', 1, 1, 'run_once', 0, 0, "
-           "2, 0, 0, 'failed', 0, 0);"
-           "INSERT INTO runs (id, job_id, scheduled_for, attempt, trigger, status, queued_at, "
-           "not_before) VALUES (" + n + ", " + n + ", 0, 1, 'schedule', 'succeeded', 0, 0);";
+    sql +=
+        "INSERT INTO jobs (id, name, driver, schedule, state, overlap, max_queued, "
+        "max_concurrent, misfire, catchup_window_us, retry_backoff_us, retry_multiplier, "
+        "retry_max_backoff_us, retry_jitter, retry_on, created_at, updated_at) VALUES (" +
+        n + ", 'job" + n +
+        "', 'noop', '* * * * *', 'active', 'skip', 1, 1, 'run_once', 0, 0, "
+        "2, 0, 0, 'failed', 0, 0);"
+        "INSERT INTO runs (id, job_id, scheduled_for, attempt, trigger, status, queued_at, "
+        "not_before) VALUES (" +
+        n + ", " + n + ", 0, 1, 'schedule', 'succeeded', 0, 0);";
   }
   sql += "DELETE FROM jobs WHERE id = 2;";  // its run goes with it
   char* error = nullptr;
