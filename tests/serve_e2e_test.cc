@@ -313,6 +313,38 @@ config = { command = "echo $$ > )" +
   kill(child, SIGKILL);
 }
 
+// One liveness rule everywhere: a second serve under a live instance's id is
+// refused, naming it; a SIGKILLed daemon on this host is dead at once for
+// `sked health` and `sked instance list` (not 30 s later), and its id is free.
+TEST_F(ServeTest, InstanceIdsAndLivenessFollowOneRule) {
+  std::string text = kConfig;
+  text.replace(text.find("[scheduler]\n"), 12, "[scheduler]\ninstance_id = \"node-a\"\n");
+  WriteConfig(text);
+  StartServe();
+  ASSERT_TRUE(WaitFor([&] { return Sked({"health"}).exit_code == 0; }, seconds(10)));
+  Output second = Sked({"serve"});
+  EXPECT_EQ(second.exit_code, 3) << second.err;
+  EXPECT_NE(second.err.find("instance id 'node-a' is in use by a live instance (host "),
+            std::string::npos)
+      << second.err;
+  EXPECT_NE(second.err.find("pid " + std::to_string(serve_pid_)), std::string::npos) << second.err;
+  EXPECT_EQ(Sked({"health"}).exit_code, 0);  // the first one is untouched
+
+  kill(serve_pid_, SIGKILL);
+  waitpid(serve_pid_, nullptr, 0);
+  serve_pid_ = -1;
+  const auto killed = std::chrono::steady_clock::now();
+  Output health = Sked({"health"});
+  EXPECT_EQ(health.exit_code, 1) << health.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, seconds(5));
+  json instances = SkedJson({"instance", "list"});
+  ASSERT_EQ(instances.size(), 1u);
+  EXPECT_EQ(instances[0]["state"], "dead");
+  // Its process is gone, so the id may be taken over at once.
+  StartServe();
+  EXPECT_TRUE(WaitFor([&] { return Sked({"health"}).exit_code == 0; }, seconds(10)));
+}
+
 // A run whose grandchild leaves the process group, ignores SIGTERM and keeps
 // the output open settles within timeout + kill_grace + the 2 s escape bound
 // (it used to hold its worker 300 s), timed out or cancelled; the escapee is

@@ -93,6 +93,14 @@ struct MetricsSnapshot {
   std::int64_t escaped_processes = 0;
 };
 
+// The one liveness rule, used by the engine (peers, start-up under a taken
+// id) and by every command: an instance is `stopped` once it deregistered;
+// `dead` when it has not heartbeated within `lease`, or at once when it ran
+// on this host and its process is gone; `alive` otherwise.
+enum class InstanceState { kAlive, kDead, kStopped };
+std::string_view InstanceStateName(InstanceState state);  // "alive", "dead", "stopped"
+InstanceState InstanceStateAt(const InstanceInfo& instance, Instant now, Duration lease);
+
 struct HealthSnapshot {
   bool healthy = false;
   bool loop_active = false;

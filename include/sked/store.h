@@ -257,7 +257,12 @@ class Store {
   // --- Job types and instances ---
   virtual Status UpsertJobType(const JobType& type) = 0;
   virtual Result<std::vector<JobType>> ListJobTypes() = 0;
-  virtual Status RegisterInstance(const InstanceInfo& info) = 0;
+  // Registers `info` if no instance of its id is on record, or if the one on
+  // record is still exactly `replacing` (what the caller judged dead: a
+  // compare-and-set, so two processes starting under one id cannot both
+  // win). ALREADY_EXISTS otherwise.
+  virtual Status RegisterInstance(const InstanceInfo& info,
+                                  const std::optional<InstanceInfo>& replacing) = 0;
   virtual Status Heartbeat(std::string_view instance, Instant now) = 0;
   virtual Status DeregisterInstance(std::string_view instance, Instant now) = 0;
   virtual Result<std::vector<InstanceInfo>> ListInstances() = 0;

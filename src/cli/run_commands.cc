@@ -155,10 +155,9 @@ int Cancel(const RunArgs& args) {
   return kExitOk;
 }
 
-// "alive" (heartbeated within three heartbeat intervals), "dead" or "stopped".
-const char* InstanceState(const InstanceInfo& i, Instant now, Duration heartbeat) {
-  if (i.stopped_at) return "stopped";
-  return now - i.heartbeat_at > 3 * heartbeat ? "dead" : "alive";
+// The engine's liveness rule (InstanceStateAt), with this config's lease.
+std::string InstanceState(const InstanceInfo& i, Instant now, Duration lease) {
+  return std::string(InstanceStateName(InstanceStateAt(i, now, lease)));
 }
 
 // Health as the store shows it: which instances heartbeat, stale leases,
@@ -168,17 +167,17 @@ int Health(const RunArgs& args) {
   auto ctx = Open(args);
   if (!ctx.ok()) return Fail(ctx.status());
   const Instant now = Clock::Real()->Now();
-  const Duration heartbeat = (*ctx)->config.engine.heartbeat;
+  const Duration lease = (*ctx)->config.engine.lease;
   std::vector<std::string> issues;
   auto instances = (*ctx)->store->ListInstances();
   if (!instances.ok()) return Fail(instances.status());
   std::vector<InstanceInfo> alive;
   for (const InstanceInfo& i : *instances) {
-    if (std::string_view(InstanceState(i, now, heartbeat)) == "alive") alive.push_back(i);
+    if (InstanceState(i, now, lease) == "alive") alive.push_back(i);
   }
   if (alive.empty()) {
-    issues.push_back("no sked instance has heartbeated in the last " +
-                     FormatDuration(3 * heartbeat));
+    issues.push_back("no sked instance is alive (none heartbeated within the lease of " +
+                     FormatDuration(lease) + ", or their processes on this host are gone)");
   }
   auto active = (*ctx)->store->CountJobs(JobState::kActive);
   if (!active.ok()) return Fail(active.status());
@@ -229,8 +228,8 @@ int Instances(const RunArgs& args) {
   auto instances = (*ctx)->store->ListInstances();
   if (!instances.ok()) return Fail(instances.status());
   const Instant now = Clock::Real()->Now();
-  const Duration heartbeat = (*ctx)->config.engine.heartbeat;
-  auto state = [&](const InstanceInfo& i) { return InstanceState(i, now, heartbeat); };
+  const Duration lease = (*ctx)->config.engine.lease;
+  auto state = [&](const InstanceInfo& i) { return InstanceState(i, now, lease); };
   if (args.json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const InstanceInfo& i : *instances) {

@@ -1,6 +1,9 @@
 #include "sked/engine.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <condition_variable>
@@ -51,6 +54,30 @@ constexpr Duration kHoldReady = std::chrono::seconds(1);
 constexpr Duration kHoldReadyInFleet = std::chrono::milliseconds(100);
 
 }  // namespace
+
+std::string_view InstanceStateName(InstanceState state) {
+  switch (state) {
+    case InstanceState::kAlive:
+      return "alive";
+    case InstanceState::kDead:
+      return "dead";
+    case InstanceState::kStopped:
+      return "stopped";
+  }
+  return "dead";
+}
+
+InstanceState InstanceStateAt(const InstanceInfo& instance, Instant now, Duration lease) {
+  if (instance.stopped_at) return InstanceState::kStopped;
+  if (now - instance.heartbeat_at > lease) return InstanceState::kDead;
+  // On this host a process that is gone is dead now, not a lease later. (A
+  // pid reused by another process keeps it "alive" until the lease says.)
+  if (instance.host == HostName() && instance.pid > 0 && instance.pid != ::getpid() &&
+      ::kill(static_cast<pid_t>(instance.pid), 0) != 0 && errno == ESRCH) {
+    return InstanceState::kDead;
+  }
+  return InstanceState::kAlive;
+}
 
 void Histogram::Observe(double seconds) {
   ++count;
@@ -265,13 +292,44 @@ Status Engine::Impl::Start() {
         std::to_string(store_->LatestSchemaVersion()) + " (run sked migrate)");
   }
   const Instant now = base_clock_->Now();
-  SKED_RETURN_IF_ERROR(store_->RegisterInstance({options_.instance_id,
-                                                 HostName(),
-                                                 static_cast<std::int64_t>(::getpid()),
-                                                 SKED_VERSION,
-                                                 now,
-                                                 now,
-                                                 {}}));
+  // An instance id belongs to one live process: a second one under the same
+  // id would end the first one's leases (its runs reaped while they run).
+  SKED_ASSIGN_OR_RETURN(std::vector<InstanceInfo> instances, store_->ListInstances());
+  std::optional<InstanceInfo> earlier;
+  for (const InstanceInfo& i : instances) {
+    if (i.id == options_.instance_id) earlier = i;
+  }
+  auto taken = [&](const InstanceInfo& holder) {
+    return FailedPreconditionError(
+        "instance id '" + options_.instance_id + "' is in use by a live instance (host " +
+        holder.host + ", pid " + std::to_string(holder.pid) + ", last heartbeat " +
+        FormatRfc3339Utc(holder.heartbeat_at, 0) +
+        "); give this one another [scheduler] instance_id, or stop that one (an instance that "
+        "died holds its id until its lease of " +
+        FormatDuration(options_.lease) + " ends, unless it ran on this host)");
+  };
+  if (earlier && InstanceStateAt(*earlier, now, options_.lease) == InstanceState::kAlive) {
+    return taken(*earlier);
+  }
+  const InstanceInfo self{options_.instance_id,
+                          HostName(),
+                          static_cast<std::int64_t>(::getpid()),
+                          SKED_VERSION,
+                          now,
+                          now,
+                          {}};
+  if (Status s = store_->RegisterInstance(self, earlier); !s.ok()) {
+    if (s.code() != StatusCode::kAlreadyExists) return s;
+    // Another process registered the id between our look and our write.
+    auto again = store_->ListInstances();
+    if (again.ok()) {
+      for (const InstanceInfo& i : *again) {
+        if (i.id == options_.instance_id) return taken(i);
+      }
+    }
+    return FailedPreconditionError("instance id '" + options_.instance_id +
+                                   "' was taken by another process starting at the same time");
+  }
   CountLivePeers(now);
   // Runs an earlier process under this instance id left behind (killed
   // before it settled them) cannot be finished by this one: their leases end
@@ -333,8 +391,8 @@ void Engine::Impl::CountLivePeers(Instant now) {
   if (!instances.ok()) return;
   int peers = 0;
   for (const InstanceInfo& i : *instances) {
-    peers +=
-        i.id != options_.instance_id && !i.stopped_at && i.heartbeat_at + options_.lease >= now;
+    peers += i.id != options_.instance_id &&
+             InstanceStateAt(i, now, options_.lease) == InstanceState::kAlive;
   }
   std::lock_guard<std::mutex> l(mu_);
   live_peers_ = peers;

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "cron/cron_test_util.h"
@@ -252,6 +255,51 @@ TEST_F(EngineTest, EscapedProcessesAreReportedInTheRunMetricsAndHealth) {
   ASSERT_FALSE(h.issues.empty());
   EXPECT_NE(h.issues.back().find("1 process(es) left their run's process group"), std::string::npos)
       << h.issues.back();
+}
+
+// One liveness rule: deregistered is stopped; no heartbeat within the lease
+// is dead; on this host, a process that is gone is dead at once.
+TEST(InstanceStateTest, OneRuleForEngineAndCommands) {
+  char host[256] = {0};
+  ASSERT_EQ(gethostname(host, sizeof host - 1), 0);
+  const pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  ASSERT_GT(gone, 0);
+  waitpid(gone, nullptr, 0);  // reaped: no process has this pid now
+  const InstanceInfo here_alive{"a", host, ::getpid(), "v", kT0, kT0, {}};
+  const InstanceInfo here_gone{"b", host, gone, "v", kT0, kT0, {}};
+  const InstanceInfo elsewhere{"c", "another-host", gone, "v", kT0, kT0, {}};
+  InstanceInfo stopped = here_alive;
+  stopped.stopped_at = kT0;
+  const Duration lease = seconds(30);
+  EXPECT_EQ(InstanceStateAt(here_alive, kT0 + seconds(1), lease), InstanceState::kAlive);
+  EXPECT_EQ(InstanceStateAt(here_gone, kT0 + seconds(1), lease), InstanceState::kDead);
+  EXPECT_EQ(InstanceStateAt(elsewhere, kT0 + seconds(1), lease), InstanceState::kAlive);
+  EXPECT_EQ(InstanceStateAt(elsewhere, kT0 + seconds(31), lease), InstanceState::kDead);
+  EXPECT_EQ(InstanceStateAt(stopped, kT0 + seconds(1), lease), InstanceState::kStopped);
+  EXPECT_EQ(InstanceStateName(InstanceState::kDead), "dead");
+}
+
+// A second engine under the id of a live one refuses to start, naming the
+// holder; it used to start and mark the live one's runs abandoned.
+TEST_F(EngineTest, AnInstanceIdHeldByALiveInstanceIsRefused) {
+  StartEngine();
+  Job job = Create(Spec("slow", "0 0 1 1 *", "sleep", R"({"duration": "1h"})"));
+  ASSERT_TRUE(engine_->TriggerJob("slow").ok());
+  AdvanceTo(kT0 + seconds(1));
+  Engine second(options_, store_.get(), drivers_.get(), &clock_);
+  Status s = second.Start();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("instance id 'test-1' is in use by a live instance (host "),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("pid " + std::to_string(::getpid())), std::string::npos);
+  RunFilter f;
+  f.job_id = job.id;
+  auto runs = store_->ListRuns(f);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().status, RunStatus::kRunning);  // untouched
 }
 
 TEST_F(EngineTest, OverlapSkipRecordsSkippedFires) {

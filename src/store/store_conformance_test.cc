@@ -664,7 +664,19 @@ TEST_P(StoreConformanceTest, JobTypesAndInstances) {
   EXPECT_EQ(types->front().description, "backups");
   EXPECT_FALSE(types->front().notifications);
 
-  ASSERT_TRUE(store_->RegisterInstance({"host-1:42", "host-1", 42, "0.1.0", kT0, kT0, {}}).ok());
+  const InstanceInfo first{"host-1:42", "host-1", 42, "0.1.0", kT0, kT0, {}};
+  ASSERT_TRUE(store_->RegisterInstance(first, std::nullopt).ok());
+  // The id is taken: registering it again must say whom it replaces, exactly.
+  InstanceInfo second{"host-1:42", "host-2", 7, "0.1.0", kT0 + seconds(1), kT0 + seconds(1), {}};
+  EXPECT_EQ(store_->RegisterInstance(second, std::nullopt).code(), StatusCode::kAlreadyExists);
+  InstanceInfo stale = first;
+  stale.heartbeat_at = kT0 - seconds(1);
+  EXPECT_EQ(store_->RegisterInstance(second, stale).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->ListInstances()->front().pid, 42);
+  ASSERT_TRUE(store_->RegisterInstance(second, first).ok());
+  EXPECT_EQ(store_->ListInstances()->front().host, "host-2");
+  EXPECT_EQ(store_->RegisterInstance(first, first).code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store_->RegisterInstance(first, second).ok());
   ASSERT_TRUE(store_->Heartbeat("host-1:42", kT0 + seconds(2)).ok());
   EXPECT_EQ(store_->Heartbeat("ghost", kT0).code(), StatusCode::kNotFound);
   ASSERT_TRUE(store_->DeregisterInstance("host-1:42", kT0 + seconds(3)).ok());

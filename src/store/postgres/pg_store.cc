@@ -367,7 +367,8 @@ class PostgresStore final : public Store {
 
   Status UpsertJobType(const JobType& type) override;
   Result<std::vector<JobType>> ListJobTypes() override;
-  Status RegisterInstance(const InstanceInfo& info) override;
+  Status RegisterInstance(const InstanceInfo& info,
+                          const std::optional<InstanceInfo>& replacing) override;
   Status Heartbeat(std::string_view instance, Instant now) override;
   Status DeregisterInstance(std::string_view instance, Instant now) override;
   Result<std::vector<InstanceInfo>> ListInstances() override;
@@ -1283,23 +1284,32 @@ Result<std::vector<JobType>> PostgresStore::ListJobTypes() {
   });
 }
 
-Status PostgresStore::RegisterInstance(const InstanceInfo& info) {
+Status PostgresStore::RegisterInstance(const InstanceInfo& info,
+                                       const std::optional<InstanceInfo>& replacing) {
   return With([&](Connection* c) -> Status {
-    return c
-        ->Exec(
-            "INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at, "
-            "stopped_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT (id) DO UPDATE SET "
-            "host = excluded.host, pid = excluded.pid, version = excluded.version, "
-            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
-            "stopped_at = NULL",
-            Params()
-                .Add(info.id)
-                .Add(info.host)
-                .Add(info.pid)
-                .Add(info.version)
-                .Add(Us(info.started_at))
-                .Add(Us(info.heartbeat_at)))
-        .status();
+    SKED_ASSIGN_OR_RETURN(
+        Rows r,
+        c->Exec("INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at, "
+                "stopped_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT (id) DO UPDATE "
+                "SET host = excluded.host, pid = excluded.pid, version = excluded.version, "
+                "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
+                "stopped_at = NULL WHERE instances.host = $7 AND instances.pid = $8 AND "
+                "instances.started_at = $9 AND instances.heartbeat_at = $10 RETURNING id",
+                Params()
+                    .Add(info.id)
+                    .Add(info.host)
+                    .Add(info.pid)
+                    .Add(info.version)
+                    .Add(Us(info.started_at))
+                    .Add(Us(info.heartbeat_at))
+                    .Add(replacing ? replacing->host : std::string())
+                    .Add(replacing ? replacing->pid : std::int64_t{-1})
+                    .Add(replacing ? Us(replacing->started_at) : std::int64_t{-1})
+                    .Add(replacing ? Us(replacing->heartbeat_at) : std::int64_t{-1})));
+    if (r.empty()) {
+      return AlreadyExistsError("instance id '" + info.id + "' is registered by another process");
+    }
+    return Status::Ok();
   });
 }
 

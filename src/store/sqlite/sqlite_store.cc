@@ -199,7 +199,8 @@ class SqliteStore final : public Store {
 
   Status UpsertJobType(const JobType& type) override;
   Result<std::vector<JobType>> ListJobTypes() override;
-  Status RegisterInstance(const InstanceInfo& info) override;
+  Status RegisterInstance(const InstanceInfo& info,
+                          const std::optional<InstanceInfo>& replacing) override;
   Status Heartbeat(std::string_view instance, Instant now) override;
   Status DeregisterInstance(std::string_view instance, Instant now) override;
   Result<std::vector<InstanceInfo>> ListInstances() override;
@@ -880,21 +881,31 @@ Result<std::vector<JobType>> SqliteStore::ListJobTypes() {
   return out;
 }
 
-Status SqliteStore::RegisterInstance(const InstanceInfo& info) {
+Status SqliteStore::RegisterInstance(const InstanceInfo& info,
+                                     const std::optional<InstanceInfo>& replacing) {
   Op op(this);
   SKED_ASSIGN_OR_RETURN(
       Stmt * s, Sql("INSERT INTO instances (id, host, pid, version, started_at, heartbeat_at, "
-                    "stopped_at) VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO UPDATE SET "
-                    "host = excluded.host, pid = excluded.pid, version = excluded.version, "
+                    "stopped_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL) ON CONFLICT (id) DO UPDATE "
+                    "SET host = excluded.host, pid = excluded.pid, version = excluded.version, "
                     "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
-                    "stopped_at = NULL"));
-  return s->Bind(1, info.id)
-      .Bind(2, info.host)
-      .Bind(3, info.pid)
-      .Bind(4, info.version)
-      .Bind(5, Us(info.started_at))
-      .Bind(6, Us(info.heartbeat_at))
-      .Run();
+                    "stopped_at = NULL WHERE instances.host = ?7 AND instances.pid = ?8 AND "
+                    "instances.started_at = ?9 AND instances.heartbeat_at = ?10"));
+  SKED_RETURN_IF_ERROR(s->Bind(1, info.id)
+                           .Bind(2, info.host)
+                           .Bind(3, info.pid)
+                           .Bind(4, info.version)
+                           .Bind(5, Us(info.started_at))
+                           .Bind(6, Us(info.heartbeat_at))
+                           .Bind(7, replacing ? replacing->host : std::string())
+                           .Bind(8, replacing ? replacing->pid : std::int64_t{-1})
+                           .Bind(9, replacing ? Us(replacing->started_at) : std::int64_t{-1})
+                           .Bind(10, replacing ? Us(replacing->heartbeat_at) : std::int64_t{-1})
+                           .Run());
+  if (db_->Changes() == 0) {
+    return AlreadyExistsError("instance id '" + info.id + "' is registered by another process");
+  }
+  return Status::Ok();
 }
 
 Status SqliteStore::Heartbeat(std::string_view instance, Instant now) {
