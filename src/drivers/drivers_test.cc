@@ -229,6 +229,30 @@ TEST(ShellDriverTest, AFinishedRunDoesNotWaitForAnEscapedChild) {
   EXPECT_EQ(r.escaped_processes, 1);
 }
 
+// The keeper (the command's parent, leading its group) killed alone: the
+// driver sees the leader gone, kills the group and returns.
+TEST(ShellDriverTest, AKilledKeeperTakesTheCommandWithIt) {
+  const std::string pidfile = "/tmp/sked-keeper-" + std::to_string(::getpid());
+  std::remove(pidfile.c_str());
+  std::thread killer([&] {
+    for (int i = 0; i < 1000 && ReadPid(pidfile) <= 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (ReadPid(pidfile) > 0) kill(ReadPid(pidfile), SIGKILL);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  DriverResult r = RunShell(R"({"command": "echo $$ > )" + pidfile + R"(.sh; echo $PPID > )" +
+                            pidfile + R"(; exec sleep 300"})");
+  killer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_EQ(*r.exit_code, 128 + SIGKILL);
+  const pid_t command = ReadPid(pidfile + ".sh");
+  ASSERT_GT(command, 0);
+  EXPECT_TRUE(GoneWithin(command, std::chrono::seconds(5)));
+  std::remove(pidfile.c_str());
+  std::remove((pidfile + ".sh").c_str());
+}
+
 TEST(ShellDriverTest, StdinAndShell) {
   DriverResult r = RunShell(
       R"({"command": "cat; echo; echo $0", "stdin": "a%b\n# not a command", "shell": "/bin/bash"})");

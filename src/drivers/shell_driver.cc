@@ -210,6 +210,9 @@ struct SpawnError {
 [[noreturn]] void RunKeeper(pid_t parent, const char* program, char* const* argv, char* const* envp,
                             const char* cwd, int out_fd, int in_fd, int error_fd) {
   setpgid(0, 0);
+  // Its own name in ps, and not "sked": `killall sked` ends the daemon (and
+  // so, through the keepers, every run), never a keeper alone.
+  prctl(PR_SET_NAME, "sked-keeper");
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGCHLD, &dfl, nullptr);  // sked may ignore it; the keeper must see its child
