@@ -167,10 +167,13 @@ class ShellDriver final : public Driver {
 // Process groups of the commands running now (their keepers' pids), so the
 // search for escaped processes never touches another run's processes that
 // still hold a copy of this run's pipe between fork and exec.
-std::mutex active_groups_mu;
-std::set<pid_t>& ActiveGroups() {
-  static std::set<pid_t> groups;
-  return groups;
+struct ActiveGroups {
+  std::mutex mu;
+  std::set<pid_t> groups;  // guarded by mu
+};
+ActiveGroups& Active() {
+  static ActiveGroups* active = new ActiveGroups();  // never destroyed: used until exit
+  return *active;
 }
 
 // The program `file` as execve needs it: searched in PATH unless it holds a
@@ -274,7 +277,8 @@ int KillPipeHolders(ino_t pipe_inode, pid_t own_group) {
   const std::string link = "pipe:[" + std::to_string(pipe_inode) + "]";
   const pid_t self = getpid();
   int found = 0;
-  std::lock_guard<std::mutex> l(active_groups_mu);
+  ActiveGroups& active = Active();
+  std::lock_guard<std::mutex> l(active.mu);
   std::error_code ec;
   for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = proc.path().filename().string();
@@ -282,7 +286,7 @@ int KillPipeHolders(ino_t pipe_inode, pid_t own_group) {
     const pid_t pid = static_cast<pid_t>(std::stol(name));
     if (pid == self) continue;
     const pid_t group = getpgid(pid);
-    if (group < 0 || (group != own_group && ActiveGroups().contains(group))) continue;
+    if (group < 0 || (group != own_group && active.groups.contains(group))) continue;
     std::error_code fd_ec;
     for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
       std::error_code read_ec;
@@ -364,8 +368,9 @@ DriverResult ShellDriver::Execute(const RunContext& context, std::stop_token sto
   sigset_t all, old_mask;
   sigfillset(&all);
   pid_t pid = -1;
+  ActiveGroups& active = Active();
   {
-    std::lock_guard<std::mutex> l(active_groups_mu);
+    std::lock_guard<std::mutex> l(active.mu);
     pthread_sigmask(SIG_SETMASK, &all, &old_mask);
     pid = fork();
     if (pid == 0) {
@@ -378,15 +383,16 @@ DriverResult ShellDriver::Execute(const RunContext& context, std::stop_token sto
       close_all();
       return DriverResult::Failed(std::string("fork: ") + std::strerror(fork_error));
     }
-    ActiveGroups().insert(pid);
+    active.groups.insert(pid);
   }
   struct Unregister {
+    ActiveGroups& active;
     pid_t pid;
     ~Unregister() {
-      std::lock_guard<std::mutex> l(active_groups_mu);
-      ActiveGroups().erase(pid);
+      std::lock_guard<std::mutex> l(active.mu);
+      active.groups.erase(pid);
     }
-  } unregister{pid};
+  } unregister{active, pid};
   setpgid(pid, pid);  // also from here, so the group exists before any kill below
   // Readable when the keeper exits (-1 on kernels before 5.3: polled every 100 ms).
   const int pid_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
