@@ -25,23 +25,21 @@ nlohmann::ordered_json ConfigObject(const std::string& text) {
 }  // namespace
 
 std::string Printable(std::string_view text, bool one_line) {
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if (c == '\n' && !one_line) {
+    const bool control = u < 0x20 || u == 0x7f;
+    const bool kept = !control || (!one_line && (c == '\n' || c == '\t'));
+    if (kept) {
       out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += one_line ? "\\t" : "\t";
-    } else if (u < 0x20 || u == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
+    } else if (c == '\n' || c == '\t') {
+      out += c == '\n' ? "\\n" : "\\t";
+    } else {
       out += "\\x";
       out += kHex[u >> 4];
       out += kHex[u & 15];
-    } else {
-      out += c;
     }
   }
   return out;

@@ -83,7 +83,9 @@ Result<SyncReport> SyncDeclaredJobs(Engine& engine, const std::vector<JobSpec>& 
     }
     auto disabled = engine.DisableJob(name, reason);
     if (!disabled.ok() && disabled.status().code() != StatusCode::kNotFound) {
-      return disabled.status().WithContext(file + ": job '" + name + "'");
+      std::string where = file;
+      where += ": job '" + name + "'";
+      return disabled.status().WithContext(where);
     }
     report.disabled.push_back(name);
   }

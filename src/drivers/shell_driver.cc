@@ -186,8 +186,9 @@ std::string ResolveProgram(const std::string& file) {
   while (from <= dirs.size()) {
     size_t to = dirs.find(':', from);
     if (to == std::string::npos) to = dirs.size();
-    const std::string dir = to == from ? "." : dirs.substr(from, to - from);
-    const std::string candidate = dir + "/" + file;
+    std::string candidate = to == from ? "." : dirs.substr(from, to - from);
+    candidate += "/";
+    candidate += file;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
     from = to + 1;
   }
