@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -38,6 +39,15 @@ std::string Quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
+}
+
+// Microseconds since the epoch of "2026-11-27T16:46:40.000Z".
+std::int64_t ToUnixMicros(const std::string& rfc3339) {
+  std::tm tm{};
+  strptime(rfc3339.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  const std::int64_t whole = timegm(&tm);
+  const std::int64_t millis = rfc3339.size() >= 23 ? std::stoll(rfc3339.substr(20, 3)) : 0;
+  return whole * 1000000 + millis * 1000;
 }
 
 std::string ReadFile(const std::string& path) {
@@ -311,6 +321,64 @@ config = { command = "echo $$ > )" +
       << "sh " << sh << " or its child " << child << " outlived the daemon";
   kill(sh, SIGKILL);  // whatever the outcome, leave nothing behind
   kill(child, SIGKILL);
+}
+
+// SIGTERM while a fire is claimed ahead, restart after it is past the
+// misfire threshold: the fire is given back at shutdown and then judged by
+// the job's misfire policy (skipped), never run late as if on schedule.
+TEST_F(ServeTest, AFireClaimedBeforeShutdownIsNeverRunLate) {
+  std::string text = kConfig;
+  text.replace(text.find("[scheduler]\n"), 12,
+               "[scheduler]\nclaim_ahead = \"3s\"\nmisfire_threshold = \"2s\"\n");
+  WriteConfig(text + R"(
+[[job]]
+name = "every5"
+schedule = "*/5 * * * * *"
+driver = "shell"
+misfire = "skip"
+config = { command = "echo on time" }
+)");
+  StartServe();
+  ASSERT_TRUE(WaitFor([&] { return Sked({"job", "show", "every5"}).exit_code == 0; }, seconds(10)));
+  // A queued run of every5 whose fire is still ahead: claimed ahead.
+  std::string fire;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const json& r : Runs("every5")) {
+          if (r["status"] == "queued") fire = r["scheduled_for"].get<std::string>();
+        }
+        return !fire.empty();
+      },
+      seconds(15)));
+  kill(serve_pid_, SIGTERM);
+  ASSERT_EQ(WaitServeExit(seconds(20)), 0);
+  auto runs_for = [&](const std::string& at) {
+    std::vector<std::string> statuses;
+    for (const json& r : Runs("every5")) {
+      if (r["scheduled_for"] == at) statuses.push_back(r["status"].get<std::string>());
+    }
+    return statuses;
+  };
+  // Given back: nothing of that fire is left queued to start later.
+  const std::vector<std::string> after_stop = runs_for(fire);
+  EXPECT_TRUE(after_stop.empty() || after_stop == std::vector<std::string>{"succeeded"})
+      << "fire " << fire << " left as " << (after_stop.empty() ? "" : after_stop[0]);
+  if (!after_stop.empty()) return;  // the shutdown came after the instant: it ran on time
+  // Restart once the fire is more than the misfire threshold in the past.
+  const auto fire_at =
+      std::chrono::system_clock::time_point(std::chrono::microseconds(ToUnixMicros(fire)));
+  while (std::chrono::system_clock::now() < fire_at + seconds(3)) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  StartServe();
+  ASSERT_TRUE(WaitFor([&] { return Sked({"health"}).exit_code == 0; }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return !runs_for(fire).empty(); }, seconds(15)));
+  EXPECT_EQ(runs_for(fire), (std::vector<std::string>{"skipped"}));
+  for (const json& r : Runs("every5")) {
+    if (r["scheduled_for"] == fire) {
+      EXPECT_EQ(r["reason"], "misfire") << r.dump();
+    }
+  }
 }
 
 // One liveness rule everywhere: a second serve under a live instance's id is
