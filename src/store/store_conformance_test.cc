@@ -486,6 +486,40 @@ TEST_P(StoreConformanceTest, ClaimAheadReservesQueuedRunsForTheClaimer) {
   EXPECT_EQ(*store_->QueueDepth(), 1);
 }
 
+// A claimed fire given back (shutdown) is un-claimed: its run is gone and
+// its job's next fire is that fire again, for the next claim; a run whose
+// job is no longer active is released to the queue instead.
+TEST_P(StoreConformanceTest, GivenBackFiresAreUnclaimed) {
+  Job active = Create("active", kT0);
+  Job paused = Create("paused", kT0);
+  std::vector<sked::Run> runs = ClaimAll(kT0, nullptr, kT0, "inst-a");
+  ASSERT_EQ(runs.size(), 2u);
+  ASSERT_EQ(*store_->GetJob(active.id)->next_run_at, kT0 + seconds(60));
+  Job p = *store_->GetJob(paused.id);
+  p.state = JobState::kPaused;
+  ASSERT_TRUE(store_->UpdateJob(p).ok());
+  std::vector<Dispatch> back;
+  for (const sked::Run& r : runs) back.push_back({r.id, Dispatch::Kind::kGivenBack, kT0, 0, ""});
+  // Not this instance's to give back.
+  EXPECT_EQ(*store_->RecordDispatches("inst-b", back, kT0 + seconds(30)),
+            std::vector<bool>({false, false}));
+  auto applied = store_->RecordDispatches("inst-a", back, kT0 + seconds(30));
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(*applied, std::vector<bool>({true, true}));
+  const sked::Run& of_active = runs[0].job_id == active.id ? runs[0] : runs[1];
+  const sked::Run& of_paused = runs[0].job_id == active.id ? runs[1] : runs[0];
+  EXPECT_EQ(store_->GetRun(of_active.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store_->GetJob(active.id)->next_run_at, kT0);
+  sked::Run released = *store_->GetRun(of_paused.id);
+  EXPECT_EQ(released.status, RunStatus::kQueued);
+  EXPECT_EQ(released.instance_id, "");
+  // Claimed again: once, at its own instant.
+  std::vector<sked::Run> again = ClaimAll(kT0);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].job_id, active.id);
+  EXPECT_EQ(again[0].scheduled_for, kT0);
+}
+
 TEST_P(StoreConformanceTest, DispatchesAreFencedByTheReservation) {
   Create("a", kT0);
   Create("b", kT0);

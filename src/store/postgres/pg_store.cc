@@ -901,8 +901,10 @@ Result<std::vector<bool>> PostgresStore::RecordDispatches(std::string_view insta
           any_skipped = true;
           break;
         case Dispatch::Kind::kGivenBack:
+          // Deleted below if its job is active; released (with the others) if not.
           given_back.Add(d.run_id);
-          any_given_back = true;
+          released.Add(d.run_id);
+          any_given_back = any_released = true;
           break;
       }
     }
@@ -926,6 +928,22 @@ Result<std::vector<bool>> PostgresStore::RecordDispatches(std::string_view insta
                               .Add(instance)));
       collect(r);
     }
+    if (any_given_back) {
+      // Un-claimed: the runs of active jobs go, and their jobs' next_run_at
+      // moves back to them (the rest are released just below).
+      SKED_ASSIGN_OR_RETURN(
+          Rows gone,
+          c->Exec("WITH gone AS (DELETE FROM runs r USING jobs j WHERE r.id = ANY($1::bigint[]) "
+                  "AND r.status = 'queued' AND r.instance_id = $2 AND r.\"trigger\" IN "
+                  "('schedule', 'catch-up') AND j.id = r.job_id AND j.state = 'active' "
+                  "RETURNING r.id, r.job_id, r.scheduled_for), "
+                  "back AS (UPDATE jobs SET next_run_at = LEAST(coalesce(jobs.next_run_at, "
+                  "g.sf), g.sf) FROM (SELECT job_id, min(scheduled_for) AS sf FROM gone GROUP BY "
+                  "job_id) g WHERE jobs.id = g.job_id) SELECT id FROM gone",
+                  Params().Add(given_back.str()).Add(instance)));
+      collect(gone);
+      if (!gone.empty()) SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
+    }
     if (any_released) {
       SKED_ASSIGN_OR_RETURN(
           Rows r, c->Exec("UPDATE runs SET instance_id = '', lease_expires_at = NULL WHERE id = "
@@ -945,29 +963,6 @@ Result<std::vector<bool>> PostgresStore::RecordDispatches(std::string_view insta
               "AND runs.status = 'queued' AND runs.instance_id = $4 RETURNING runs.id",
               Params().Add(skipped.str()).Add(skipped_at.str()).Add(reasons.str()).Add(instance)));
       collect(r);
-    }
-    if (any_given_back) {
-      // Un-claimed: the runs of active jobs go, and their jobs' next_run_at
-      // moves back to them; the rest are released to the queue.
-      SKED_ASSIGN_OR_RETURN(
-          Rows gone,
-          c->Exec("WITH gone AS (DELETE FROM runs r USING jobs j WHERE r.id = ANY($1::bigint[]) "
-                  "AND r.status = 'queued' AND r.instance_id = $2 AND r.\"trigger\" IN "
-                  "('schedule', 'catch-up') AND j.id = r.job_id AND j.state = 'active' "
-                  "RETURNING r.id, r.job_id, r.scheduled_for), "
-                  "back AS (UPDATE jobs SET next_run_at = LEAST(coalesce(jobs.next_run_at, "
-                  "g.sf), g.sf) FROM (SELECT job_id, min(scheduled_for) AS sf FROM gone GROUP BY "
-                  "job_id) g WHERE jobs.id = g.job_id) SELECT id FROM gone",
-                  Params().Add(given_back.str()).Add(instance)));
-      collect(gone);
-      SKED_ASSIGN_OR_RETURN(
-          Rows rest, c->Exec("UPDATE runs SET instance_id = '', lease_expires_at = NULL WHERE id "
-                             "= ANY($1::bigint[]) AND status = 'queued' AND instance_id = $2 "
-                             "RETURNING id",
-                             Params().Add(given_back.str()).Add(instance)));
-      collect(rest);
-      if (!gone.empty()) SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
-      if (!rest.empty()) SKED_RETURN_IF_ERROR(Notify(c, kNotifyQueued));
     }
     SKED_RETURN_IF_ERROR(tx.Commit());
     // One entry per run: a run listed twice is applied once (its first entry).
