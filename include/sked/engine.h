@@ -109,7 +109,10 @@ struct HealthSnapshot {
   std::int64_t running_runs = 0;
   std::int64_t stale_leases = 0;  // running runs whose lease has expired, not yet reaped
   std::int64_t stuck_drivers = 0;
-  std::vector<std::string> issues;
+  std::vector<std::string> issues;  // any issue makes the instance unhealthy
+  // Worth an operator's look, but no reason to restart the instance (a job's
+  // process escaped its group and was killed).
+  std::vector<std::string> warnings;
 };
 
 class Engine {

@@ -225,8 +225,6 @@ struct SpawnError {
   // here and reaches only the command.
   prctl(PR_SET_PDEATHSIG, SIGUSR1);
   if (getppid() != parent) _exit(127);  // sked died before the signal was set
-  const rlimit no_core{0, 0};
-  setrlimit(RLIMIT_CORE, &no_core);
   const pid_t command = fork();
   if (command < 0) ChildFail(error_fd, 2);
   if (command == 0) {
@@ -245,6 +243,10 @@ struct SpawnError {
   }
   // Hold nothing: not the output pipe (its end is the command's), not sked's files.
   close_range(0, ~0U, 0);
+  // The keeper re-raises the command's fatal signal: it dumps no core of its
+  // own (set after the fork, so the command keeps the limits it was given).
+  const rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
   sigset_t wait_for;
   sigemptyset(&wait_for);
   sigaddset(&wait_for, SIGCHLD);

@@ -188,6 +188,11 @@ class Engine::Impl {
   // and starting deadline allow, else releases it to the queue (or skips
   // it); returns the run id to execute. REQUIRES: mu_ held.
   std::optional<std::int64_t> DispatchLocked(Run run, Instant now);
+  // Fires claimed but not started are given back (un-claimed): whoever
+  // claims them next, a peer now or this instance after a restart, applies
+  // the job's misfire policy, so none runs later as if on time (shutdown).
+  // REQUIRES: mu_ held.
+  void GiveBackClaimsLocked(Instant now);
   // Adds a started run to executing_. REQUIRES: mu_ held.
   void AddExecution(Execution e);
   // Forgets reserved runs matching `pred` (cancelled or deleted here).
@@ -432,21 +437,22 @@ void Engine::Impl::Stop() {
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   store_->SetListener({});  // no engine lock held: a call in flight may need it
-  // Fires claimed but not started are given back (un-claimed): whoever
-  // claims them next, now or after a restart, applies the job's misfire
-  // policy, so none runs later as if on time.
+  // What the loop had no pass left to give back.
   lock.lock();
-  const Instant released_at = base_clock_->Now();
-  for (auto& [key, run] : reserved_) ready_.push_back(std::move(run));
-  reserved_.clear();
-  for (const Run& run : ready_) {
-    dispatches_.push_back({run.id, Dispatch::Kind::kGivenBack, released_at, 0, ""});
-  }
-  ready_.clear();
+  GiveBackClaimsLocked(base_clock_->Now());
   lock.unlock();
   RecordDispatches();
   SettlePending();
   (void)store_->DeregisterInstance(options_.instance_id, base_clock_->Now());
+}
+
+void Engine::Impl::GiveBackClaimsLocked(Instant now) {
+  for (auto& [key, run] : reserved_) ready_.push_back(std::move(run));
+  reserved_.clear();
+  for (const Run& run : ready_) {
+    dispatches_.push_back({run.id, Dispatch::Kind::kGivenBack, now, 0, ""});
+  }
+  ready_.clear();
 }
 
 void Engine::Impl::EndShutdownGrace() {
@@ -496,9 +502,12 @@ void Engine::Impl::LoopThread() {
 
 Instant Engine::Impl::Pass(Instant now) {
   {
+    std::lock_guard<std::mutex> l(mu_);
+    // Shutting down: nothing claimed will start here any more; give it back
+    // at once (peers claim it now, a restart judges it by the misfire policy).
+    if (draining_) GiveBackClaimsLocked(now);
     // Due runs no worker took for a while go to the queue, where any
     // instance may start them, in priority order with everything else.
-    std::lock_guard<std::mutex> l(mu_);
     while (!ready_.empty() && ready_.front().not_before + HoldReady() < now) {
       dispatches_.push_back({ready_.front().id, Dispatch::Kind::kReleased, now, 0, ""});
       ready_.pop_front();
@@ -1271,10 +1280,12 @@ HealthSnapshot Engine::Impl::Health() {
                           " run(s) ignore their stop request (stuck drivers)");
   }
   if (last_escape_at_ && now - *last_escape_at_ < std::chrono::hours(1)) {
-    h.issues.emplace_back(std::to_string(metrics_.escaped_processes) +
-                          " process(es) left their run's process group and were killed (last " +
-                          FormatRfc3339Utc(*last_escape_at_, 0) +
-                          "); see the runs' notes and docs/drivers.md");
+    // A job's doing, not the engine's: a warning, so a health probe does not
+    // restart a good instance for an hour.
+    h.warnings.emplace_back(std::to_string(metrics_.escaped_processes) +
+                            " process(es) left their run's process group and were killed (last " +
+                            FormatRfc3339Utc(*last_escape_at_, 0) +
+                            "); see the runs' notes and docs/drivers.md");
   }
   if (h.stale_leases > 0) {
     h.issues.emplace_back(std::to_string(h.stale_leases) + " run(s) hold an expired lease");
