@@ -91,16 +91,23 @@ class EngineTest : public ::testing::Test {
 
   // Stop() may wait on the clock (shutdown grace): move time along meanwhile,
   // one wake-up at a time, for at most 20 s of real time.
-  void StopEngine() {
+  // With `wait_for_grace`, time moves only once Stop() waits out its grace
+  // (so it is draining): a fire due meanwhile meets the shutdown, not a
+  // running engine.
+  void StopEngine(bool wait_for_grace = false) {
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
+    const int waiters = clock_.WaiterCount();
     std::thread stopper([&] {
       engine_->Stop();
       std::lock_guard<std::mutex> l(mu);
       done = true;
       cv.notify_all();
     });
+    if (wait_for_grace) {
+      EXPECT_TRUE(clock_.WaitForWaiters(waiters + 1));
+    }
     const auto give_up = std::chrono::steady_clock::now() + seconds(20);
     std::unique_lock<std::mutex> lock(mu);
     while (!done && std::chrono::steady_clock::now() < give_up) {
@@ -646,7 +653,7 @@ TEST_F(EngineTest, AFireDueDuringTheShutdownGraceIsGivenBack) {
   Job tick = Create(Spec("tick", "*/10 * * * * *"));
   AdvanceTo(kT0 + seconds(9));
   ASSERT_TRUE(RunAt(store_.get(), tick, kT0 + seconds(10)).has_value());  // claimed ahead
-  StopEngine();  // the grace (5 s) passes the fire's instant at +10
+  StopEngine(/*wait_for_grace=*/true);  // the grace (5 s) passes the fire's instant at +10
   EXPECT_FALSE(RunAt(store_.get(), tick, kT0 + seconds(10)).has_value());
   EXPECT_EQ(*store_->GetJob(tick.id)->next_run_at, kT0 + seconds(10));
   EXPECT_EQ(*store_->QueueDepth(), 0);
