@@ -415,6 +415,11 @@ class PostgresStore final : public Store {
     std::optional<Instant> started_at;
   };
   static Status CountSettled(Connection* c, const std::vector<Settled>& settled);
+  // Queued and running runs per job, for the jobs in `job_ids` (an array
+  // literal); jobs with neither are absent. One pass over the active runs
+  // whatever plan the server picks.
+  using ActiveCounts = std::unordered_map<std::int64_t, std::pair<int, int>>;
+  static Result<ActiveCounts> CountActiveRuns(Connection* c, const ArrayLiteral& job_ids);
 
   pg::Pool pool_;
   const std::string channel_;
@@ -680,18 +685,20 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
     Tx tx(c);
     SKED_RETURN_IF_ERROR(tx.Begin());
     // Due jobs another instance is claiming right now are skipped, not waited
-    // for: each instance takes its own share.
+    // for: each instance takes its own share. The jobs' active runs are
+    // counted afterwards, in one statement over the locked ids: a count per
+    // candidate row (a subquery here) is planned once, while the runs table
+    // is small, and then costs O(runs) per job when a burst fills the table.
     SKED_ASSIGN_OR_RETURN(
-        Rows s,
-        c->Exec(std::string("SELECT ") + kJobColumns +
-                    ", (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND r.status = "
-                    "'queued'), (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND "
-                    "r.status = 'running')" +
-                    kJobFrom +
-                    " WHERE j.state = 'active' AND "
-                    "j.next_run_at IS NOT NULL AND j.next_run_at <= $1 ORDER BY j.next_run_at "
-                    "LIMIT $2 FOR UPDATE OF j SKIP LOCKED",
-                Params().Add(Us(std::max(request.horizon, now))).Add(request.limit)));
+        Rows s, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
+                            " WHERE j.state = 'active' AND j.next_run_at IS NOT NULL AND "
+                            "j.next_run_at <= $1 ORDER BY j.next_run_at LIMIT $2 "
+                            "FOR UPDATE OF j SKIP LOCKED",
+                        Params().Add(Us(std::max(request.horizon, now))).Add(request.limit)));
+    if (s.empty()) return std::vector<Run>();
+    ArrayLiteral due_ids;
+    for (int i = 0; i < s.size(); ++i) due_ids.Add(s.Int(i, 0));
+    SKED_ASSIGN_OR_RETURN(ActiveCounts active, CountActiveRuns(c, due_ids));
     std::vector<RunRow> rows;
     std::vector<std::pair<std::string, std::int64_t>> names;  // per row: job name, version
     ArrayLiteral ids, next, state, replace;
@@ -699,8 +706,10 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
     for (int i = 0; i < s.size(); ++i) {
       DueJob d;
       d.job = ReadJob(s, i);
-      d.queued_runs = static_cast<int>(s.Int(i, kJobColumnCount));
-      d.running_runs = static_cast<int>(s.Int(i, kJobColumnCount + 1));
+      if (auto it = active.find(d.job.id); it != active.end()) {
+        d.queued_runs = it->second.first;
+        d.running_runs = it->second.second;
+      }
       const FirePlan p = plan(d);
       for (const NewRun& run : p.runs) {
         rows.push_back({d.job.id, run, now, request.instance, request.reserve_until});
@@ -714,7 +723,6 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
         any_replace = true;
       }
     }
-    if (s.empty()) return std::vector<Run>();
     SKED_ASSIGN_OR_RETURN(std::vector<std::optional<Run>> inserted, InsertRuns(c, rows));
     SKED_RETURN_IF_ERROR(
         c->Exec("UPDATE jobs SET next_run_at = u.next, state = u.state FROM unnest($1::bigint[], "
@@ -739,6 +747,20 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
     }
     return written;
   });
+}
+
+Result<PostgresStore::ActiveCounts> PostgresStore::CountActiveRuns(Connection* c,
+                                                                   const ArrayLiteral& job_ids) {
+  SKED_ASSIGN_OR_RETURN(
+      Rows r, c->Exec("SELECT job_id, count(*) FILTER (WHERE status = 'queued'), count(*) FILTER "
+                      "(WHERE status = 'running') FROM runs WHERE status IN ('queued', "
+                      "'running') AND job_id = ANY($1::bigint[]) GROUP BY job_id",
+                      Params().Add(job_ids.str())));
+  ActiveCounts counts;
+  for (int i = 0; i < r.size(); ++i) {
+    counts[r.Int(i, 0)] = {static_cast<int>(r.Int(i, 1)), static_cast<int>(r.Int(i, 2))};
+  }
+  return counts;
 }
 
 Result<std::optional<Instant>> PostgresStore::NextDueAt() {
@@ -778,16 +800,21 @@ Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, I
     // runs past their starting deadline (to skip), and runs whose job has room
     // under its overlap policy. Runs held back by a busy job are never
     // candidates, so however many sit in front, other jobs' runs are served.
-    // (The counts are checked again below, under the jobs' locks.)
+    // (The counts are checked again below, under the jobs' locks.) Running
+    // runs are counted once per statement (a materialized CTE), not per
+    // candidate: a per-row count is O(history) or O(runs) per row under a
+    // plan made while the tables were small.
     SKED_ASSIGN_OR_RETURN(
         Rows s,
-        c->Exec("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
+        c->Exec("WITH busy AS MATERIALIZED (SELECT job_id, count(*) AS n FROM runs WHERE status "
+                "= 'running' GROUP BY job_id) "
+                "SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
                 "j.starting_deadline_us FROM runs r JOIN jobs j ON j.id = r.job_id "
+                "LEFT JOIN busy b ON b.job_id = r.job_id "
                 "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= $1 AND "
                 "((j.starting_deadline_us IS NOT NULL AND $1 > r.scheduled_for + "
-                "j.starting_deadline_us) OR (SELECT count(*) FROM runs x WHERE x.job_id = "
-                "r.job_id AND x.status = 'running') < CASE WHEN j.overlap = 'concurrent' THEN "
-                "j.max_concurrent ELSE 1 END) "
+                "j.starting_deadline_us) OR coalesce(b.n, 0) < CASE WHEN j.overlap = "
+                "'concurrent' THEN j.max_concurrent ELSE 1 END) "
                 "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT $2 "
                 "FOR UPDATE OF r SKIP LOCKED",
                 Params().Add(Us(now)).Add(limit + 256)));

@@ -459,6 +459,11 @@ Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, con
   return std::optional<Run>(std::move(inserted));
 }
 
+// SQLite uses the partial index runs_active (job_id, status) for a count only
+// when the query repeats the index's predicate; without it a job's count
+// walks its whole history (runs_by_job).
+constexpr const char* kActive = "r.status IN ('queued', 'running')";
+
 Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
                                                const std::function<FirePlan(const DueJob&)>& plan) {
   const Instant now = request.now;
@@ -466,12 +471,14 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
   SKED_ASSIGN_OR_RETURN(
-      Stmt * s,
-      Sql(std::string("SELECT ") + kJobColumns +
-          ", (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND r.status = 'queued'), "
-          "(SELECT count(*) FROM runs r WHERE r.job_id = j.id AND r.status = 'running') "
-          "FROM jobs j WHERE j.state = 'active' AND j.next_run_at IS NOT NULL AND "
-          "j.next_run_at <= ? ORDER BY j.next_run_at LIMIT ?"));
+      Stmt * s, Sql(std::string("SELECT ") + kJobColumns +
+                    ", (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND " + kActive +
+                    " AND r.status = 'queued'), (SELECT count(*) FROM runs r WHERE r.job_id = "
+                    "j.id AND " +
+                    kActive +
+                    " AND r.status = 'running') "
+                    "FROM jobs j WHERE j.state = 'active' AND j.next_run_at IS NOT NULL AND "
+                    "j.next_run_at <= ? ORDER BY j.next_run_at LIMIT ?"));
   s->Bind(1, Us(std::max(request.horizon, now))).Bind(2, request.limit);
   std::vector<DueJob> due;
   while (s->Step()) {
@@ -548,7 +555,8 @@ Result<std::vector<Run>> SqliteStore::StartQueued(std::string_view instance, Ins
       Stmt * s,
       Sql("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
           "j.starting_deadline_us, (SELECT count(*) FROM runs x WHERE x.job_id = r.job_id AND "
-          "x.status = 'running') AS running FROM runs r JOIN jobs j ON j.id = r.job_id "
+          "x.status IN ('queued', 'running') AND x.status = 'running') AS running "
+          "FROM runs r JOIN jobs j ON j.id = r.job_id "
           "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= ?1 AND "
           "((j.starting_deadline_us IS NOT NULL AND ?1 > r.scheduled_for + j.starting_deadline_us) "
           "OR running < CASE WHEN j.overlap = 'concurrent' THEN j.max_concurrent ELSE 1 END) "
