@@ -142,6 +142,20 @@ void PrintLag(const std::vector<sked::Run>& runs) {
               Percentile(lag, 0.5), Percentile(lag, 0.99), max);
 }
 
+// Starts per 100 ms after `at`, by instance: where a burst stalls.
+void PrintTimeline(const std::vector<sked::Run>& runs, sked::Instant at) {
+  std::map<long, std::map<std::string, long>> buckets;
+  for (const sked::Run& r : runs) {
+    if (!r.started_at) continue;
+    ++buckets[static_cast<long>(Ms(*r.started_at - at) / 100)][r.instance_id];
+  }
+  for (const auto& [b, by] : buckets) {
+    std::printf("  +%5ld ms:", b * 100);
+    for (const auto& [id, n] : by) std::printf(" %s=%ld", id.c_str(), n);
+    std::printf("\n");
+  }
+}
+
 int Burst(const Args& a, sked::Store* admin) {
   const sked::Instant at = std::chrono::ceil<seconds>(sked::Clock::Real()->Now()) + seconds(3) +
                            milliseconds(5 * a.runs);  // time to create the jobs
@@ -176,6 +190,7 @@ int Burst(const Args& a, sked::Store* admin) {
   for (const auto& [id, n] : by_instance) std::printf(" %s=%ld", id.c_str(), n);
   std::printf("\n");
   PrintLag(runs);
+  if (std::getenv("SKED_BENCH_TIMELINE") != nullptr) PrintTimeline(runs, at);
   return succeeded == a.runs ? 0 : 1;
 }
 

@@ -851,9 +851,22 @@ void Engine::Impl::PollCancels(Instant now) {
 
 void Engine::Impl::WorkerThread() {
   std::unique_lock<std::mutex> lock(mu_);
+  auto has_work = [this] { return stopping_ || !work_.empty() || (!ready_.empty() && !draining_); };
   while (true) {
-    work_cv_.wait(
-        lock, [this] { return stopping_ || !work_.empty() || (!ready_.empty() && !draining_); });
+    // Idle workers wake when the earliest reserved fire comes due and take it
+    // themselves: the loop may be busy in a long store call (a claim) then.
+    while (!has_work()) {
+      if (reserved_.empty() || draining_) {
+        work_cv_.wait(lock, [&] { return has_work() || (!reserved_.empty() && !draining_); });
+        continue;
+      }
+      const Instant due = std::get<0>(reserved_.begin()->first);
+      base_clock_->AwaitWithDeadline(lock, work_cv_, due, [&] {
+        return has_work() || draining_ || reserved_.empty() ||
+               std::get<0>(reserved_.begin()->first) < due;
+      });
+      PromoteDue(base_clock_->Now());
+    }
     std::int64_t id = 0;
     if (!work_.empty()) {
       id = work_.front();

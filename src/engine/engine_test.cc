@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cron/cron_test_util.h"
+#include "testing/forwarding_store.h"
 #include "testing/simulated_clock.h"
 
 namespace sked {
@@ -351,6 +352,73 @@ TEST_F(EngineTest, AFireIsClaimedAheadReservedAndStartedAtTheInstant) {
   EXPECT_EQ(*ran.started_at, kT0 + seconds(60));  // from memory, at the instant
   EXPECT_FALSE(ran.lease_expires_at.has_value());
   EXPECT_EQ(engine_->Metrics().fire_lag.counts[0], 1);  // <= 1 ms
+}
+
+// Holds the next ClaimDue call until Release(): a claim slowed down by the
+// database (a bad plan, lock waits).
+class BlockingClaimStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void BlockNextClaim() {
+    std::lock_guard<std::mutex> l(mu_);
+    armed_ = true;
+  }
+  bool WaitUntilBlocked() {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, seconds(10), [this] { return blocked_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  Result<std::vector<sked::Run>> ClaimDue(
+      const ClaimRequest& request, const std::function<FirePlan(const DueJob&)>& plan) override {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      if (armed_) {
+        armed_ = false;
+        blocked_ = true;
+        cv_.notify_all();
+        cv_.wait_for(l, seconds(20), [this] { return released_; });
+      }
+    }
+    return ForwardingStore::ClaimDue(request, plan);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false, blocked_ = false, released_ = false;
+};
+
+TEST_F(EngineTest, AReservedFireStartsOnTimeWhileTheLoopWaitsOnASlowClaim) {
+  options_.claim_ahead = milliseconds(200);
+  BlockingClaimStore slow(store_.get());
+  engine_ = std::make_unique<Engine>(options_, &slow, drivers_.get(), &clock_);
+  ASSERT_TRUE(engine_->Start().ok());
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  Job job = Create(Spec("on-time", "0 * * * * *", "record"));
+  AdvanceTo(kT0 + seconds(59) + milliseconds(900));
+  ASSERT_TRUE(RunAt(store_.get(), job, kT0 + seconds(60)).has_value()) << "reserved";
+  // A job change makes the loop claim at once; that claim hangs in the store
+  // past the reserved fire's instant.
+  slow.BlockNextClaim();
+  Create(Spec("other", "30 * * * * *"));
+  ASSERT_TRUE(slow.WaitUntilBlocked());
+  clock_.SetTime(kT0 + seconds(60));
+  bool ran = false;
+  for (int i = 0; i < 2000 && !ran; ++i) {  // at most 10 s of real time
+    ran = !recording_->seen().empty();
+    if (!ran) std::this_thread::sleep_for(milliseconds(5));
+  }
+  slow.Release();
+  EXPECT_TRUE(ran) << "the fire waited for the loop's claim";
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  sked::Run fire = *RunAt(store_.get(), job, kT0 + seconds(60));
+  EXPECT_EQ(fire.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*fire.started_at, kT0 + seconds(60));
+  StopEngine();  // before `slow` goes
 }
 
 TEST_F(EngineTest, CancellingAReservedRunCancelsItBeforeItStarts) {

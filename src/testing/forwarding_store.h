@@ -1,0 +1,94 @@
+#ifndef SKED_TESTING_FORWARDING_STORE_H_
+#define SKED_TESTING_FORWARDING_STORE_H_
+
+// A Store that passes every call to another one: tests derive from it and
+// override the calls they want to slow down or fail. Test-only.
+
+#include "sked/store.h"
+
+namespace sked {
+
+class ForwardingStore : public Store {
+ public:
+  // `base` must outlive this store.
+  explicit ForwardingStore(Store* base) : base_(base) {}
+
+  Status Migrate() override { return base_->Migrate(); }
+  Result<int> SchemaVersion() override { return base_->SchemaVersion(); }
+  int LatestSchemaVersion() const override { return base_->LatestSchemaVersion(); }
+  Result<Job> CreateJob(const Job& job) override { return base_->CreateJob(job); }
+  Result<Job> UpdateJob(const Job& job) override { return base_->UpdateJob(job); }
+  Result<Job> GetJob(std::int64_t id) override { return base_->GetJob(id); }
+  Result<Job> GetJobByName(std::string_view name) override { return base_->GetJobByName(name); }
+  Result<std::vector<Job>> ListJobs(const JobFilter& filter) override {
+    return base_->ListJobs(filter);
+  }
+  Result<std::int64_t> CountJobs(JobState state) override { return base_->CountJobs(state); }
+  Status DeleteJob(std::int64_t id) override { return base_->DeleteJob(id); }
+  Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
+                                    const std::function<FirePlan(const DueJob&)>& plan) override {
+    return base_->ClaimDue(request, plan);
+  }
+  Result<std::optional<Instant>> NextDueAt() override { return base_->NextDueAt(); }
+  Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override {
+    return base_->InsertRun(job_id, run, now);
+  }
+  Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
+                                       Instant lease_until) override {
+    return base_->StartQueued(instance, now, limit, lease_until);
+  }
+  Result<std::vector<bool>> RecordDispatches(std::string_view instance,
+                                             const std::vector<Dispatch>& dispatches,
+                                             Instant lease_until) override {
+    return base_->RecordDispatches(instance, dispatches, lease_until);
+  }
+  Result<std::optional<Instant>> NextQueuedAt() override { return base_->NextQueuedAt(); }
+  Result<std::int64_t> QueueDepth() override { return base_->QueueDepth(); }
+  Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override {
+    return base_->SettleRuns(outcomes);
+  }
+  Status ExtendLeases(std::string_view instance, Instant now, Instant lease_until) override {
+    return base_->ExtendLeases(instance, now, lease_until);
+  }
+  Result<std::vector<Run>> ReapExpired(
+      Instant now, int limit,
+      const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) override {
+    return base_->ReapExpired(now, limit, retry);
+  }
+  Result<bool> RequestCancel(std::int64_t run_id, Instant now, std::string_view reason) override {
+    return base_->RequestCancel(run_id, now, reason);
+  }
+  Result<std::vector<Run>> CancelRequested(std::string_view instance) override {
+    return base_->CancelRequested(instance);
+  }
+  Result<Run> GetRun(std::int64_t id) override { return base_->GetRun(id); }
+  Result<std::vector<Run>> ListRuns(const RunFilter& filter) override {
+    return base_->ListRuns(filter);
+  }
+  Status UpsertJobType(const JobType& type) override { return base_->UpsertJobType(type); }
+  Result<std::vector<JobType>> ListJobTypes() override { return base_->ListJobTypes(); }
+  Status RegisterInstance(const InstanceInfo& info,
+                          const std::optional<InstanceInfo>& replacing) override {
+    return base_->RegisterInstance(info, replacing);
+  }
+  Status Heartbeat(std::string_view instance, Instant now) override {
+    return base_->Heartbeat(instance, now);
+  }
+  Status DeregisterInstance(std::string_view instance, Instant now) override {
+    return base_->DeregisterInstance(instance, now);
+  }
+  Result<std::vector<InstanceInfo>> ListInstances() override { return base_->ListInstances(); }
+  bool SetListener(const std::function<void(StoreEvent)>& listener) override {
+    return base_->SetListener(listener);
+  }
+
+ protected:
+  Store* base() { return base_; }
+
+ private:
+  Store* const base_;
+};
+
+}  // namespace sked
+
+#endif  // SKED_TESTING_FORWARDING_STORE_H_
