@@ -215,6 +215,12 @@ class Engine::Impl {
   // it goes to the shared queue: briefly when peers could start it.
   // REQUIRES: mu_ held.
   Duration HoldReady() const { return live_peers_ > 0 ? kHoldReadyInFleet : kHoldReady; }
+  // How many ready runs this instance keeps however long they waited: as many
+  // as it started in the last hold (at least one per worker). REQUIRES: mu_.
+  size_t KeepReadyLocked(Instant now);
+  // Releases to the shared queue the ready runs past those kept that waited
+  // longer than a hold. REQUIRES: mu_ held.
+  void ReleaseStalledLocked(Instant now);
   // Counts the other instances heartbeating on this store (live_peers_).
   void CountLivePeers(Instant now);
   // A job was created or changed here: claim on the next pass.
@@ -256,7 +262,8 @@ class Engine::Impl {
   std::deque<Run> ready_;
   std::vector<Dispatch> dispatches_;                    // what became of reserved runs, to record
   std::unordered_set<std::int64_t> unrecorded_starts_;  // started, not yet written
-  Instant hold_check_at_{};  // when the oldest ready run goes to the queue
+  Instant hold_check_at_{};            // when the oldest ready run goes to the queue
+  std::deque<Instant> recent_starts_;  // runs started here within the last hold
   std::unordered_map<std::int64_t, int> running_by_job_;  // executing runs per job
   std::vector<RunOutcome> outcomes_;                      // finished runs waiting to be settled
   std::multiset<Instant> driver_waits_;
@@ -506,12 +513,7 @@ Instant Engine::Impl::Pass(Instant now) {
     // Shutting down: nothing claimed will start here any more; give it back
     // at once (peers claim it now, a restart judges it by the misfire policy).
     if (draining_) GiveBackClaimsLocked(now);
-    // Due runs no worker took for a while go to the queue, where any
-    // instance may start them, in priority order with everything else.
-    while (!ready_.empty() && ready_.front().not_before + HoldReady() < now) {
-      dispatches_.push_back({ready_.front().id, Dispatch::Kind::kReleased, now, 0, ""});
-      ready_.pop_front();
-    }
+    ReleaseStalledLocked(now);
   }
   RecordDispatches();
   SettlePending();
@@ -529,9 +531,11 @@ Instant Engine::Impl::Pass(Instant now) {
     ready = !ready_.empty();
   }
   if (ready && !draining) {
-    // Still held: look again when the oldest should be released.
+    // Still held: look again when the next one may be released.
     std::lock_guard<std::mutex> l(mu_);
-    hold_check_at_ = ready_.front().not_before + HoldReady() + Duration(1);
+    const size_t keep = std::min(ready_.size() - 1, KeepReadyLocked(now));
+    hold_check_at_ = std::max(ready_[keep].not_before + HoldReady() + Duration(1),
+                              base_clock_->Now() + HoldReady() / 4);
   }
   if (ready) work_cv_.notify_all();
   // Claimed fires first: the queue is served when they are all taken.
@@ -588,6 +592,32 @@ Instant Engine::Impl::Pass(Instant now) {
   }
   next = std::min(next, next_cancel_poll_);
   return std::max(next, now + Duration(1));
+}
+
+size_t Engine::Impl::KeepReadyLocked(Instant now) {
+  while (!recent_starts_.empty() && recent_starts_.front() + HoldReady() < now) {
+    recent_starts_.pop_front();
+  }
+  return std::max(static_cast<size_t>(options_.workers), recent_starts_.size());
+}
+
+void Engine::Impl::ReleaseStalledLocked(Instant now) {
+  // The first KeepReadyLocked() ready runs stay whatever their age: the
+  // workers reach them within a hold at the pace they start runs now (a burst
+  // of short runs drains in memory, not through the shared queue). Those past
+  // them that waited longer than a hold go to the queue, where any instance
+  // may start them, in priority order with everything else.
+  const size_t keep = KeepReadyLocked(now);
+  if (ready_.size() <= keep) return;
+  std::deque<Run> kept;
+  for (size_t i = 0; i < ready_.size(); ++i) {
+    if (i >= keep && ready_[i].not_before + HoldReady() < now) {
+      dispatches_.push_back({ready_[i].id, Dispatch::Kind::kReleased, now, 0, ""});
+    } else {
+      kept.push_back(std::move(ready_[i]));
+    }
+  }
+  ready_.swap(kept);
 }
 
 void Engine::Impl::RecordDispatches() {
@@ -775,6 +805,7 @@ void Engine::Impl::StartQueued(Instant pass_start) {
           continue;
         }
         ++started;
+        recent_starts_.push_back(now);
         if (r.trigger == RunTrigger::kSchedule || r.trigger == RunTrigger::kCatchUp) {
           metrics_.fire_lag.Observe(Seconds(*r.started_at - r.scheduled_for));
         }
@@ -938,6 +969,7 @@ std::optional<std::int64_t> Engine::Impl::DispatchLocked(Run run, Instant now) {
   }
   const std::int64_t token = static_cast<std::int64_t>(rng_() >> 1) | 1;
   dispatches_.push_back({run.id, Dispatch::Kind::kStarted, now, token, ""});
+  recent_starts_.push_back(now);
   unrecorded_starts_.insert(run.id);
   run.status = RunStatus::kRunning;
   run.started_at = now;

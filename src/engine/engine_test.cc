@@ -557,6 +557,36 @@ TEST_F(EngineTest, StartingDeadlineSkipsARunThatWaitedTooLong) {
   EXPECT_EQ(engine_->Metrics().skipped_by_reason["deadline"], 1);
 }
 
+TEST_F(EngineTest, ReadyRunsAreReleasedToTheQueueOnlyWhenTheWorkersStall) {
+  options_.workers = 1;
+  StartEngine();
+  Create(Spec("hog", "0 * * * * *", "sleep", R"({"duration": "10s"})"));
+  Job a = Create(Spec("a", "0 * * * * *")), b = Create(Spec("b", "0 * * * * *"));
+  AdvanceTo(kT0 + seconds(60) + milliseconds(500));
+  // Within the hold: one ready run is kept per worker, reserved here.
+  for (const Job& j : {a, b}) {
+    auto r = RunAt(store_.get(), j, kT0 + seconds(60));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, RunStatus::kQueued);
+    EXPECT_EQ(r->instance_id, "test-1");
+  }
+  // The hog started one run in the last hold: one ready run is kept, the
+  // other goes to the shared queue for any instance.
+  AdvanceTo(kT0 + seconds(61) + milliseconds(500));
+  int reserved = 0, shared = 0;
+  for (const Job& j : {a, b}) {
+    auto r = RunAt(store_.get(), j, kT0 + seconds(60));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, RunStatus::kQueued);
+    (r->instance_id.empty() ? shared : reserved) += 1;
+  }
+  EXPECT_EQ(reserved, 1);
+  EXPECT_EQ(shared, 1);
+  AdvanceTo(kT0 + seconds(75));
+  EXPECT_EQ(History(a), (V{"succeeded@60"}));
+  EXPECT_EQ(History(b), (V{"succeeded@60"}));
+}
+
 TEST_F(EngineTest, CapacityQueuesByPriority) {
   options_.workers = 1;
   StartEngine();
