@@ -6,6 +6,9 @@
 //       instant until the last run finished, and fire lag.
 //   sked_fleet_bench steady  --url URL [--instances N] [--jobs J] [--seconds S] [--workers W]
 //       J jobs firing every second for S seconds: fire lag p50/p99/max.
+//   sked_fleet_bench queue   --url URL [--instances N] [--runs R] [--workers W]
+//       R noop runs queued (manual triggers) before the engines start: how fast
+//       the fleet drains the shared queue.
 //   sked_fleet_bench trigger --url URL [--triggers T]
 //       one running instance; another handle triggers a job T times, one at a
 //       time: trigger-to-start latency (queued_at to started_at).
@@ -74,6 +77,15 @@ std::unique_ptr<sked::Store> OpenStore(const Args& a) {
   return std::move(*s);
 }
 
+// Refreshes the planner's statistics after the set-up, as autovacuum would
+// have in a database that filled over time: the set-up writes thousands of
+// rows within seconds of creating the tables, and plans made for empty
+// tables (a sort of the whole queue per batch) would measure the set-up.
+void Analyze(const Args& a) {
+  auto c = sked::pg::Connection::Open(a.url, kSchema);
+  if (c.ok()) (void)(*c)->ExecScript("ANALYZE jobs, job_stats, runs");
+}
+
 // A fleet of engines in this process, each on its own store handle.
 struct Fleet {
   std::vector<std::unique_ptr<sked::Store>> stores;
@@ -103,6 +115,24 @@ struct Fleet {
     for (auto& e : engines) e->Stop();
   }
 };
+
+// Waits (at most `limit`) until `total` runs have ended, asking the server
+// for a count: reading every run while the fleet works would take a good
+// share of the machine from it.
+void WaitForEnded(const Args& a, long total, sked::Duration limit) {
+  auto c = sked::pg::Connection::Open(a.url, kSchema);
+  if (!c.ok()) {
+    std::fprintf(stderr, "%s\n", c.status().ToString().c_str());
+    std::exit(1);
+  }
+  const sked::Instant give_up = sked::Clock::Real()->Now() + limit;
+  while (sked::Clock::Real()->Now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(50));
+    auto r = (*c)->Exec("SELECT count(*) FROM runs WHERE status NOT IN ('queued', 'running')",
+                        sked::pg::Params());
+    if (r.ok() && r->Int(0, 0) >= total) return;
+  }
+}
 
 std::vector<sked::Run> AllRuns(sked::Store* store) {
   sked::RunFilter all;
@@ -160,19 +190,13 @@ int Burst(const Args& a, sked::Store* admin) {
   const sked::Instant at = std::chrono::ceil<seconds>(sked::Clock::Real()->Now()) + seconds(3) +
                            milliseconds(5 * a.runs);  // time to create the jobs
   CreateJobs(admin, a.runs, "* * * * * *", at, at + milliseconds(500));
+  Analyze(a);
   Fleet fleet;
   fleet.Start(a, a.instances);
   SleepUntil(at);
-  std::vector<sked::Run> runs;
-  for (int i = 0; i < 600; ++i) {  // at most 60 s
-    std::this_thread::sleep_for(milliseconds(100));
-    runs = AllRuns(admin);
-    long done = 0;
-    for (const sked::Run& r : runs) done += sked::IsTerminal(r.status);
-    if (done >= a.runs) break;
-  }
+  WaitForEnded(a, a.runs, seconds(60));
   fleet.Stop();
-  runs = AllRuns(admin);
+  std::vector<sked::Run> runs = AllRuns(admin);
   sked::Instant last = at;
   std::map<std::string, long> by_instance;
   long succeeded = 0;
@@ -200,6 +224,7 @@ int Steady(const Args& a, sked::Store* admin) {
                               milliseconds(5 * a.jobs);
   const sked::Instant end = start + seconds(a.seconds) - milliseconds(500);
   CreateJobs(admin, a.jobs, "* * * * * *", start, end);
+  Analyze(a);
   Fleet fleet;
   fleet.Start(a, a.instances);
   SleepUntil(end + seconds(2));
@@ -222,6 +247,70 @@ int Steady(const Args& a, sked::Store* admin) {
   for (const auto& [what, n] : others) std::printf("  %s: %ld\n", what.c_str(), n);
   PrintLag(runs);
   return 0;
+}
+
+// The shared queue: R manual runs (10 per job, jobs allow 10 at once)
+// queued before the engines start, drained by the fleet.
+int Queue(const Args& a, sked::Store* admin) {
+  const int per_job = 10;
+  const int jobs = std::max(1, a.runs / per_job);
+  {
+    auto drivers = sked::DriverRegistry::WithBuiltins();
+    sked::EngineOptions options;
+    options.min_interval = seconds(1);
+    sked::Engine maker(options, admin, drivers.get(), sked::Clock::Real());  // never started
+    for (int i = 0; i < jobs; ++i) {
+      sked::JobSpec spec;
+      spec.name = "bench-" + std::to_string(i);
+      spec.schedule = "0 0 1 1 *";
+      spec.driver = "noop";
+      spec.overlap = sked::OverlapPolicy::kConcurrent;
+      spec.max_concurrent = per_job;
+      auto job = maker.CreateJob(spec);
+      if (!job.ok()) {
+        std::fprintf(stderr, "%s\n", job.status().ToString().c_str());
+        return 1;
+      }
+      for (int k = 0; k < per_job; ++k) {
+        auto run = maker.TriggerJob(spec.name);
+        if (!run.ok()) {
+          std::fprintf(stderr, "%s\n", run.status().ToString().c_str());
+          return 1;
+        }
+      }
+    }
+  }
+  const long total = static_cast<long>(jobs) * per_job;
+  Analyze(a);
+  const sked::Instant start = sked::Clock::Real()->Now();
+  Fleet fleet;
+  fleet.Start(a, a.instances);
+  WaitForEnded(a, total, seconds(60));
+  fleet.Stop();
+  std::vector<sked::Run> runs = AllRuns(admin);
+  sked::Instant first = sked::Instant::max(), last = start;
+  std::map<std::string, long> by_instance;
+  long succeeded = 0;
+  for (const sked::Run& r : runs) {
+    if (r.status != sked::RunStatus::kSucceeded) continue;
+    ++succeeded;
+    ++by_instance[r.instance_id];
+    first = std::min(first, *r.started_at);
+    last = std::max(last, *r.finished_at);
+  }
+  const double secs = std::chrono::duration<double>(last - first).count();
+  std::printf(
+      "queue: %ld manual runs queued before start (%d jobs x %d), %d instance(s) x %d "
+      "workers\n",
+      total, jobs, per_job, a.instances, a.workers);
+  std::printf(
+      "succeeded %ld in %.3f s from the first start: %.0f runs/s (engine start to first "
+      "start %.0f ms);",
+      succeeded, secs, static_cast<double>(succeeded) / secs, Ms(first - start));
+  for (const auto& [id, n] : by_instance) std::printf(" %s=%ld", id.c_str(), n);
+  std::printf("\n");
+  if (std::getenv("SKED_BENCH_TIMELINE") != nullptr) PrintTimeline(runs, first);
+  return succeeded == total ? 0 : 1;
 }
 
 int Trigger(const Args& a, sked::Store* admin) {
@@ -263,7 +352,7 @@ int Trigger(const Args& a, sked::Store* admin) {
 int main(int argc, char** argv) {
   Args a;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: sked_fleet_bench burst|steady|trigger --url URL [flags]\n");
+    std::fprintf(stderr, "usage: sked_fleet_bench burst|steady|queue|trigger --url URL [flags]\n");
     return 2;
   }
   a.mode = argv[1];
@@ -308,6 +397,7 @@ int main(int argc, char** argv) {
   if (a.mode == "burst") return Burst(a, admin.get());
   if (a.mode == "steady") return Steady(a, admin.get());
   if (a.mode == "trigger") return Trigger(a, admin.get());
-  std::fprintf(stderr, "unknown mode %s (burst, steady or trigger)\n", a.mode.c_str());
+  if (a.mode == "queue") return Queue(a, admin.get());
+  std::fprintf(stderr, "unknown mode %s (burst, steady, queue or trigger)\n", a.mode.c_str());
   return 2;
 }

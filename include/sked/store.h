@@ -198,12 +198,27 @@ class Store {
   // --- Queue ---
   // Starts up to `limit` unreserved queued runs with not_before at or before `now`, by
   // priority (highest first) then scheduled_for, as long as each job's
-  // overlap policy allows another running run. Started runs become running,
+  // overlap policy allows another run beside its running runs and its due
+  // runs reserved by any instance (a fire claimed ahead, not yet due, takes
+  // no room). Started runs become running,
   // owned by `instance` with a new lease token until `lease_until`. A queued
   // run past its job's starting deadline becomes skipped (reason "deadline")
   // instead; those are returned too, with their final status.
   virtual Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
                                                Instant lease_until) = 0;
+  // Reserves for `instance`, until `reserve_until`, up to `limit` unreserved
+  // queued runs with not_before at or before `now`, in the same order and
+  // under the same rule as StartQueued: the engine starts them from memory and
+  // records what became of them with RecordDispatches, as for claimed fires
+  // (many runs per transaction, where StartQueued starts one per free
+  // worker). Runs past their starting deadline become skipped and are
+  // returned too. `jobs` holds the jobs of the returned runs.
+  struct Reservation {
+    std::vector<Run> runs;
+    std::vector<Job> jobs;
+  };
+  virtual Result<Reservation> ReserveQueued(std::string_view instance, Instant now, int limit,
+                                            Instant reserve_until) = 0;
   // Records, in one transaction, what became of queued runs reserved for
   // `instance` by ClaimDue: started (running, owned by `instance` with the
   // given lease token until `lease_until`, started at `at`), released (plain

@@ -178,7 +178,8 @@ class Engine::Impl {
   void RecordDispatches();
   void SettlePending();
   void ClaimFires(Instant now);
-  void StartQueued(Instant now);
+  // Reserves queued runs for this instance's workers (ready_).
+  void ReserveQueued(Instant now);
   void EnforceDeadlines(Instant now);
   void PollCancels(Instant now);
   void Execute(std::int64_t run_id);
@@ -259,7 +260,13 @@ class Engine::Impl {
   // -priority, id), until they are due; then in ready_, in that order, until
   // a worker is free.
   std::map<std::tuple<Instant, int, std::int64_t>, Run> reserved_;
-  std::deque<Run> ready_;
+  // A due run waiting here for a worker, since `since` (its not_before, or
+  // when it was reserved from the queue).
+  struct Ready {
+    Run run;
+    Instant since;
+  };
+  std::deque<Ready> ready_;
   std::vector<Dispatch> dispatches_;                    // what became of reserved runs, to record
   std::unordered_set<std::int64_t> unrecorded_starts_;  // started, not yet written
   Instant hold_check_at_{};            // when the oldest ready run goes to the queue
@@ -454,10 +461,10 @@ void Engine::Impl::Stop() {
 }
 
 void Engine::Impl::GiveBackClaimsLocked(Instant now) {
-  for (auto& [key, run] : reserved_) ready_.push_back(std::move(run));
+  for (auto& [key, run] : reserved_) ready_.push_back({std::move(run), now});
   reserved_.clear();
-  for (const Run& run : ready_) {
-    dispatches_.push_back({run.id, Dispatch::Kind::kGivenBack, now, 0, ""});
+  for (const Ready& r : ready_) {
+    dispatches_.push_back({r.run.id, Dispatch::Kind::kGivenBack, now, 0, ""});
   }
   ready_.clear();
 }
@@ -534,12 +541,11 @@ Instant Engine::Impl::Pass(Instant now) {
     // Still held: look again when the next one may be released.
     std::lock_guard<std::mutex> l(mu_);
     const size_t keep = std::min(ready_.size() - 1, KeepReadyLocked(now));
-    hold_check_at_ = std::max(ready_[keep].not_before + HoldReady() + Duration(1),
+    hold_check_at_ = std::max(ready_[keep].since + HoldReady() + Duration(1),
                               base_clock_->Now() + HoldReady() / 4);
   }
   if (ready) work_cv_.notify_all();
-  // Claimed fires first: the queue is served when they are all taken.
-  if (!draining && !ready) StartQueued(now);
+  if (!draining) ReserveQueued(now);
   PollCancels(now);
   EnforceDeadlines(now);
 
@@ -609,10 +615,10 @@ void Engine::Impl::ReleaseStalledLocked(Instant now) {
   // may start them, in priority order with everything else.
   const size_t keep = KeepReadyLocked(now);
   if (ready_.size() <= keep) return;
-  std::deque<Run> kept;
+  std::deque<Ready> kept;
   for (size_t i = 0; i < ready_.size(); ++i) {
-    if (i >= keep && ready_[i].not_before + HoldReady() < now) {
-      dispatches_.push_back({ready_[i].id, Dispatch::Kind::kReleased, now, 0, ""});
+    if (i >= keep && ready_[i].since + HoldReady() < now) {
+      dispatches_.push_back({ready_[i].run.id, Dispatch::Kind::kReleased, now, 0, ""});
     } else {
       kept.push_back(std::move(ready_[i]));
     }
@@ -778,55 +784,49 @@ void Engine::Impl::ClaimFires(Instant now) {
   }
 }
 
-void Engine::Impl::StartQueued(Instant pass_start) {
-  for (int round = 0; round < 64; ++round) {
-    // A run's start time is when it is handed to a worker, not when the pass
-    // began: fire lag must not hide the time spent claiming.
-    const Instant now = std::max(pass_start, base_clock_->Now());
-    int free;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      free = ready_.empty() ? options_.workers - static_cast<int>(executing_.size()) : 0;
-    }
-    if (free <= 0) return;
-    auto runs = store_->StartQueued(options_.instance_id, now, free, now + options_.lease);
-    if (!runs.ok()) {
-      std::lock_guard<std::mutex> l(mu_);
-      last_store_error_ = runs.status().message();
-      return;
-    }
-    int started = 0;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      for (Run& r : *runs) {
-        if (r.status == RunStatus::kSkipped) {
-          ++metrics_.skipped_by_reason[r.reason];
-          ++metrics_.runs_by_status["skipped"];
-          continue;
-        }
-        ++started;
-        recent_starts_.push_back(now);
-        if (r.trigger == RunTrigger::kSchedule || r.trigger == RunTrigger::kCatchUp) {
-          metrics_.fire_lag.Observe(Seconds(*r.started_at - r.scheduled_for));
-        }
-        const std::int64_t id = r.id;
-        Execution e;
-        e.deadline = now + options_.default_timeout;
-        if (auto job = jobs_.find(r.job_id);
-            job != jobs_.end() && job->second.job.version == r.job_version) {
-          e.deadline = now + job->second.job.spec.timeout.value_or(options_.default_timeout);
-          e.deadline_known = true;
-        }
-        e.run = std::move(r);
-        AddExecution(std::move(e));
-        work_.push_back(id);
+void Engine::Impl::ReserveQueued(Instant pass_start) {
+  // A run's start time is when it is handed to a worker, not when the pass
+  // began: fire lag must not hide the time spent claiming.
+  const Instant now = std::max(pass_start, base_clock_->Now());
+  int limit;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    // Claimed fires first: the queue is served when they are nearly all taken.
+    if (static_cast<int>(ready_.size()) >= options_.workers) return;
+    // As many as the workers are free for, or start within a hold at their
+    // present pace (a queue of short runs drains in batches), within this
+    // instance's share of a claim batch.
+    const int free = options_.workers - static_cast<int>(executing_.size());
+    const int pace = static_cast<int>(KeepReadyLocked(now)) - options_.workers;
+    const int share = options_.claim_batch / (live_peers_ + 1);
+    limit = std::clamp(std::max(free, pace), 1, std::max(1, share));
+  }
+  auto reserved = store_->ReserveQueued(options_.instance_id, now, limit, now + options_.lease);
+  if (!reserved.ok()) {
+    std::lock_guard<std::mutex> l(mu_);
+    last_store_error_ = reserved.status().message();
+    return;
+  }
+  bool any = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (Job& job : reserved->jobs) {
+      auto it = jobs_.find(job.id);
+      if (it == jobs_.end() || it->second.job.version != job.version) {
+        jobs_.insert_or_assign(job.id, CachedJobEntry{std::move(job), std::nullopt});
       }
     }
-    if (started > 0) work_cv_.notify_all();
-    // Fewer than asked for may only mean several candidates were runs of one
-    // job: ask again while runs start (the busy job's are no candidates now).
-    if (started == 0) return;
+    for (Run& r : reserved->runs) {
+      if (r.status == RunStatus::kSkipped) {
+        ++metrics_.skipped_by_reason[r.reason];
+        ++metrics_.runs_by_status["skipped"];
+        continue;
+      }
+      ready_.push_back({std::move(r), now});
+      any = true;
+    }
   }
+  if (any) work_cv_.notify_all();
 }
 
 void Engine::Impl::RequestStop(Execution& e, RunStatus as, std::string reason, Instant now) {
@@ -903,7 +903,7 @@ void Engine::Impl::WorkerThread() {
       id = work_.front();
       work_.pop_front();
     } else if (!ready_.empty() && !draining_) {
-      Run run = std::move(ready_.front());
+      Run run = std::move(ready_.front().run);
       ready_.pop_front();
       std::optional<std::int64_t> started = DispatchLocked(std::move(run), base_clock_->Now());
       // The loop records what happened (and learns a started run's deadline).
@@ -923,7 +923,8 @@ void Engine::Impl::WorkerThread() {
 
 void Engine::Impl::PromoteDue(Instant now) {
   while (!reserved_.empty() && std::get<0>(reserved_.begin()->first) <= now) {
-    ready_.push_back(std::move(reserved_.begin()->second));
+    const Instant due = std::get<0>(reserved_.begin()->first);
+    ready_.push_back({std::move(reserved_.begin()->second), due});
     reserved_.erase(reserved_.begin());
   }
 }
@@ -938,7 +939,9 @@ void Engine::Impl::DropReserved(const std::function<bool(const Run&)>& pred) {
   for (auto it = reserved_.begin(); it != reserved_.end();) {
     it = pred(it->second) ? reserved_.erase(it) : std::next(it);
   }
-  ready_.erase(std::remove_if(ready_.begin(), ready_.end(), pred), ready_.end());
+  ready_.erase(
+      std::remove_if(ready_.begin(), ready_.end(), [&](const Ready& r) { return pred(r.run); }),
+      ready_.end());
 }
 
 std::optional<std::int64_t> Engine::Impl::DispatchLocked(Run run, Instant now) {

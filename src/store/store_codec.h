@@ -16,6 +16,11 @@
 
 namespace sked::store_internal {
 
+// How many queued runs past `limit` the queue statements look at (and lock,
+// on PostgreSQL): room for several runs of one job among the candidates, of
+// which only some may start. The engine asks again while runs start.
+constexpr int kLookAhead = 32;
+
 inline std::int64_t Us(Instant t) { return t.time_since_epoch().count(); }
 inline std::int64_t Us(Duration d) { return d.count(); }
 inline Instant AtUs(std::int64_t us) { return Instant(Duration(us)); }

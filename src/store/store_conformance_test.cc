@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -378,6 +379,118 @@ TEST_P(StoreConformanceTest, QueueHonoursNotBeforeOverlapAndDeadline) {
   // Nothing more may start until runs end; the future run waits for its time.
   EXPECT_TRUE(store_->StartQueued("inst-a", kT0, 10, kT0 + seconds(30))->empty());
   EXPECT_EQ(*store_->QueueDepth(), 4);
+}
+
+// The batch path of the queue: reserved runs take their job's room for every
+// instance until they are started, released or their reservation ends.
+TEST_P(StoreConformanceTest, ReserveQueuedTakesRoomAndReturnsTheJobs) {
+  Job one = Create("one-at-a-time");
+  Job many = NewJob("many");
+  many.spec.overlap = OverlapPolicy::kConcurrent;
+  many.spec.max_concurrent = 2;
+  many = *store_->CreateJob(many);
+  Job late = NewJob("late");
+  late.spec.starting_deadline = seconds(5);
+  late = *store_->CreateJob(late);
+  for (int i = 0; i < 3; ++i) {
+    for (const Job& j : {one, many}) {
+      NewRun r;
+      r.scheduled_for = kT0 + seconds(i);
+      r.not_before = kT0;
+      ASSERT_TRUE(store_->InsertRun(j.id, r, kT0).ok());
+    }
+  }
+  NewRun stale;
+  stale.scheduled_for = kT0 - seconds(60);
+  stale.not_before = kT0 - seconds(60);
+  ASSERT_TRUE(store_->InsertRun(late.id, stale, kT0).ok());
+
+  auto a = store_->ReserveQueued("inst-a", kT0, 2, kT0 + seconds(30));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  int reserved = 0, skipped = 0;
+  for (const sked::Run& r : a->runs) {
+    if (r.status == RunStatus::kSkipped) {
+      ++skipped;
+      EXPECT_EQ(r.reason, "deadline");
+      continue;
+    }
+    ++reserved;
+    EXPECT_EQ(r.status, RunStatus::kQueued);
+    EXPECT_EQ(r.instance_id, "inst-a");
+    EXPECT_EQ(*r.lease_expires_at, kT0 + seconds(30));
+    EXPECT_FALSE(r.started_at.has_value());
+  }
+  EXPECT_EQ(reserved, 2);  // the limit
+  EXPECT_EQ(skipped, 1);
+  std::set<std::string> names;
+  for (const Job& j : a->jobs) names.insert(j.spec.name);
+  std::set<std::string> want;
+  for (const sked::Run& r : a->runs) {
+    if (r.status == RunStatus::kQueued) want.insert(r.job_name);
+  }
+  EXPECT_EQ(names, want) << "the jobs of the reserved runs, no others";
+
+  // Another instance gets what room is left: "one" is taken by a's
+  // reservation (or by b now), "many" has two slots in all.
+  auto b = store_->ReserveQueued("inst-b", kT0, 10, kT0 + seconds(30));
+  ASSERT_TRUE(b.ok());
+  std::map<std::int64_t, int> per_job;
+  for (const auto* batch : {&a->runs, &b->runs}) {
+    for (const sked::Run& r : *batch) {
+      if (r.status == RunStatus::kQueued) ++per_job[r.job_id];
+    }
+  }
+  EXPECT_EQ(per_job[one.id], 1);
+  EXPECT_EQ(per_job[many.id], 2);
+  EXPECT_TRUE(store_->ReserveQueued("inst-b", kT0, 10, kT0 + seconds(30))->runs.empty());
+  EXPECT_TRUE(store_->StartQueued("inst-c", kT0, 10, kT0 + seconds(30))->empty())
+      << "due reservations take room for StartQueued too";
+
+  // a starts one of its runs and releases the other: the released run is
+  // plain queued again, and its room is free for any instance.
+  std::vector<Dispatch> d;
+  const sked::Run& first = a->runs[0].status == RunStatus::kQueued ? a->runs[0] : a->runs[1];
+  const sked::Run* second = nullptr;
+  for (const sked::Run& r : a->runs) {
+    if (r.status == RunStatus::kQueued && r.id != first.id) second = &r;
+  }
+  ASSERT_NE(second, nullptr);
+  d.push_back({first.id, Dispatch::Kind::kStarted, kT0, 42, ""});
+  d.push_back({second->id, Dispatch::Kind::kReleased, kT0, 0, ""});
+  auto applied = store_->RecordDispatches("inst-a", d, kT0 + seconds(30));
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ(*applied, (std::vector<bool>{true, true}));
+  EXPECT_EQ(store_->GetRun(first.id)->status, RunStatus::kRunning);
+  EXPECT_EQ(store_->GetRun(second->id)->instance_id, "");
+  auto c = store_->ReserveQueued("inst-c", kT0, 10, kT0 + seconds(30));
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->runs.size(), 1u);
+  EXPECT_EQ(c->runs[0].id, second->id);
+}
+
+// A fire claimed ahead (reserved, not yet due) does not keep a manual run of
+// its job from starting now.
+TEST_P(StoreConformanceTest, AFireClaimedAheadTakesNoRoomUntilItIsDue) {
+  Job job = Create("ahead");  // due at kT0
+  ClaimRequest request{kT0 - milliseconds(200), kT0, 10, "inst-a", kT0 + seconds(30)};
+  auto claimed = store_->ClaimDue(request, [](const DueJob& due) {
+    FirePlan p;
+    NewRun r;
+    r.scheduled_for = *due.job.next_run_at;
+    r.not_before = r.scheduled_for;
+    p.runs.push_back(r);
+    return p;
+  });
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 1u);
+  NewRun manual;
+  manual.trigger = RunTrigger::kManual;
+  manual.scheduled_for = kT0 - milliseconds(100);
+  manual.not_before = kT0 - milliseconds(100);
+  ASSERT_TRUE(store_->InsertRun(job.id, manual, kT0 - milliseconds(100)).ok());
+  auto now = store_->ReserveQueued("inst-b", kT0 - milliseconds(100), 10, kT0 + seconds(30));
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->runs.size(), 1u);
 }
 
 // Many runs held back by their busy job, in front of the queue (manual

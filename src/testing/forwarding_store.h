@@ -37,6 +37,10 @@ class ForwardingStore : public Store {
                                        Instant lease_until) override {
     return base_->StartQueued(instance, now, limit, lease_until);
   }
+  Result<Reservation> ReserveQueued(std::string_view instance, Instant now, int limit,
+                                    Instant reserve_until) override {
+    return base_->ReserveQueued(instance, now, limit, reserve_until);
+  }
   Result<std::vector<bool>> RecordDispatches(std::string_view instance,
                                              const std::vector<Dispatch>& dispatches,
                                              Instant lease_until) override {

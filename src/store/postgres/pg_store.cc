@@ -345,6 +345,8 @@ class PostgresStore final : public Store {
   Result<std::optional<Instant>> NextDueAt() override;
   Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override;
 
+  Result<Reservation> ReserveQueued(std::string_view instance, Instant now, int limit,
+                                    Instant reserve_until) override;
   Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
                                        Instant lease_until) override;
   Result<std::vector<bool>> RecordDispatches(std::string_view instance,
@@ -404,6 +406,10 @@ class PostgresStore final : public Store {
   }
 
   static Result<Job> GetJobOn(Connection* c, std::int64_t id);
+  // StartQueued (reserve false: the runs start now, leased until `until`) and
+  // ReserveQueued (reserved until `until`).
+  Result<Reservation> TakeQueued(std::string_view instance, Instant now, int limit, Instant until,
+                                 bool reserve);
   static Result<Run> GetRunOn(Connection* c, std::int64_t id);
   // Inserts runs unless their (job, scheduled_for, attempt) exists; returns
   // per row the run written (nullopt: it existed).
@@ -793,34 +799,52 @@ Result<Run> PostgresStore::InsertRun(std::int64_t job_id, const NewRun& run, Ins
 
 Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, Instant now,
                                                     int limit, Instant lease_until) {
-  return With([&](Connection* c) -> Result<std::vector<Run>> {
+  SKED_ASSIGN_OR_RETURN(Reservation r, TakeQueued(instance, now, limit, lease_until, false));
+  return std::move(r.runs);
+}
+
+Result<Store::Reservation> PostgresStore::ReserveQueued(std::string_view instance, Instant now,
+                                                        int limit, Instant reserve_until) {
+  return TakeQueued(instance, now, limit, reserve_until, true);
+}
+
+Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, Instant now,
+                                                     int limit, Instant until, bool reserve) {
+  return With([&](Connection* c) -> Result<Reservation> {
     Tx tx(c);
     SKED_RETURN_IF_ERROR(tx.Begin());
     // Candidates in queue order, skipping those another instance is taking:
     // runs past their starting deadline (to skip), and runs whose job has room
     // under its overlap policy. Runs held back by a busy job are never
     // candidates, so however many sit in front, other jobs' runs are served.
-    // (The counts are checked again below, under the jobs' locks.) Running
-    // runs are counted once per statement (a materialized CTE), not per
+    // (The counts are checked again below, under the jobs' locks.) Busy runs
+    // are counted once per statement (a materialized CTE), not per
     // candidate: a per-row count is O(history) or O(runs) per row under a
     // plan made while the tables were small.
+    // Runs reserved by any instance take room once due (they start from
+    // memory any moment); a fire claimed ahead does not keep a manual trigger
+    // waiting, it meets the trigger's run when it starts.
+    // (Written to match the partial index runs_owner: only busy runs are read.)
+    const std::string busy =
+        "status IN ('queued', 'running') AND instance_id <> '' AND (status = 'running' OR "
+        "not_before <= $1)";
     SKED_ASSIGN_OR_RETURN(
         Rows s,
-        c->Exec("WITH busy AS MATERIALIZED (SELECT job_id, count(*) AS n FROM runs WHERE status "
-                "= 'running' GROUP BY job_id) "
-                "SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
-                "j.starting_deadline_us FROM runs r JOIN jobs j ON j.id = r.job_id "
-                "LEFT JOIN busy b ON b.job_id = r.job_id "
-                "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= $1 AND "
-                "((j.starting_deadline_us IS NOT NULL AND $1 > r.scheduled_for + "
-                "j.starting_deadline_us) OR coalesce(b.n, 0) < CASE WHEN j.overlap = "
-                "'concurrent' THEN j.max_concurrent ELSE 1 END) "
-                "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT $2 "
-                "FOR UPDATE OF r SKIP LOCKED",
-                Params().Add(Us(now)).Add(limit + 256)));
-    if (s.empty()) return std::vector<Run>();
-    // The jobs' rows are locked (in id order) before their running runs are
-    // counted, so two instances cannot both start a run one policy allows.
+        c->Exec("WITH busy AS MATERIALIZED (SELECT job_id, count(*) AS n FROM runs WHERE " + busy +
+                    " GROUP BY job_id) "
+                    "SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
+                    "j.starting_deadline_us FROM runs r JOIN jobs j ON j.id = r.job_id "
+                    "LEFT JOIN busy b ON b.job_id = r.job_id "
+                    "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= $1 AND "
+                    "((j.starting_deadline_us IS NOT NULL AND $1 > r.scheduled_for + "
+                    "j.starting_deadline_us) OR coalesce(b.n, 0) < CASE WHEN j.overlap = "
+                    "'concurrent' THEN j.max_concurrent ELSE 1 END) "
+                    "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT $2 "
+                    "FOR UPDATE OF r SKIP LOCKED",
+                Params().Add(Us(now)).Add(limit + std::min(limit, store_internal::kLookAhead))));
+    if (s.empty()) return Reservation();
+    // The jobs' rows are locked (in id order) before their busy runs are
+    // counted, so two instances cannot both take a run one policy allows.
     std::set<std::int64_t> job_ids;
     for (int i = 0; i < s.size(); ++i) job_ids.insert(s.Int(i, 1));
     ArrayLiteral jobs;
@@ -829,18 +853,19 @@ Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, I
                                  "FOR UPDATE",
                                  Params().Add(jobs.str()))
                              .status());
-    SKED_ASSIGN_OR_RETURN(Rows counts,
-                          c->Exec("SELECT job_id, count(*) FROM runs WHERE job_id = "
-                                  "ANY($1::bigint[]) AND status = 'running' GROUP BY job_id",
-                                  Params().Add(jobs.str())));
+    SKED_ASSIGN_OR_RETURN(Rows counts, c->Exec("SELECT job_id, count(*) FROM runs WHERE job_id = "
+                                               "ANY($2::bigint[]) AND " +
+                                                   busy + " GROUP BY job_id",
+                                               Params().Add(Us(now)).Add(jobs.str())));
     std::unordered_map<std::int64_t, int> running;
     for (int i = 0; i < counts.size(); ++i) {
       running[counts.Int(i, 0)] = static_cast<int>(counts.Int(i, 1));
     }
     std::vector<std::int64_t> changed;
-    ArrayLiteral skipped, started, tokens;
-    bool any_skipped = false, any_started = false;
-    int n_started = 0;
+    std::set<std::int64_t> taken_jobs;
+    ArrayLiteral skipped, taken, tokens;
+    bool any_skipped = false, any_taken = false;
+    int n_taken = 0;
     for (int i = 0; i < s.size(); ++i) {
       const std::int64_t id = s.Int(i, 0), job_id = s.Int(i, 1);
       const std::optional<std::int64_t> deadline = s.OptInt(i, 5);
@@ -850,16 +875,17 @@ Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, I
         changed.push_back(id);
         continue;
       }
-      if (n_started >= limit) continue;
+      if (n_taken >= limit) continue;
       const int allowed = s.Text(i, 3) == "concurrent" ? static_cast<int>(s.Int(i, 4)) : 1;
       int& count = running[job_id];
       if (count >= allowed) continue;
       ++count;
-      ++n_started;
-      started.Add(id);
+      ++n_taken;
+      taken.Add(id);
       tokens.Add(NewToken());
-      any_started = true;
+      any_taken = true;
       changed.push_back(id);
+      taken_jobs.insert(job_id);
     }
     if (any_skipped) {
       SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET status = 'skipped', reason = 'deadline', "
@@ -867,7 +893,12 @@ Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, I
                                    Params().Add(Us(now)).Add(skipped.str()))
                                .status());
     }
-    if (any_started) {
+    if (any_taken && reserve) {
+      SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET instance_id = $1, lease_expires_at = $2 "
+                                   "WHERE id = ANY($3::bigint[])",
+                                   Params().Add(instance).Add(Us(until)).Add(taken.str()))
+                               .status());
+    } else if (any_taken) {
       SKED_RETURN_IF_ERROR(
           c->Exec("UPDATE runs SET status = 'running', started_at = $1, instance_id = $2, "
                   "lease_token = u.token, lease_expires_at = $3 FROM unnest($4::bigint[], "
@@ -875,12 +906,12 @@ Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, I
                   Params()
                       .Add(Us(now))
                       .Add(instance)
-                      .Add(Us(lease_until))
-                      .Add(started.str())
+                      .Add(Us(until))
+                      .Add(taken.str())
                       .Add(tokens.str()))
               .status());
     }
-    if (changed.empty()) return std::vector<Run>();
+    if (changed.empty()) return Reservation();
     ArrayLiteral changed_ids;
     for (std::int64_t id : changed) changed_ids.Add(id);
     SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
@@ -892,11 +923,19 @@ Result<std::vector<Run>> PostgresStore::StartQueued(std::string_view instance, I
       Run run = ReadRun(r, i);
       by_id.emplace(run.id, std::move(run));
     }
-    std::vector<Run> out;
-    out.reserve(changed.size());
+    Reservation out;
+    out.runs.reserve(changed.size());
     for (std::int64_t id : changed) {
       auto it = by_id.find(id);
-      if (it != by_id.end()) out.push_back(std::move(it->second));
+      if (it != by_id.end()) out.runs.push_back(std::move(it->second));
+    }
+    if (reserve && !taken_jobs.empty()) {
+      ArrayLiteral job_list;
+      for (std::int64_t id : taken_jobs) job_list.Add(id);
+      SKED_ASSIGN_OR_RETURN(Rows j, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
+                                                " WHERE j.id = ANY($1::bigint[])",
+                                            Params().Add(job_list.str())));
+      for (int i = 0; i < j.size(); ++i) out.jobs.push_back(ReadJob(j, i));
     }
     SKED_RETURN_IF_ERROR(tx.Commit());
     return out;

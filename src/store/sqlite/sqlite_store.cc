@@ -2,6 +2,7 @@
 
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -177,6 +178,8 @@ class SqliteStore final : public Store {
   Result<std::optional<Instant>> NextDueAt() override;
   Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override;
 
+  Result<Reservation> ReserveQueued(std::string_view instance, Instant now, int limit,
+                                    Instant reserve_until) override;
   Result<std::vector<Run>> StartQueued(std::string_view instance, Instant now, int limit,
                                        Instant lease_until) override;
   Result<std::vector<bool>> RecordDispatches(std::string_view instance,
@@ -221,6 +224,10 @@ class SqliteStore final : public Store {
   Result<Stmt*> Sql(std::string_view sql) { return db_->Prepare(sql); }
 
   Result<Job> GetJobLocked(std::int64_t id);
+  // StartQueued (reserve false: the runs start now, leased until `until`) and
+  // ReserveQueued (reserved until `until`). REQUIRES: a transaction.
+  Result<Reservation> TakeQueuedLocked(std::string_view instance, Instant now, int limit,
+                                       Instant until, bool reserve);
   Result<Run> GetRunLocked(std::int64_t id);
   // Inserts `run` unless its (job, scheduled_for, attempt) exists; a queued
   // run is reserved for `request.instance` when a claim request is given.
@@ -546,22 +553,42 @@ Result<std::vector<Run>> SqliteStore::StartQueued(std::string_view instance, Ins
   Op op(this);
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_ASSIGN_OR_RETURN(Reservation r, TakeQueuedLocked(instance, now, limit, lease_until, false));
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return std::move(r.runs);
+}
+
+Result<Store::Reservation> SqliteStore::ReserveQueued(std::string_view instance, Instant now,
+                                                      int limit, Instant reserve_until) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  SKED_ASSIGN_OR_RETURN(Reservation r, TakeQueuedLocked(instance, now, limit, reserve_until, true));
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return r;
+}
+
+Result<Store::Reservation> SqliteStore::TakeQueuedLocked(std::string_view instance, Instant now,
+                                                         int limit, Instant until, bool reserve) {
   // Candidates in queue order: runs past their starting deadline (to skip),
-  // and runs whose job has room under its overlap policy. Runs held back by a
-  // busy job are never candidates, so however many sit in front, the runs of
-  // other jobs behind them are served. (Several runs of one idle job may be;
-  // the look past `limit` covers most, and the engine asks again.)
+  // and runs whose job has room under its overlap policy: running runs, and
+  // due runs reserved by any instance (they start from memory any moment),
+  // take room; a fire claimed ahead does not keep a manual trigger waiting,
+  // it meets the trigger's run when it starts. Runs held back by a busy job
+  // are never candidates, so however many sit in front, the runs of other
+  // jobs behind them are served. (Several runs of one idle job may be; the
+  // look past `limit` covers most, and the engine asks again.)
   SKED_ASSIGN_OR_RETURN(
       Stmt * s,
       Sql("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
           "j.starting_deadline_us, (SELECT count(*) FROM runs x WHERE x.job_id = r.job_id AND "
-          "x.status IN ('queued', 'running') AND x.status = 'running') AS running "
-          "FROM runs r JOIN jobs j ON j.id = r.job_id "
+          "x.status IN ('queued', 'running') AND (x.status = 'running' OR (x.instance_id <> '' "
+          "AND x.not_before <= ?1))) AS running FROM runs r JOIN jobs j ON j.id = r.job_id "
           "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= ?1 AND "
           "((j.starting_deadline_us IS NOT NULL AND ?1 > r.scheduled_for + j.starting_deadline_us) "
           "OR running < CASE WHEN j.overlap = 'concurrent' THEN j.max_concurrent ELSE 1 END) "
           "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT ?2"));
-  s->Bind(1, Us(now)).Bind(2, limit + 256);
+  s->Bind(1, Us(now)).Bind(2, limit + std::min(limit, store_internal::kLookAhead));
   struct Candidate {
     std::int64_t id, job_id, scheduled_for;
     bool concurrent;
@@ -577,7 +604,8 @@ Result<std::vector<Run>> SqliteStore::StartQueued(std::string_view instance, Ins
   SKED_RETURN_IF_ERROR(s->status());
   std::unordered_map<std::int64_t, int> running;
   std::vector<std::int64_t> changed;
-  int started = 0;
+  std::set<std::int64_t> taken_jobs;
+  int taken = 0;
   for (const Candidate& c : candidates) {
     if (c.deadline_us && Us(now) > c.scheduled_for + *c.deadline_us) {
       SKED_ASSIGN_OR_RETURN(Stmt * k, Sql("UPDATE runs SET status = 'skipped', reason = "
@@ -586,31 +614,45 @@ Result<std::vector<Run>> SqliteStore::StartQueued(std::string_view instance, Ins
       changed.push_back(c.id);
       continue;
     }
-    if (started >= limit) continue;
+    if (taken >= limit) continue;
     auto [it, inserted] = running.try_emplace(c.job_id, c.running);
     const int allowed = c.concurrent ? c.max_concurrent : 1;
     if (it->second >= allowed) continue;
-    SKED_ASSIGN_OR_RETURN(
-        Stmt * u, Sql("UPDATE runs SET status = 'running', started_at = ?, instance_id = ?, "
-                      "lease_token = ?, lease_expires_at = ? WHERE id = ? AND status = 'queued'"));
-    const std::int64_t token = static_cast<std::int64_t>(rng_() >> 1) | 1;
-    SKED_RETURN_IF_ERROR(u->Bind(1, Us(now))
-                             .Bind(2, instance)
-                             .Bind(3, token)
-                             .Bind(4, Us(lease_until))
-                             .Bind(5, c.id)
-                             .Run());
+    if (reserve) {
+      SKED_ASSIGN_OR_RETURN(Stmt * u,
+                            Sql("UPDATE runs SET instance_id = ?, lease_expires_at = ? WHERE id = "
+                                "? AND status = 'queued' AND instance_id = ''"));
+      SKED_RETURN_IF_ERROR(u->Bind(1, instance).Bind(2, Us(until)).Bind(3, c.id).Run());
+    } else {
+      SKED_ASSIGN_OR_RETURN(
+          Stmt * u,
+          Sql("UPDATE runs SET status = 'running', started_at = ?, instance_id = ?, "
+              "lease_token = ?, lease_expires_at = ? WHERE id = ? AND status = 'queued'"));
+      const std::int64_t token = static_cast<std::int64_t>(rng_() >> 1) | 1;
+      SKED_RETURN_IF_ERROR(u->Bind(1, Us(now))
+                               .Bind(2, instance)
+                               .Bind(3, token)
+                               .Bind(4, Us(until))
+                               .Bind(5, c.id)
+                               .Run());
+    }
     ++it->second;
-    ++started;
+    ++taken;
+    taken_jobs.insert(c.job_id);
     changed.push_back(c.id);
   }
-  std::vector<Run> out;
-  out.reserve(changed.size());
+  Reservation out;
+  out.runs.reserve(changed.size());
   for (std::int64_t id : changed) {
     SKED_ASSIGN_OR_RETURN(Run r, GetRunLocked(id));
-    out.push_back(std::move(r));
+    out.runs.push_back(std::move(r));
   }
-  SKED_RETURN_IF_ERROR(tx.Commit());
+  if (reserve) {
+    for (std::int64_t id : taken_jobs) {
+      SKED_ASSIGN_OR_RETURN(Job j, GetJobLocked(id));
+      out.jobs.push_back(std::move(j));
+    }
+  }
   return out;
 }
 
