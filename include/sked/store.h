@@ -191,6 +191,10 @@ class Store {
                                             const std::function<FirePlan(const DueJob&)>& plan) = 0;
   // The earliest next_run_at among active jobs.
   virtual Result<std::optional<Instant>> NextDueAt() = 0;
+  // How many active jobs are due by `by` (next_run_at at or before it),
+  // counting at most `limit`: the engine starts claiming a large burst early
+  // enough to have claimed it by its instant.
+  virtual Result<std::int64_t> CountDue(Instant by, std::int64_t limit) = 0;
 
   // Inserts one run (a manual trigger). ALREADY_EXISTS on a duplicate key.
   virtual Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) = 0;

@@ -30,6 +30,9 @@ class ForwardingStore : public Store {
     return base_->ClaimDue(request, plan);
   }
   Result<std::optional<Instant>> NextDueAt() override { return base_->NextDueAt(); }
+  Result<std::int64_t> CountDue(Instant by, std::int64_t limit) override {
+    return base_->CountDue(by, limit);
+  }
   Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override {
     return base_->InsertRun(job_id, run, now);
   }

@@ -343,6 +343,7 @@ class PostgresStore final : public Store {
   Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
                                     const std::function<FirePlan(const DueJob&)>& plan) override;
   Result<std::optional<Instant>> NextDueAt() override;
+  Result<std::int64_t> CountDue(Instant by, std::int64_t limit) override;
   Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override;
 
   Result<Reservation> ReserveQueued(std::string_view instance, Instant now, int limit,
@@ -767,6 +768,16 @@ Result<PostgresStore::ActiveCounts> PostgresStore::CountActiveRuns(Connection* c
     counts[r.Int(i, 0)] = {static_cast<int>(r.Int(i, 1)), static_cast<int>(r.Int(i, 2))};
   }
   return counts;
+}
+
+Result<std::int64_t> PostgresStore::CountDue(Instant by, std::int64_t limit) {
+  return With([&](Connection* c) -> Result<std::int64_t> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'active' AND "
+                        "next_run_at IS NOT NULL AND next_run_at <= $1 LIMIT $2) t",
+                        Params().Add(Us(by)).Add(limit)));
+    return r.Int(0, 0);
+  });
 }
 
 Result<std::optional<Instant>> PostgresStore::NextDueAt() {

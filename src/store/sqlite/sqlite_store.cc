@@ -176,6 +176,7 @@ class SqliteStore final : public Store {
   Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
                                     const std::function<FirePlan(const DueJob&)>& plan) override;
   Result<std::optional<Instant>> NextDueAt() override;
+  Result<std::int64_t> CountDue(Instant by, std::int64_t limit) override;
   Result<Run> InsertRun(std::int64_t job_id, const NewRun& run, Instant now) override;
 
   Result<Reservation> ReserveQueued(std::string_view instance, Instant now, int limit,
@@ -518,6 +519,16 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
   }
   SKED_RETURN_IF_ERROR(tx.Commit());
   return written;
+}
+
+Result<std::int64_t> SqliteStore::CountDue(Instant by, std::int64_t limit) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = "
+                                      "'active' AND next_run_at IS NOT NULL AND next_run_at <= ? "
+                                      "LIMIT ?)"));
+  s->Bind(1, Us(by)).Bind(2, limit);
+  if (!s->Step()) return s->status();
+  return s->Int(0);
 }
 
 Result<std::optional<Instant>> SqliteStore::NextDueAt() {
