@@ -4,8 +4,8 @@
 
 #include "sked/store.h"
 #include "store/postgres/pg_client.h"
-#include "store/postgres/pg_store.h"
-#include "store/sqlite/sqlite_store.h"
+#include "sked/postgres_store.h"
+#include "sked/sqlite_store.h"
 
 namespace sked {
 

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "store/sqlite/migrations.h"  // struct Migration
+#include "store/migration.h"
 
 namespace sked::store_internal {
 

@@ -1,4 +1,4 @@
-#include "store/postgres/pg_store.h"
+#include "sked/postgres_store.h"
 
 #include <libpq-fe.h>
 #include <poll.h>

@@ -3,19 +3,11 @@
 #ifndef SKED_STORE_SQLITE_MIGRATIONS_H_
 #define SKED_STORE_SQLITE_MIGRATIONS_H_
 
-#include <string_view>
 #include <vector>
 
-namespace sked::store_internal {
+#include "store/migration.h"
 
-struct Migration {
-  int version;
-  std::string_view name;
-  std::string_view sql;
-  // Rebuilds tables: runs with foreign keys off (a dropped parent table
-  // would cascade), and checks them before it commits.
-  bool rebuilds_tables = false;
-};
+namespace sked::store_internal {
 
 // In version order, starting at 1. Never edit a released migration: add one.
 const std::vector<Migration>& SqliteMigrations();

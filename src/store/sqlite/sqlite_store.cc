@@ -1,4 +1,4 @@
-#include "store/sqlite/sqlite_store.h"
+#include "sked/sqlite_store.h"
 
 #include <mutex>
 #include <random>

@@ -1,9 +1,11 @@
 // The SQLite backend of Store: one file in WAL mode, shared safely by several
 // processes (every write is an IMMEDIATE transaction; uniqueness and lease
-// fencing are enforced in SQL).
+// fencing are enforced in SQL). Link sked_store_sqlite; an embedding program
+// that uses only this backend need not link libpq (Store::Open, in
+// sked_store_open, links both).
 
-#ifndef SKED_STORE_SQLITE_SQLITE_STORE_H_
-#define SKED_STORE_SQLITE_SQLITE_STORE_H_
+#ifndef SKED_SQLITE_STORE_H_
+#define SKED_SQLITE_STORE_H_
 
 #include <memory>
 #include <string>
@@ -17,4 +19,4 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
 
 }  // namespace sked
 
-#endif  // SKED_STORE_SQLITE_SQLITE_STORE_H_
+#endif  // SKED_SQLITE_STORE_H_

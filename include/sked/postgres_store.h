@@ -2,10 +2,11 @@
 // Claims lock due jobs FOR UPDATE SKIP LOCKED and write their runs in one
 // batched statement; the unique (job, scheduled_for, attempt) key is the last
 // line of defence; completion is fenced by the lease token. Job changes,
-// manual triggers and cancel requests are announced with NOTIFY.
+// manual triggers and cancel requests are announced with NOTIFY. Link
+// sked_store_postgres.
 
-#ifndef SKED_STORE_POSTGRES_PG_STORE_H_
-#define SKED_STORE_POSTGRES_PG_STORE_H_
+#ifndef SKED_POSTGRES_STORE_H_
+#define SKED_POSTGRES_STORE_H_
 
 #include <memory>
 #include <string>
@@ -20,4 +21,4 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url,
 
 }  // namespace sked
 
-#endif  // SKED_STORE_POSTGRES_PG_STORE_H_
+#endif  // SKED_POSTGRES_STORE_H_
