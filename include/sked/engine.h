@@ -115,6 +115,22 @@ struct HealthSnapshot {
   std::vector<std::string> warnings;
 };
 
+// Health as the store shows it, for a process that runs no engine (`sked
+// health`): the instances alive by the liveness rule above, active jobs,
+// running runs and those holding an expired lease, queue depth. Unhealthy
+// when no instance is alive or a lease expired unreaped; the serving
+// engine's Health() applies the same lease rule.
+struct StoreHealth {
+  bool healthy = false;
+  std::vector<InstanceInfo> alive;
+  std::int64_t active_jobs = 0;
+  std::int64_t running_runs = 0;
+  std::int64_t stale_leases = 0;
+  std::int64_t queue_depth = -1;  // -1 when the store could not tell
+  std::vector<std::string> issues;
+};
+Result<StoreHealth> StoreHealthAt(Store& store, Instant now, Duration lease);
+
 class Engine {
  public:
   Engine(EngineOptions options, Store* store, DriverRegistry* drivers, Clock* clock);

@@ -160,64 +160,40 @@ std::string InstanceState(const InstanceInfo& i, Instant now, Duration lease) {
   return std::string(InstanceStateName(InstanceStateAt(i, now, lease)));
 }
 
-// Health as the store shows it: which instances heartbeat, stale leases,
-// active jobs. Unhealthy (exit 1) when no instance is alive or a lease has
-// expired unreaped.
+// Health as the store shows it (StoreHealthAt, the engine's rule). Exit 1
+// when unhealthy.
 int Health(const RunArgs& args) {
   auto ctx = Open(args);
   if (!ctx.ok()) return Fail(ctx.status());
-  const Instant now = Clock::Real()->Now();
-  const Duration lease = (*ctx)->config.engine.lease;
-  std::vector<std::string> issues;
-  auto instances = (*ctx)->store->ListInstances();
-  if (!instances.ok()) return Fail(instances.status());
-  std::vector<InstanceInfo> alive;
-  for (const InstanceInfo& i : *instances) {
-    if (InstanceState(i, now, lease) == "alive") alive.push_back(i);
-  }
-  if (alive.empty()) {
-    issues.push_back("no sked instance is alive (none heartbeated within the lease of " +
-                     FormatDuration(lease) + ", or their processes on this host are gone)");
-  }
-  auto active = (*ctx)->store->CountJobs(JobState::kActive);
-  if (!active.ok()) return Fail(active.status());
-  RunFilter running;
-  running.status = RunStatus::kRunning;
-  running.limit = 100000;
-  auto runs = (*ctx)->store->ListRuns(running);
-  if (!runs.ok()) return Fail(runs.status());
-  int stale = 0;
-  for (const Run& r : *runs) {
-    if (r.lease_expires_at && *r.lease_expires_at < now) ++stale;
-  }
-  if (stale > 0) issues.push_back(std::to_string(stale) + " run(s) hold an expired lease");
-  auto depth = (*ctx)->store->QueueDepth();
-  const bool healthy = issues.empty();
+  auto health = StoreHealthAt(*(*ctx)->store, Clock::Real()->Now(), (*ctx)->config.engine.lease);
+  if (!health.ok()) return Fail(health.status());
+  const StoreHealth& h = *health;
+  const bool healthy = h.healthy;
   if (args.json) {
     nlohmann::ordered_json j;
     j["healthy"] = healthy;
     j["store"] = Store::Redact((*ctx)->config.store_url);
     nlohmann::ordered_json live = nlohmann::ordered_json::array();
-    for (const InstanceInfo& i : alive) live.push_back(InstanceJson(i));
+    for (const InstanceInfo& i : h.alive) live.push_back(InstanceJson(i));
     j["instances_alive"] = live;
-    j["active_jobs"] = *active;
-    j["running_runs"] = runs->size();
-    j["queue_depth"] = depth.value_or(-1);
-    j["stale_leases"] = stale;
-    j["issues"] = issues;
+    j["active_jobs"] = h.active_jobs;
+    j["running_runs"] = h.running_runs;
+    j["queue_depth"] = h.queue_depth;
+    j["stale_leases"] = h.stale_leases;
+    j["issues"] = h.issues;
     PrintJson(j);
   } else {
     std::cout << (healthy ? "healthy" : "UNHEALTHY") << "\n"
               << "store:        " << Store::Redact((*ctx)->config.store_url) << "\n"
-              << "instances:    " << alive.size() << " alive\n";
-    for (const InstanceInfo& i : alive) {
+              << "instances:    " << h.alive.size() << " alive\n";
+    for (const InstanceInfo& i : h.alive) {
       std::cout << "  " << i.id << " (pid " << i.pid << ", heartbeat " << ShortTime(i.heartbeat_at)
                 << ")\n";
     }
-    std::cout << "active jobs:  " << *active << "\n"
-              << "running runs: " << runs->size() << "\n"
-              << "queue depth:  " << depth.value_or(-1) << "\n";
-    for (const std::string& issue : issues) std::cout << "issue: " << issue << "\n";
+    std::cout << "active jobs:  " << h.active_jobs << "\n"
+              << "running runs: " << h.running_runs << "\n"
+              << "queue depth:  " << h.queue_depth << "\n";
+    for (const std::string& issue : h.issues) std::cout << "issue: " << issue << "\n";
   }
   return healthy ? kExitOk : kExitFailure;
 }

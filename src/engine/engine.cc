@@ -84,6 +84,51 @@ InstanceState InstanceStateAt(const InstanceInfo& instance, Instant now, Duratio
   return InstanceState::kAlive;
 }
 
+namespace {
+
+// Running runs, and how many of them hold a lease that expired before `now`
+// (not reaped yet): one rule for the engine's health and the store's.
+struct RunningLeases {
+  std::int64_t running = 0;
+  std::int64_t stale = 0;
+};
+Result<RunningLeases> CountRunningLeases(Store& store, Instant now) {
+  RunFilter running;
+  running.status = RunStatus::kRunning;
+  running.limit = 100000;
+  SKED_ASSIGN_OR_RETURN(std::vector<Run> runs, store.ListRuns(running));
+  RunningLeases out;
+  out.running = static_cast<std::int64_t>(runs.size());
+  for (const Run& r : runs) out.stale += r.lease_expires_at && *r.lease_expires_at < now;
+  return out;
+}
+
+std::string StaleLeaseIssue(std::int64_t stale) {
+  return std::to_string(stale) + " run(s) hold an expired lease";
+}
+
+}  // namespace
+
+Result<StoreHealth> StoreHealthAt(Store& store, Instant now, Duration lease) {
+  StoreHealth h;
+  SKED_ASSIGN_OR_RETURN(std::vector<InstanceInfo> instances, store.ListInstances());
+  for (const InstanceInfo& i : instances) {
+    if (InstanceStateAt(i, now, lease) == InstanceState::kAlive) h.alive.push_back(i);
+  }
+  if (h.alive.empty()) {
+    h.issues.push_back("no sked instance is alive (none heartbeated within the lease of " +
+                       FormatDuration(lease) + ", or their processes on this host are gone)");
+  }
+  SKED_ASSIGN_OR_RETURN(h.active_jobs, store.CountJobs(JobState::kActive));
+  SKED_ASSIGN_OR_RETURN(RunningLeases leases, CountRunningLeases(store, now));
+  h.running_runs = leases.running;
+  h.stale_leases = leases.stale;
+  if (h.stale_leases > 0) h.issues.push_back(StaleLeaseIssue(h.stale_leases));
+  h.queue_depth = store.QueueDepth().value_or(-1);
+  h.healthy = h.issues.empty();
+  return h;
+}
+
 void Histogram::Observe(double seconds) {
   ++count;
   sum += seconds;
@@ -1345,14 +1390,9 @@ HealthSnapshot Engine::Impl::Health() {
   } else {
     h.issues.emplace_back("store: " + active.status().message());
   }
-  RunFilter running;
-  running.status = RunStatus::kRunning;
-  running.limit = 100000;
-  if (auto runs = store_->ListRuns(running); runs.ok()) {
-    h.running_runs = static_cast<std::int64_t>(runs->size());
-    for (const Run& r : *runs) {
-      if (r.lease_expires_at && *r.lease_expires_at < now) ++h.stale_leases;
-    }
+  if (auto leases = CountRunningLeases(*store_, now); leases.ok()) {
+    h.running_runs = leases->running;
+    h.stale_leases = leases->stale;
   }
   std::lock_guard<std::mutex> l(mu_);
   h.loop_active = started_ && !stopping_;
@@ -1378,9 +1418,7 @@ HealthSnapshot Engine::Impl::Health() {
                             FormatRfc3339Utc(*last_escape_at_, 0) +
                             "); see the runs' notes and docs/drivers.md");
   }
-  if (h.stale_leases > 0) {
-    h.issues.emplace_back(std::to_string(h.stale_leases) + " run(s) hold an expired lease");
-  }
+  if (h.stale_leases > 0) h.issues.emplace_back(StaleLeaseIssue(h.stale_leases));
   h.healthy = h.issues.empty();
   return h;
 }

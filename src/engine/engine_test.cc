@@ -289,6 +289,35 @@ TEST(InstanceStateTest, OneRuleForEngineAndCommands) {
   EXPECT_EQ(InstanceStateName(InstanceState::kDead), "dead");
 }
 
+// `sked health` and the serving engine judge the store by one rule.
+TEST_F(EngineTest, StoreHealthUsesTheEnginesRules) {
+  auto empty = StoreHealthAt(*store_, kT0, seconds(30));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->healthy);
+  ASSERT_EQ(empty->issues.size(), 1u);
+  EXPECT_NE(empty->issues[0].find("no sked instance is alive"), std::string::npos);
+
+  StartEngine();
+  Job job = Create(Spec("slow", "0 * * * * *", "sleep", R"({"duration": "50s"})"));
+  AdvanceTo(kT0 + seconds(61));
+  auto serving = StoreHealthAt(*store_, clock_.Now(), seconds(30));
+  ASSERT_TRUE(serving.ok());
+  EXPECT_TRUE(serving->healthy) << (serving->issues.empty() ? "" : serving->issues[0]);
+  ASSERT_EQ(serving->alive.size(), 1u);
+  EXPECT_EQ(serving->alive[0].id, "test-1");
+  EXPECT_EQ(serving->active_jobs, 1);
+  EXPECT_EQ(serving->running_runs, 1);
+  EXPECT_EQ(serving->queue_depth, 0);
+  // Seen a lease later by a process whose clock is past the run's lease:
+  // the run holds an expired lease, for both rules.
+  auto later = StoreHealthAt(*store_, clock_.Now() + seconds(31), seconds(300));
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->stale_leases, 1);
+  EXPECT_FALSE(later->healthy);
+  EXPECT_EQ(later->issues, (std::vector<std::string>{"1 run(s) hold an expired lease"}));
+  (void)job;
+}
+
 // A second engine under the id of a live one refuses to start, naming the
 // holder; it used to start and mark the live one's runs abandoned.
 TEST_F(EngineTest, AnInstanceIdHeldByALiveInstanceIsRefused) {
