@@ -2,10 +2,10 @@
 
 #include <string>
 
-#include "sked/store.h"
-#include "store/postgres/pg_client.h"
 #include "sked/postgres_store.h"
 #include "sked/sqlite_store.h"
+#include "sked/store.h"
+#include "store/postgres/pg_client.h"
 
 namespace sked {
 
