@@ -141,25 +141,49 @@ std::vector<sked::Run> AllRuns(sked::Store* store) {
   return runs.ok() ? *runs : std::vector<sked::Run>();
 }
 
-void CreateJobs(sked::Store* admin_store, int n, const std::string& schedule,
-                std::optional<sked::Instant> start, std::optional<sked::Instant> end) {
+// Creates n jobs like `spec`, named bench-0 .. bench-(n-1), through an engine
+// that is never started (validated as `sked job add` would).
+void CreateJobs(sked::Store* admin_store, int n, sked::JobSpec spec) {
   auto drivers = sked::DriverRegistry::WithBuiltins();
   sked::EngineOptions options;
   options.min_interval = seconds(1);
-  sked::Engine admin(options, admin_store, drivers.get(), sked::Clock::Real());  // never started
+  sked::Engine admin(options, admin_store, drivers.get(), sked::Clock::Real());
+  spec.driver = "noop";
   for (int i = 0; i < n; ++i) {
-    sked::JobSpec spec;
     spec.name = "bench-" + std::to_string(i);
-    spec.schedule = schedule;
-    spec.driver = "noop";
-    spec.start_at = start;
-    spec.end_at = end;
     auto job = admin.CreateJob(spec);
     if (!job.ok()) {
       std::fprintf(stderr, "%s\n", job.status().ToString().c_str());
       std::exit(1);
     }
   }
+}
+
+sked::JobSpec EverySecond(sked::Instant start, sked::Instant end) {
+  sked::JobSpec spec;
+  spec.schedule = "* * * * * *";
+  spec.start_at = start;
+  spec.end_at = end;
+  return spec;
+}
+
+// Succeeded runs: how many, by instance, the first start and last finish.
+struct Tally {
+  long succeeded = 0;
+  std::map<std::string, long> by_instance;
+  sked::Instant first_start = sked::Instant::max();
+  sked::Instant last_finish = sked::Instant::min();
+};
+Tally CountSucceeded(const std::vector<sked::Run>& runs) {
+  Tally t;
+  for (const sked::Run& r : runs) {
+    if (r.status != sked::RunStatus::kSucceeded) continue;
+    ++t.succeeded;
+    ++t.by_instance[r.instance_id];
+    t.first_start = std::min(t.first_start, *r.started_at);
+    t.last_finish = std::max(t.last_finish, *r.finished_at);
+  }
+  return t;
 }
 
 void PrintLag(const std::vector<sked::Run>& runs) {
@@ -189,7 +213,7 @@ void PrintTimeline(const std::vector<sked::Run>& runs, sked::Instant at) {
 int Burst(const Args& a, sked::Store* admin) {
   const sked::Instant at = std::chrono::ceil<seconds>(sked::Clock::Real()->Now()) + seconds(3) +
                            milliseconds(5 * a.runs);  // time to create the jobs
-  CreateJobs(admin, a.runs, "* * * * * *", at, at + milliseconds(500));
+  CreateJobs(admin, a.runs, EverySecond(at, at + milliseconds(500)));
   Analyze(a);
   Fleet fleet;
   fleet.Start(a, a.instances);
@@ -197,16 +221,10 @@ int Burst(const Args& a, sked::Store* admin) {
   WaitForEnded(a, a.runs, seconds(60));
   fleet.Stop();
   std::vector<sked::Run> runs = AllRuns(admin);
-  sked::Instant last = at;
-  std::map<std::string, long> by_instance;
-  long succeeded = 0;
-  for (const sked::Run& r : runs) {
-    if (r.status != sked::RunStatus::kSucceeded) continue;
-    ++succeeded;
-    ++by_instance[r.instance_id];
-    last = std::max(last, *r.finished_at);
-  }
-  const double secs = std::chrono::duration<double>(last - at).count();
+  const Tally t = CountSucceeded(runs);
+  const long succeeded = t.succeeded;
+  const auto& by_instance = t.by_instance;
+  const double secs = std::chrono::duration<double>(std::max(at, t.last_finish) - at).count();
   std::printf("burst: %d noop runs due at one instant, %d instance(s) x %d workers\n", a.runs,
               a.instances, a.workers);
   std::printf("succeeded %ld in %.3f s: %.0f runs/s;", succeeded, secs,
@@ -223,7 +241,7 @@ int Steady(const Args& a, sked::Store* admin) {
   const sked::Instant start = std::chrono::ceil<seconds>(sked::Clock::Real()->Now()) + seconds(3) +
                               milliseconds(5 * a.jobs);
   const sked::Instant end = start + seconds(a.seconds) - milliseconds(500);
-  CreateJobs(admin, a.jobs, "* * * * * *", start, end);
+  CreateJobs(admin, a.jobs, EverySecond(start, end));
   Analyze(a);
   Fleet fleet;
   fleet.Start(a, a.instances);
@@ -254,29 +272,23 @@ int Steady(const Args& a, sked::Store* admin) {
 int Queue(const Args& a, sked::Store* admin) {
   const int per_job = 10;
   const int jobs = std::max(1, a.runs / per_job);
-  {
-    auto drivers = sked::DriverRegistry::WithBuiltins();
-    sked::EngineOptions options;
-    options.min_interval = seconds(1);
-    sked::Engine maker(options, admin, drivers.get(), sked::Clock::Real());  // never started
-    for (int i = 0; i < jobs; ++i) {
-      sked::JobSpec spec;
-      spec.name = "bench-" + std::to_string(i);
-      spec.schedule = "0 0 1 1 *";
-      spec.driver = "noop";
-      spec.overlap = sked::OverlapPolicy::kConcurrent;
-      spec.max_concurrent = per_job;
-      auto job = maker.CreateJob(spec);
-      if (!job.ok()) {
-        std::fprintf(stderr, "%s\n", job.status().ToString().c_str());
+  sked::JobSpec spec;
+  spec.schedule = "0 0 1 1 *";
+  spec.overlap = sked::OverlapPolicy::kConcurrent;
+  spec.max_concurrent = per_job;
+  CreateJobs(admin, jobs, spec);
+  for (int i = 0; i < jobs; ++i) {
+    for (int k = 0; k < per_job; ++k) {
+      // A manual run, as `sked job trigger` queues it (one microsecond apart:
+      // (job, scheduled_for, attempt) is unique).
+      auto job = admin->GetJobByName("bench-" + std::to_string(i));
+      sked::NewRun r;
+      r.trigger = sked::RunTrigger::kManual;
+      r.scheduled_for = sked::Clock::Real()->Now() + sked::Duration(k);
+      r.not_before = r.scheduled_for;
+      if (!job.ok() || !admin->InsertRun(job->id, r, r.scheduled_for).ok()) {
+        std::fprintf(stderr, "could not queue a run of bench-%d\n", i);
         return 1;
-      }
-      for (int k = 0; k < per_job; ++k) {
-        auto run = maker.TriggerJob(spec.name);
-        if (!run.ok()) {
-          std::fprintf(stderr, "%s\n", run.status().ToString().c_str());
-          return 1;
-        }
       }
     }
   }
@@ -288,17 +300,11 @@ int Queue(const Args& a, sked::Store* admin) {
   WaitForEnded(a, total, seconds(60));
   fleet.Stop();
   std::vector<sked::Run> runs = AllRuns(admin);
-  sked::Instant first = sked::Instant::max(), last = start;
-  std::map<std::string, long> by_instance;
-  long succeeded = 0;
-  for (const sked::Run& r : runs) {
-    if (r.status != sked::RunStatus::kSucceeded) continue;
-    ++succeeded;
-    ++by_instance[r.instance_id];
-    first = std::min(first, *r.started_at);
-    last = std::max(last, *r.finished_at);
-  }
-  const double secs = std::chrono::duration<double>(last - first).count();
+  const Tally t = CountSucceeded(runs);
+  const long succeeded = t.succeeded;
+  const auto& by_instance = t.by_instance;
+  const sked::Instant first = t.first_start;
+  const double secs = std::chrono::duration<double>(t.last_finish - first).count();
   std::printf(
       "queue: %ld manual runs queued before start (%d jobs x %d), %d instance(s) x %d "
       "workers\n",
@@ -314,7 +320,9 @@ int Queue(const Args& a, sked::Store* admin) {
 }
 
 int Trigger(const Args& a, sked::Store* admin) {
-  CreateJobs(admin, 1, "0 0 1 1 *", std::nullopt, std::nullopt);
+  sked::JobSpec yearly;
+  yearly.schedule = "0 0 1 1 *";
+  CreateJobs(admin, 1, yearly);
   Fleet fleet;
   fleet.Start(a, 1);
   std::this_thread::sleep_for(seconds(1));

@@ -108,6 +108,36 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
     EXPECT_TRUE(j.ok()) << j.status().ToString();
     return j.value_or(Job());
   }
+  // Three jobs with queued runs due at kT0: "one-at-a-time" (3 runs, one may
+  // run), "many" (3 runs, two may run at once), "late" (one run past its
+  // 5 s starting deadline).
+  struct QueueJobs {
+    Job one, many, late;
+  };
+  QueueJobs QueueOfThreeJobs() {
+    QueueJobs q;
+    q.one = Create("one-at-a-time");
+    q.many = NewJob("many");
+    q.many.spec.overlap = OverlapPolicy::kConcurrent;
+    q.many.spec.max_concurrent = 2;
+    q.many = *store_->CreateJob(q.many);
+    q.late = NewJob("late");
+    q.late.spec.starting_deadline = seconds(5);
+    q.late = *store_->CreateJob(q.late);
+    for (int i = 0; i < 3; ++i) {
+      for (const Job& j : {q.one, q.many}) {
+        NewRun r;
+        r.scheduled_for = kT0 + seconds(i);
+        r.not_before = kT0;
+        EXPECT_TRUE(store_->InsertRun(j.id, r, kT0).ok());
+      }
+    }
+    NewRun stale;
+    stale.scheduled_for = kT0 - seconds(60);
+    stale.not_before = kT0 - seconds(60);
+    EXPECT_TRUE(store_->InsertRun(q.late.id, stale, kT0).ok());
+    return q;
+  }
 
   // Claims every fire due by `horizon` (default: now) as one queued run,
   // advancing by a minute; reserved for `instance` when one is given.
@@ -334,30 +364,11 @@ TEST_P(StoreConformanceTest, QueueServesPriorityThenScheduledFor) {
 }
 
 TEST_P(StoreConformanceTest, QueueHonoursNotBeforeOverlapAndDeadline) {
-  Job one = Create("one-at-a-time");
-  Job many = NewJob("many");
-  many.spec.overlap = OverlapPolicy::kConcurrent;
-  many.spec.max_concurrent = 2;
-  many = *store_->CreateJob(many);
-  Job late = NewJob("late");
-  late.spec.starting_deadline = seconds(5);
-  late = *store_->CreateJob(late);
-  for (int i = 0; i < 3; ++i) {
-    for (const Job& j : {one, many}) {
-      NewRun r;
-      r.scheduled_for = kT0 + seconds(i);
-      r.not_before = kT0;
-      ASSERT_TRUE(store_->InsertRun(j.id, r, kT0).ok());
-    }
-  }
+  auto [one, many, late] = QueueOfThreeJobs();
   NewRun future;
   future.scheduled_for = kT0 + seconds(100);
   future.not_before = kT0 + seconds(100);
   ASSERT_TRUE(store_->InsertRun(one.id, future, kT0).ok());
-  NewRun stale;
-  stale.scheduled_for = kT0 - seconds(60);
-  stale.not_before = kT0 - seconds(60);
-  ASSERT_TRUE(store_->InsertRun(late.id, stale, kT0).ok());
 
   auto started = store_->StartQueued("inst-a", kT0, 10, kT0 + seconds(30));
   ASSERT_TRUE(started.ok());
@@ -384,26 +395,7 @@ TEST_P(StoreConformanceTest, QueueHonoursNotBeforeOverlapAndDeadline) {
 // The batch path of the queue: reserved runs take their job's room for every
 // instance until they are started, released or their reservation ends.
 TEST_P(StoreConformanceTest, ReserveQueuedTakesRoomAndReturnsTheJobs) {
-  Job one = Create("one-at-a-time");
-  Job many = NewJob("many");
-  many.spec.overlap = OverlapPolicy::kConcurrent;
-  many.spec.max_concurrent = 2;
-  many = *store_->CreateJob(many);
-  Job late = NewJob("late");
-  late.spec.starting_deadline = seconds(5);
-  late = *store_->CreateJob(late);
-  for (int i = 0; i < 3; ++i) {
-    for (const Job& j : {one, many}) {
-      NewRun r;
-      r.scheduled_for = kT0 + seconds(i);
-      r.not_before = kT0;
-      ASSERT_TRUE(store_->InsertRun(j.id, r, kT0).ok());
-    }
-  }
-  NewRun stale;
-  stale.scheduled_for = kT0 - seconds(60);
-  stale.not_before = kT0 - seconds(60);
-  ASSERT_TRUE(store_->InsertRun(late.id, stale, kT0).ok());
+  auto [one, many, late] = QueueOfThreeJobs();
 
   auto a = store_->ReserveQueued("inst-a", kT0, 2, kT0 + seconds(30));
   ASSERT_TRUE(a.ok()) << a.status().ToString();
