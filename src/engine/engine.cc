@@ -899,9 +899,10 @@ void Engine::Impl::ReserveQueued(Instant pass_start) {
   {
     std::lock_guard<std::mutex> l(mu_);
     for (Job& job : reserved->jobs) {
-      auto it = jobs_.find(job.id);
+      const std::int64_t id = job.id;
+      auto it = jobs_.find(id);
       if (it == jobs_.end() || it->second.job.version != job.version) {
-        jobs_.insert_or_assign(job.id, CachedJobEntry{std::move(job), std::nullopt});
+        jobs_.insert_or_assign(id, CachedJobEntry{std::move(job), std::nullopt});
       }
     }
     for (Run& r : reserved->runs) {
