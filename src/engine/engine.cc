@@ -787,6 +787,7 @@ Result<Schedule> Engine::Impl::ScheduleFor(const Job& job) {
 }
 
 Duration Engine::Impl::ClaimLead(Instant due) {
+  if (options_.claim_ahead <= Duration(0)) return Duration(0);  // claims at the instant
   auto n = store_->CountDue(due + options_.claim_ahead, kLeadCountLimit);
   std::lock_guard<std::mutex> l(mu_);
   if (!n.ok()) return options_.claim_ahead;
