@@ -55,7 +55,6 @@ constexpr const char* kJobColumns =
 // A job row with its counters (kept apart: settling a run never locks the
 // job's row, which claims lock).
 constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
-constexpr int kJobColumnCount = 35;
 
 Job ReadJob(const Rows& s, int row) {
   auto text = [&](int c) { return s.Text(row, c); };
