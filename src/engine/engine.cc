@@ -596,11 +596,14 @@ Instant Engine::Impl::Pass(Instant now) {
     ready = !ready_.empty();
   }
   if (ready && !draining) {
-    // Still held: look again when the next one may be released.
+    // Still held: look again when the next one may be released. (Workers
+    // may have taken them all since the lock was last held.)
     std::lock_guard<std::mutex> l(mu_);
-    const size_t keep = std::min(ready_.size() - 1, KeepReadyLocked(now));
-    hold_check_at_ = std::max(ready_[keep].since + HoldReady() + Duration(1),
-                              base_clock_->Now() + HoldReady() / 4);
+    if (!ready_.empty()) {
+      const size_t keep = std::min(ready_.size() - 1, KeepReadyLocked(now));
+      hold_check_at_ = std::max(ready_[keep].since + HoldReady() + Duration(1),
+                                base_clock_->Now() + HoldReady() / 4);
+    }
   }
   if (ready) work_cv_.notify_all();
   if (!draining) ReserveQueued(now);
