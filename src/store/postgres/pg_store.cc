@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/run_policy.h"
 #include "store/postgres/pg_client.h"
 #include "store/postgres/pg_migrations.h"
 #include "store/store_codec.h"
@@ -402,7 +403,7 @@ class PostgresStore final : public Store {
   }
   std::int64_t NewToken() {
     std::lock_guard<std::mutex> l(rng_mu_);
-    return static_cast<std::int64_t>(rng_() >> 1) | 1;
+    return policy::NewLeaseToken(rng_);
   }
 
   static Result<Job> GetJobOn(Connection* c, std::int64_t id);
@@ -878,17 +879,21 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
     int n_taken = 0;
     for (int i = 0; i < s.size(); ++i) {
       const std::int64_t id = s.Int(i, 0), job_id = s.Int(i, 1);
-      const std::optional<std::int64_t> deadline = s.OptInt(i, 5);
-      if (deadline && Us(now) > s.Int(i, 2) + *deadline) {
+      JobSpec spec;
+      spec.overlap =
+          s.Text(i, 3) == "concurrent" ? OverlapPolicy::kConcurrent : OverlapPolicy::kQueue;
+      spec.max_concurrent = static_cast<int>(s.Int(i, 4));
+      if (auto deadline = s.OptInt(i, 5)) spec.starting_deadline = Duration(*deadline);
+      int& count = running[job_id];
+      const policy::StartVerdict verdict =
+          policy::JudgeStart(spec, AtUs(s.Int(i, 2)), now, count, policy::StartFrom::kQueue);
+      if (verdict == policy::StartVerdict::kSkipDeadline) {
         skipped.Add(id);
         any_skipped = true;
         changed.push_back(id);
         continue;
       }
-      if (n_taken >= limit) continue;
-      const int allowed = s.Text(i, 3) == "concurrent" ? static_cast<int>(s.Int(i, 4)) : 1;
-      int& count = running[job_id];
-      if (count >= allowed) continue;
+      if (n_taken >= limit || verdict != policy::StartVerdict::kStart) continue;
       ++count;
       ++n_taken;
       taken.Add(id);
@@ -898,10 +903,14 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
       taken_jobs.insert(job_id);
     }
     if (any_skipped) {
-      SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET status = 'skipped', reason = 'deadline', "
-                                   "finished_at = $1 WHERE id = ANY($2::bigint[])",
-                                   Params().Add(Us(now)).Add(skipped.str()))
-                               .status());
+      SKED_RETURN_IF_ERROR(
+          c->Exec("UPDATE runs SET status = 'skipped', reason = $3, "
+                  "finished_at = $1 WHERE id = ANY($2::bigint[])",
+                  Params()
+                      .Add(Us(now))
+                      .Add(skipped.str())
+                      .Add(policy::SkipReason(policy::StartVerdict::kSkipDeadline)))
+              .status());
     }
     if (any_taken && reserve) {
       SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET instance_id = $1, lease_expires_at = $2 "

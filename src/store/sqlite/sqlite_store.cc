@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/run_policy.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store_codec.h"
@@ -618,17 +619,22 @@ Result<Store::Reservation> SqliteStore::TakeQueuedLocked(std::string_view instan
   std::set<std::int64_t> taken_jobs;
   int taken = 0;
   for (const Candidate& c : candidates) {
-    if (c.deadline_us && Us(now) > c.scheduled_for + *c.deadline_us) {
-      SKED_ASSIGN_OR_RETURN(Stmt * k, Sql("UPDATE runs SET status = 'skipped', reason = "
-                                          "'deadline', finished_at = ? WHERE id = ?"));
-      SKED_RETURN_IF_ERROR(k->Bind(1, Us(now)).Bind(2, c.id).Run());
+    JobSpec spec;
+    spec.overlap = c.concurrent ? OverlapPolicy::kConcurrent : OverlapPolicy::kQueue;
+    spec.max_concurrent = c.max_concurrent;
+    if (c.deadline_us) spec.starting_deadline = Duration(*c.deadline_us);
+    auto [it, inserted] = running.try_emplace(c.job_id, c.running);
+    const policy::StartVerdict verdict =
+        policy::JudgeStart(spec, AtUs(c.scheduled_for), now, it->second, policy::StartFrom::kQueue);
+    if (verdict == policy::StartVerdict::kSkipDeadline) {
+      SKED_ASSIGN_OR_RETURN(Stmt * k, Sql("UPDATE runs SET status = 'skipped', reason = ?, "
+                                          "finished_at = ? WHERE id = ?"));
+      SKED_RETURN_IF_ERROR(
+          k->Bind(1, policy::SkipReason(verdict)).Bind(2, Us(now)).Bind(3, c.id).Run());
       changed.push_back(c.id);
       continue;
     }
-    if (taken >= limit) continue;
-    auto [it, inserted] = running.try_emplace(c.job_id, c.running);
-    const int allowed = c.concurrent ? c.max_concurrent : 1;
-    if (it->second >= allowed) continue;
+    if (taken >= limit || verdict != policy::StartVerdict::kStart) continue;
     if (reserve) {
       SKED_ASSIGN_OR_RETURN(Stmt * u,
                             Sql("UPDATE runs SET instance_id = ?, lease_expires_at = ? WHERE id = "
@@ -639,7 +645,7 @@ Result<Store::Reservation> SqliteStore::TakeQueuedLocked(std::string_view instan
           Stmt * u,
           Sql("UPDATE runs SET status = 'running', started_at = ?, instance_id = ?, "
               "lease_token = ?, lease_expires_at = ? WHERE id = ? AND status = 'queued'"));
-      const std::int64_t token = static_cast<std::int64_t>(rng_() >> 1) | 1;
+      const std::int64_t token = policy::NewLeaseToken(rng_);
       SKED_RETURN_IF_ERROR(u->Bind(1, Us(now))
                                .Bind(2, instance)
                                .Bind(3, token)

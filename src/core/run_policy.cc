@@ -1,10 +1,10 @@
-#include "engine/fire_planner.h"
+#include "core/run_policy.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-namespace sked::engine_internal {
+namespace sked::policy {
 namespace {
 
 // Whether another run of the job may be queued for a fire, and if not, why.
@@ -144,4 +144,36 @@ std::optional<NewRun> PlanRetry(const Job& job, const Run& run, RunStatus status
   return r;
 }
 
-}  // namespace sked::engine_internal
+int AllowedRunning(const JobSpec& spec) {
+  return spec.overlap == OverlapPolicy::kConcurrent ? spec.max_concurrent : 1;
+}
+
+StartVerdict JudgeStart(const JobSpec& spec, Instant scheduled_for, Instant now, int active,
+                        StartFrom from) {
+  if (spec.starting_deadline && now > scheduled_for + *spec.starting_deadline) {
+    return StartVerdict::kSkipDeadline;
+  }
+  if (active < AllowedRunning(spec)) return StartVerdict::kStart;
+  return from == StartFrom::kClaim && spec.overlap == OverlapPolicy::kSkip
+             ? StartVerdict::kSkipOverlap
+             : StartVerdict::kWait;
+}
+
+const char* SkipReason(StartVerdict verdict) {
+  switch (verdict) {
+    case StartVerdict::kSkipDeadline:
+      return "deadline";
+    case StartVerdict::kSkipOverlap:
+      return "overlap";
+    case StartVerdict::kStart:
+    case StartVerdict::kWait:
+      break;
+  }
+  return "";
+}
+
+std::int64_t NewLeaseToken(std::mt19937_64& rng) {
+  return static_cast<std::int64_t>(rng() >> 1) | 1;
+}
+
+}  // namespace sked::policy

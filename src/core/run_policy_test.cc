@@ -1,10 +1,10 @@
-#include "engine/fire_planner.h"
+#include "core/run_policy.h"
 
 #include <gtest/gtest.h>
 
 #include "cron/cron_test_util.h"
 
-namespace sked::engine_internal {
+namespace sked::policy {
 namespace {
 
 using sked::testing::At;
@@ -201,5 +201,51 @@ TEST(FirePlannerTest, OnlyOneFireIsPlannedAhead) {
   EXPECT_EQ(*p.next_run_at, At("2026-01-01T10:00:20Z"));
 }
 
+TEST(StartVerdictTest, TheStartingDeadlineWinsOverEverything) {
+  JobSpec spec;
+  spec.starting_deadline = seconds(30);
+  const Instant fire = At("2026-01-01T10:00:00Z");
+  EXPECT_EQ(JudgeStart(spec, fire, fire + seconds(30), 0, StartFrom::kQueue), StartVerdict::kStart);
+  EXPECT_EQ(JudgeStart(spec, fire, fire + seconds(31), 0, StartFrom::kQueue),
+            StartVerdict::kSkipDeadline);
+  EXPECT_EQ(JudgeStart(spec, fire, fire + seconds(31), 5, StartFrom::kClaim),
+            StartVerdict::kSkipDeadline);
+  EXPECT_STREQ(SkipReason(StartVerdict::kSkipDeadline), "deadline");
+}
+
+TEST(StartVerdictTest, ABusyJobSkipsAClaimedFireOnlyUnderTheSkipPolicy) {
+  const Instant t = At("2026-01-01T10:00:00Z");
+  JobSpec skip;
+  skip.overlap = OverlapPolicy::kSkip;
+  EXPECT_EQ(JudgeStart(skip, t, t, 0, StartFrom::kClaim), StartVerdict::kStart);
+  EXPECT_EQ(JudgeStart(skip, t, t, 1, StartFrom::kClaim), StartVerdict::kSkipOverlap);
+  // A skip job's run in the queue was queued deliberately (a trigger, a retry): it waits.
+  EXPECT_EQ(JudgeStart(skip, t, t, 1, StartFrom::kQueue), StartVerdict::kWait);
+  JobSpec queue;
+  queue.overlap = OverlapPolicy::kQueue;
+  EXPECT_EQ(JudgeStart(queue, t, t, 1, StartFrom::kClaim), StartVerdict::kWait);
+  EXPECT_STREQ(SkipReason(StartVerdict::kSkipOverlap), "overlap");
+  EXPECT_STREQ(SkipReason(StartVerdict::kWait), "");
+}
+
+TEST(StartVerdictTest, ConcurrentJobsStartUpToTheirAllowance) {
+  const Instant t = At("2026-01-01T10:00:00Z");
+  JobSpec spec;
+  spec.overlap = OverlapPolicy::kConcurrent;
+  spec.max_concurrent = 3;
+  EXPECT_EQ(AllowedRunning(spec), 3);
+  EXPECT_EQ(JudgeStart(spec, t, t, 2, StartFrom::kQueue), StartVerdict::kStart);
+  EXPECT_EQ(JudgeStart(spec, t, t, 3, StartFrom::kQueue), StartVerdict::kWait);
+  spec.overlap = OverlapPolicy::kReplace;
+  EXPECT_EQ(AllowedRunning(spec), 1);
+}
+
+TEST(LeaseTokenTest, TokensArePositiveAndNeverZero) {
+  std::mt19937_64 rng(0);
+  for (int i = 0; i < 1000; ++i) EXPECT_GT(NewLeaseToken(rng), 0);
+  std::mt19937_64 a(1), b(1);  // tokens come from the caller's generator only
+  EXPECT_EQ(NewLeaseToken(a), NewLeaseToken(b));
+}
+
 }  // namespace
-}  // namespace sked::engine_internal
+}  // namespace sked::policy

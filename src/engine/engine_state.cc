@@ -1,0 +1,108 @@
+#include "engine/engine_state.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace sked::engine_internal {
+
+double Seconds(Duration d) { return static_cast<double>(d.count()) / 1e6; }
+
+void EngineState::WakeLoop() {
+  {
+    MutexLock l(mu);
+    wake = true;
+  }
+  loop_cv.notify_all();
+}
+
+void EngineState::JobsChanged() {
+  {
+    MutexLock l(mu);
+    next_claim = Instant::min();
+    wake = true;
+  }
+  loop_cv.notify_all();
+}
+
+void EngineState::PromoteDueLocked(Instant now) {
+  while (!reserved.empty() && std::get<0>(reserved.begin()->first) <= now) {
+    const Instant due = std::get<0>(reserved.begin()->first);
+    ready.push_back({std::move(reserved.begin()->second), due});
+    reserved.erase(reserved.begin());
+  }
+}
+
+size_t EngineState::KeepReadyLocked(Instant now, int workers) {
+  while (!recent_starts.empty() && recent_starts.front() + HoldReadyLocked() < now) {
+    recent_starts.pop_front();
+  }
+  return std::max(static_cast<size_t>(workers), recent_starts.size());
+}
+
+void EngineState::ReleaseStalledLocked(Instant now, int workers) {
+  // The first KeepReadyLocked() ready runs stay whatever their age: the
+  // workers reach them within a hold at the pace they start runs now (a burst
+  // of short runs drains in memory, not through the shared queue). Those past
+  // them that waited longer than a hold go to the queue, where any instance
+  // may start them, in priority order with everything else.
+  const size_t keep = KeepReadyLocked(now, workers);
+  if (ready.size() <= keep) return;
+  std::deque<Ready> kept;
+  for (size_t i = 0; i < ready.size(); ++i) {
+    if (i >= keep && ready[i].since + HoldReadyLocked() < now) {
+      dispatches.push_back({ready[i].run.id, Dispatch::Kind::kReleased, now, 0, ""});
+    } else {
+      kept.push_back(std::move(ready[i]));
+    }
+  }
+  ready.swap(kept);
+}
+
+void EngineState::GiveBackClaimsLocked(Instant now) {
+  for (auto& [key, run] : reserved) ready.push_back({std::move(run), now});
+  reserved.clear();
+  for (const Ready& r : ready) {
+    dispatches.push_back({r.run.id, Dispatch::Kind::kGivenBack, now, 0, ""});
+  }
+  ready.clear();
+}
+
+void EngineState::DropReservedLocked(const std::function<bool(const Run&)>& pred) {
+  for (auto it = reserved.begin(); it != reserved.end();) {
+    it = pred(it->second) ? reserved.erase(it) : std::next(it);
+  }
+  ready.erase(
+      std::remove_if(ready.begin(), ready.end(), [&](const Ready& r) { return pred(r.run); }),
+      ready.end());
+}
+
+void EngineState::RequestStopLocked(Execution& e, RunStatus as, std::string reason, Instant now) {
+  if (e.stop_as) return;
+  e.stop_as = as;
+  e.stop_reason = std::move(reason);
+  e.stopped_at = now;
+  pending_stops.push_back(e.stop);
+}
+
+void EngineState::FlushStops() {
+  std::vector<std::stop_source> stops;
+  {
+    MutexLock l(mu);
+    stops.swap(pending_stops);
+  }
+  for (std::stop_source& stop : stops) stop.request_stop();
+}
+
+void EngineState::CountSkippedLocked(const std::string& reason) {
+  ++metrics.skipped_by_reason[reason];
+  ++metrics.runs_by_status["skipped"];
+}
+
+void EngineState::CacheJobLocked(Job job) {
+  auto it = jobs.find(job.id);
+  if (it != jobs.end() && it->second.job.version == job.version) return;
+  const std::int64_t id = job.id;
+  jobs.insert_or_assign(id, CachedJobEntry{std::move(job), std::nullopt});
+}
+
+}  // namespace sked::engine_internal

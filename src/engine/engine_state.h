@@ -1,0 +1,192 @@
+// What the engine's services share: the context that is constant after
+// construction, and the in-memory book of the runs this instance holds, under
+// one mutex. Each service (claimer.h, executor_pool.h, settler.h,
+// lease_keeper.h, reaper.h, scheduler_loop.h, job_service.h) keeps a
+// reference to both; the operations on the book that several services use
+// are methods here.
+//
+// How a run travels through the book (docs/architecture.md):
+//   claimed ahead  -> reserved (until its not_before)
+//   due            -> ready (until a worker is free; past the hold, released)
+//   started        -> executing (+ a kStarted dispatch, written by the loop)
+//   finished       -> outcomes (settled by the settler)
+//
+// Lock order, where two locks meet:
+//  - store -> engine: a store may call back into the engine while it holds
+//    its own lock and an open transaction (ClaimDue's planner, ReapExpired's
+//    retry planner), and the callback takes `mu`. So no service calls the
+//    store while it holds `mu`.
+//  - driver -> engine: a driver waits on the engine's clock while holding its
+//    own lock, and the clock takes `mu` to count the waiter; a driver's stop
+//    callback may take that driver lock. So stop tokens fire outside `mu`
+//    (RequestStopLocked records them, FlushStops fires them).
+//  - a Clock's or a condition variable's internal lock is taken under `mu`
+//    while waiting, never the other way round.
+
+#ifndef SKED_ENGINE_ENGINE_STATE_H_
+#define SKED_ENGINE_ENGINE_STATE_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/mutex.h"
+#include "sked/clock.h"
+#include "sked/driver.h"
+#include "sked/engine.h"
+#include "sked/schedule.h"
+#include "sked/store.h"
+
+namespace sked::engine_internal {
+
+// How long a due, claimed run waits in memory for a free worker before it is
+// released to the shared queue: alone, and when live peers could take it.
+constexpr Duration kHoldReady = std::chrono::seconds(1);
+constexpr Duration kHoldReadyInFleet = std::chrono::milliseconds(100);
+
+double Seconds(Duration d);
+
+// Constant after construction; borrowed things outlive the engine.
+struct EngineContext {
+  EngineOptions options;
+  Store* store = nullptr;
+  DriverRegistry* drivers = nullptr;
+  Clock* clock = nullptr;  // the injected clock
+};
+
+// A run started here and not yet finished.
+struct Execution {
+  Run run;
+  std::stop_source stop;
+  Instant deadline;                  // timeout
+  bool deadline_known = false;       // from the job's timeout (else the default)
+  std::optional<RunStatus> stop_as;  // timed_out or cancelled, once stop is requested
+  std::string stop_reason;
+  std::optional<Instant> stopped_at;
+};
+
+// A due run waiting here for a worker, since `since` (its not_before, or when
+// it was reserved from the queue).
+struct Ready {
+  Run run;
+  Instant since;
+};
+
+// A job as last seen (by the claimer, or a worker's read), with its parsed
+// schedule once the claimer needed it; replaced when the job's version changes.
+struct CachedJobEntry {
+  Job job;
+  std::optional<Schedule> schedule;
+};
+
+// Whether a service thread is parked on the clock, and until when (WaitIdle).
+struct Parked {
+  bool parked = false;
+  Instant until{};
+};
+
+struct EngineState {
+  Mutex mu;
+  std::condition_variable loop_cv;      // wakes the scheduler loop
+  std::condition_variable work_cv;      // wakes workers
+  std::condition_variable idle_cv;      // WaitIdle, Stop
+  std::condition_variable periodic_cv;  // wakes the lease keeper and the reaper (to stop)
+
+  // Lifecycle.
+  bool started SKED_GUARDED_BY(mu) = false;
+  bool draining SKED_GUARDED_BY(mu) = false;     // stop claiming and starting
+  bool stopping SKED_GUARDED_BY(mu) = false;     // services exit
+  bool wake SKED_GUARDED_BY(mu) = false;         // the loop should run a pass now
+  bool grace_ended SKED_GUARDED_BY(mu) = false;  // EndShutdownGrace() was called
+  Parked loop_park SKED_GUARDED_BY(mu);
+  Parked heartbeat_park SKED_GUARDED_BY(mu);
+  Parked reaper_park SKED_GUARDED_BY(mu);
+  std::optional<Instant> last_pass_at SKED_GUARDED_BY(mu);
+
+  // The claimer's: fires claimed ahead and reserved for this instance, by
+  // (not_before, -priority, id), until they are due; then in `ready`, in that
+  // order, until a worker is free.
+  std::map<std::tuple<Instant, int, std::int64_t>, Run> reserved SKED_GUARDED_BY(mu);
+  std::deque<Ready> ready SKED_GUARDED_BY(mu);
+  // When to claim next: claim_ahead before the next fire the store knows of
+  // (or at it, for a busy job that is judged at the instant); a local job
+  // change resets it. Other processes' changes are seen within poll_interval.
+  Instant next_claim SKED_GUARDED_BY(mu){};
+  // The horizon of the next claim when it starts early for a burst (else
+  // Instant::min(): now + claim_ahead).
+  Instant claim_until SKED_GUARDED_BY(mu) = Instant::min();
+  double claim_us_per_fire SKED_GUARDED_BY(mu) = 50;  // claim time per fire, moving average
+  std::unordered_map<std::int64_t, CachedJobEntry> jobs SKED_GUARDED_BY(mu);
+
+  // The executor pool's.
+  std::unordered_map<std::int64_t, Execution> executing SKED_GUARDED_BY(mu);
+  std::unordered_map<std::int64_t, int> running_by_job SKED_GUARDED_BY(mu);
+  std::vector<Dispatch> dispatches SKED_GUARDED_BY(mu);  // what became of reserved runs
+  std::unordered_set<std::int64_t> unrecorded_starts SKED_GUARDED_BY(mu);  // started, unwritten
+  Instant hold_check_at SKED_GUARDED_BY(mu){};  // when the oldest ready run goes to the queue
+  std::deque<Instant> recent_starts SKED_GUARDED_BY(mu);    // started here within the last hold
+  std::multiset<Instant> driver_waits SKED_GUARDED_BY(mu);  // drivers waiting on the clock
+  std::vector<std::stop_source> pending_stops SKED_GUARDED_BY(mu);
+  Instant next_cancel_poll SKED_GUARDED_BY(mu){};
+  std::optional<Instant> last_escape_at SKED_GUARDED_BY(mu);  // a process escaped its group
+
+  // The settler's: finished runs waiting to be written.
+  std::vector<RunOutcome> outcomes SKED_GUARDED_BY(mu);
+
+  // The lease keeper's.
+  int live_peers SKED_GUARDED_BY(mu) = 0;  // other instances seen heartbeating (fleet mode)
+
+  // Everyone's.
+  MetricsSnapshot metrics SKED_GUARDED_BY(mu);
+  std::string last_store_error SKED_GUARDED_BY(mu);
+  std::string reported_store_error SKED_GUARDED_BY(mu);  // the last one told to the observer
+  std::mt19937_64 rng SKED_GUARDED_BY(mu);               // lease tokens, retry jitter
+
+  // The loop runs a pass now.
+  void WakeLoop() SKED_EXCLUDES(mu);
+  // A job was created or changed here: claim on the next pass.
+  void JobsChanged() SKED_EXCLUDES(mu);
+
+  // Moves reserved runs due by `now` to `ready`.
+  void PromoteDueLocked(Instant now) SKED_REQUIRES(mu);
+  // How long a due run waits in `ready` for a worker of this instance before
+  // it goes to the shared queue: briefly when peers could start it.
+  Duration HoldReadyLocked() const SKED_REQUIRES(mu) {
+    return live_peers > 0 ? kHoldReadyInFleet : kHoldReady;
+  }
+  // How many ready runs this instance keeps however long they waited: as
+  // many as it started in the last hold (at least one per worker).
+  size_t KeepReadyLocked(Instant now, int workers) SKED_REQUIRES(mu);
+  // Releases to the shared queue the ready runs past those kept that waited
+  // longer than a hold.
+  void ReleaseStalledLocked(Instant now, int workers) SKED_REQUIRES(mu);
+  // Fires claimed but not started are given back (un-claimed): whoever
+  // claims them next, a peer now or this instance after a restart, applies
+  // the job's misfire policy, so none runs later as if on time (shutdown).
+  void GiveBackClaimsLocked(Instant now) SKED_REQUIRES(mu);
+  // Forgets reserved and ready runs matching `pred` (cancelled or deleted here).
+  void DropReservedLocked(const std::function<bool(const Run&)>& pred) SKED_REQUIRES(mu);
+  // Marks `e` stopped; the stop token fires in FlushStops(), outside `mu`.
+  void RequestStopLocked(Execution& e, RunStatus as, std::string reason, Instant now)
+      SKED_REQUIRES(mu);
+  void FlushStops() SKED_EXCLUDES(mu);
+  // Counts a run skipped here (metrics).
+  void CountSkippedLocked(const std::string& reason) SKED_REQUIRES(mu);
+  // Caches `job` unless the same version is cached (keeping its schedule).
+  void CacheJobLocked(Job job) SKED_REQUIRES(mu);
+};
+
+}  // namespace sked::engine_internal
+
+#endif  // SKED_ENGINE_ENGINE_STATE_H_

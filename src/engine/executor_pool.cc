@@ -1,0 +1,326 @@
+#include "engine/executor_pool.h"
+
+#include <random>
+#include <utility>
+
+#include "core/run_policy.h"
+
+namespace sked::engine_internal {
+
+bool ExecutorPool::DriverClock::AwaitWithDeadline(std::unique_lock<std::mutex>& lock,
+                                                  std::condition_variable& cv, Instant deadline,
+                                                  const std::function<bool()>& ready) {
+  std::multiset<Instant>::iterator it;
+  {
+    MutexLock l(state_.mu);
+    it = state_.driver_waits.insert(deadline);
+  }
+  state_.idle_cv.notify_all();
+  const bool r = ctx_.clock->AwaitWithDeadline(lock, cv, deadline, ready);
+  {
+    MutexLock l(state_.mu);
+    state_.driver_waits.erase(it);
+  }
+  return r;
+}
+
+void ExecutorPool::Start() {
+  for (int i = 0; i < ctx_.options.workers; ++i) threads_.emplace_back([this] { WorkerThread(); });
+}
+
+void ExecutorPool::Stop() {
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+void ExecutorPool::WorkerThread() {
+  MutexLock lock(state_.mu);
+  auto has_work = [this] {
+    state_.mu.AssertHeld();
+    return state_.stopping || (!state_.ready.empty() && !state_.draining);
+  };
+  while (true) {
+    // Idle workers wake when the earliest reserved fire comes due and take it
+    // themselves: the loop may be busy in a long store call (a claim) then.
+    while (!has_work()) {
+      if (state_.reserved.empty() || state_.draining) {
+        state_.work_cv.wait(lock.native(), [&] {
+          state_.mu.AssertHeld();
+          return has_work() || (!state_.reserved.empty() && !state_.draining);
+        });
+        continue;
+      }
+      const Instant due = std::get<0>(state_.reserved.begin()->first);
+      ctx_.clock->AwaitWithDeadline(lock.native(), state_.work_cv, due, [&] {
+        state_.mu.AssertHeld();
+        return has_work() || state_.draining || state_.reserved.empty() ||
+               std::get<0>(state_.reserved.begin()->first) < due;
+      });
+      state_.PromoteDueLocked(ctx_.clock->Now());
+    }
+    if (state_.ready.empty() || state_.draining) return;  // stopping
+    Run run = std::move(state_.ready.front().run);
+    state_.ready.pop_front();
+    std::optional<std::int64_t> started = DispatchLocked(std::move(run), ctx_.clock->Now());
+    // The loop records what happened (and learns a started run's deadline).
+    state_.wake = true;
+    state_.loop_cv.notify_all();
+    if (!started) continue;
+    lock.Unlock();
+    Execute(*started);
+    lock.Lock();
+    state_.PromoteDueLocked(ctx_.clock->Now());
+  }
+}
+
+std::optional<std::int64_t> ExecutorPool::DispatchLocked(Run run, Instant now) {
+  auto job = state_.jobs.find(run.job_id);
+  if (job == state_.jobs.end() || job->second.job.version != run.job_version) {
+    // The job changed since the claim: let the queue serve the run.
+    state_.dispatches.push_back({run.id, Dispatch::Kind::kReleased, now, 0, ""});
+    return std::nullopt;
+  }
+  const JobSpec& spec = job->second.job.spec;
+  // Claimed while the job was idle; a run started since (a manual trigger,
+  // a retry) may hold this one back.
+  auto running = state_.running_by_job.find(run.job_id);
+  const policy::StartVerdict verdict = policy::JudgeStart(
+      spec, run.scheduled_for, now, running == state_.running_by_job.end() ? 0 : running->second,
+      policy::StartFrom::kClaim);
+  if (verdict == policy::StartVerdict::kSkipDeadline ||
+      verdict == policy::StartVerdict::kSkipOverlap) {
+    const char* reason = policy::SkipReason(verdict);
+    state_.dispatches.push_back({run.id, Dispatch::Kind::kSkipped, now, 0, reason});
+    state_.CountSkippedLocked(reason);
+    return std::nullopt;
+  }
+  if (verdict == policy::StartVerdict::kWait) {
+    state_.dispatches.push_back({run.id, Dispatch::Kind::kReleased, now, 0, ""});
+    return std::nullopt;
+  }
+  const EngineOptions& o = ctx_.options;
+  const std::int64_t token = policy::NewLeaseToken(state_.rng);
+  state_.dispatches.push_back({run.id, Dispatch::Kind::kStarted, now, token, ""});
+  state_.recent_starts.push_back(now);
+  state_.unrecorded_starts.insert(run.id);
+  run.status = RunStatus::kRunning;
+  run.started_at = now;
+  run.instance_id = o.instance_id;
+  run.lease_token = token;
+  run.lease_expires_at = now + o.lease;
+  if (run.trigger == RunTrigger::kSchedule || run.trigger == RunTrigger::kCatchUp) {
+    state_.metrics.fire_lag.Observe(Seconds(now - run.scheduled_for));
+  }
+  Execution e;
+  e.deadline = now + spec.timeout.value_or(o.default_timeout);
+  e.deadline_known = true;
+  e.run = std::move(run);
+  const std::int64_t id = e.run.id;
+  ++state_.running_by_job[e.run.job_id];
+  state_.executing.emplace(id, std::move(e));
+  return id;
+}
+
+Result<Job> ExecutorPool::CachedJob(const Run& run) {
+  {
+    MutexLock l(state_.mu);
+    auto it = state_.jobs.find(run.job_id);
+    if (it != state_.jobs.end() && it->second.job.version == run.job_version) {
+      return it->second.job;
+    }
+  }
+  SKED_ASSIGN_OR_RETURN(Job job, ctx_.store->GetJob(run.job_id));
+  MutexLock l(state_.mu);
+  state_.CacheJobLocked(job);
+  return job;
+}
+
+void ExecutorPool::Execute(std::int64_t run_id) {
+  const EngineOptions& o = ctx_.options;
+  Run run;
+  std::stop_token token;
+  {
+    MutexLock l(state_.mu);
+    Execution& e = state_.executing.at(run_id);
+    run = e.run;
+    token = e.stop.get_token();
+  }
+  DriverResult result;
+  Result<Job> job = CachedJob(run);
+  Driver* driver = job.ok() ? ctx_.drivers->Find(job->spec.driver) : nullptr;
+  if (!job.ok()) {
+    result = DriverResult::Failed("job " + std::to_string(run.job_id) +
+                                  " could not be loaded: " + job.status().message());
+  } else if (driver == nullptr) {
+    result = DriverResult::Failed("no driver named '" + job->spec.driver + "' is registered");
+  } else {
+    bool told;
+    {
+      MutexLock l(state_.mu);
+      Execution& e = state_.executing.at(run_id);
+      told = e.deadline_known;
+      e.deadline = *run.started_at + job->spec.timeout.value_or(o.default_timeout);
+    }
+    if (!told) state_.WakeLoop();  // the loop must learn this run's deadline
+    RunContext ctx;
+    ctx.run_id = run.id;
+    ctx.job_name = job->spec.name;
+    ctx.attempt = run.attempt;
+    ctx.scheduled_for = run.scheduled_for;
+    ctx.config = job->spec.driver_config;
+    ctx.clock = &clock_;
+    if (o.observer != nullptr) o.observer->OnRunStarted(run);
+    try {
+      result = driver->Execute(ctx, token);
+    } catch (const std::exception& ex) {
+      result = DriverResult::Failed(std::string("driver '") + job->spec.driver +
+                                    "' threw: " + ex.what());
+    } catch (...) {
+      result = DriverResult::Failed(std::string("driver '") + job->spec.driver +
+                                    "' threw an unknown exception");
+    }
+  }
+  const Instant finished = ctx_.clock->Now();
+  std::optional<RunOutcome> observed;
+  RunOutcome out;
+  out.run_id = run.id;
+  out.lease_token = run.lease_token;
+  out.finished_at = finished;
+  out.exit_code = result.exit_code;
+  out.output = std::move(result.output);
+  out.output_truncated = result.output_truncated;
+  out.result = std::move(result.result);
+  out.status = result.status == RunStatus::kSucceeded ? RunStatus::kSucceeded : RunStatus::kFailed;
+  out.error = std::move(result.error);
+  {
+    MutexLock l(state_.mu);
+    Execution& e = state_.executing.at(run_id);
+    if (e.stop_as) {
+      out.status = *e.stop_as;
+      out.reason = e.stop_reason;
+      out.error = *e.stop_as == RunStatus::kTimedOut
+                      ? "timed out after " + FormatDuration(e.deadline - *run.started_at)
+                      : "cancelled (" + e.stop_reason + ")";
+    }
+    if (!result.note.empty()) {
+      // The run's record says what the driver had to clean up (and the
+      // error, when there is one, still says how the run ended).
+      out.reason = out.reason.empty() ? result.note : out.reason + "; " + result.note;
+    }
+    if (result.escaped_processes > 0) {
+      state_.metrics.escaped_processes += result.escaped_processes;
+      state_.last_escape_at = finished;
+    }
+    if (job.ok() && out.status != RunStatus::kCancelled) {
+      out.retry = policy::PlanRetry(*job, run, out.status, finished,
+                                    std::uniform_real_distribution<double>(0, 1)(state_.rng));
+    }
+    state_.metrics.run_duration.Observe(Seconds(finished - *run.started_at));
+    if (o.observer != nullptr) observed = out;
+    state_.outcomes.push_back(std::move(out));
+    state_.executing.erase(run_id);
+    if (auto it = state_.running_by_job.find(run.job_id);
+        it != state_.running_by_job.end() && --it->second <= 0) {
+      state_.running_by_job.erase(it);
+    }
+    state_.wake = true;
+  }
+  state_.loop_cv.notify_all();
+  state_.idle_cv.notify_all();
+  if (observed) o.observer->OnRunFinished(run, *observed);
+}
+
+void ExecutorPool::RecordDispatches() {
+  std::vector<Dispatch> batch;
+  {
+    MutexLock l(state_.mu);
+    batch.swap(state_.dispatches);
+  }
+  if (batch.empty()) return;
+  auto applied = ctx_.store->RecordDispatches(ctx_.options.instance_id, batch,
+                                              ctx_.clock->Now() + ctx_.options.lease);
+  {
+    MutexLock l(state_.mu);
+    if (!applied.ok()) {
+      state_.last_store_error = applied.status().message();
+      state_.dispatches.insert(state_.dispatches.begin(), std::make_move_iterator(batch.begin()),
+                               std::make_move_iterator(batch.end()));
+      return;
+    }
+    const Instant now = ctx_.clock->Now();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].kind == Dispatch::Kind::kStarted)
+        state_.unrecorded_starts.erase(batch[i].run_id);
+      if ((*applied)[i] || batch[i].kind != Dispatch::Kind::kStarted) continue;
+      // Cancelled, deleted or reaped between the claim and the start: the
+      // run's record is final already, so stop what the worker began.
+      auto it = state_.executing.find(batch[i].run_id);
+      if (it != state_.executing.end()) {
+        state_.RequestStopLocked(it->second, RunStatus::kCancelled,
+                                 "cancelled before its start was recorded", now);
+      }
+    }
+  }
+  state_.FlushStops();
+}
+
+void ExecutorPool::EnforceDeadlines(Instant now) {
+  {
+    MutexLock l(state_.mu);
+    for (auto& [id, e] : state_.executing) {
+      if (!e.stop_as && e.deadline <= now) {
+        state_.RequestStopLocked(e, RunStatus::kTimedOut, "timeout", now);
+      }
+    }
+  }
+  state_.FlushStops();
+}
+
+void ExecutorPool::PollCancels(Instant now) {
+  {
+    MutexLock l(state_.mu);
+    if (now < state_.next_cancel_poll) return;
+    state_.next_cancel_poll = now + ctx_.options.poll_interval;
+    if (state_.executing.empty()) return;
+  }
+  auto runs = ctx_.store->CancelRequested(ctx_.options.instance_id);
+  if (!runs.ok()) return;
+  {
+    MutexLock l(state_.mu);
+    for (const Run& r : *runs) {
+      auto it = state_.executing.find(r.id);
+      if (it != state_.executing.end()) {
+        state_.RequestStopLocked(it->second, RunStatus::kCancelled,
+                                 r.reason.empty() ? "cancelled" : r.reason, now);
+      }
+    }
+  }
+  state_.FlushStops();
+}
+
+void ExecutorPool::StopRuns(const std::function<bool(const Run&)>& pred,
+                            const std::string& reason) {
+  const Instant now = ctx_.clock->Now();
+  {
+    MutexLock l(state_.mu);
+    for (auto& [id, e] : state_.executing) {
+      if (pred(e.run)) state_.RequestStopLocked(e, RunStatus::kCancelled, reason, now);
+    }
+  }
+  state_.FlushStops();
+}
+
+Instant ExecutorPool::NextWake(Instant next) {
+  MutexLock l(state_.mu);
+  for (const auto& [id, e] : state_.executing) {
+    if (!e.stop_as) next = std::min(next, e.deadline);
+  }
+  return std::min(next, state_.next_cancel_poll);
+}
+
+bool ExecutorPool::HasFreeWorker() {
+  MutexLock l(state_.mu);
+  return static_cast<int>(state_.executing.size()) < ctx_.options.workers;
+}
+
+}  // namespace sked::engine_internal

@@ -1,0 +1,109 @@
+#include "engine/scheduler_loop.h"
+
+#include <algorithm>
+#include <string>
+
+namespace sked::engine_internal {
+
+void SchedulerLoop::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void SchedulerLoop::Stop() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void SchedulerLoop::Run() {
+  MutexLock lock(state_.mu);
+  while (!state_.stopping) {
+    state_.wake = false;
+    lock.Unlock();
+    const Instant now = ctx_.clock->Now();
+    const Instant next = Pass(now);
+    lock.Lock();
+    state_.last_pass_at = now;
+    if (state_.wake || state_.stopping) continue;
+    state_.loop_park = {true, next};
+    state_.idle_cv.notify_all();
+    ctx_.clock->AwaitWithDeadline(lock.native(), state_.loop_cv, next, [this] {
+      state_.mu.AssertHeld();
+      return state_.wake || state_.stopping;
+    });
+    state_.loop_park.parked = false;
+  }
+}
+
+Instant SchedulerLoop::Pass(Instant now) {
+  const EngineOptions& o = ctx_.options;
+  {
+    MutexLock l(state_.mu);
+    // Shutting down: nothing claimed will start here any more; give it back
+    // at once (peers claim it now, a restart judges it by the misfire policy).
+    if (state_.draining) state_.GiveBackClaimsLocked(now);
+    state_.ReleaseStalledLocked(now, o.workers);
+  }
+  executor_.RecordDispatches();
+  settler_.SettlePending();
+  bool draining;
+  {
+    MutexLock l(state_.mu);
+    draining = state_.draining;
+  }
+  const bool claim = claimer_.ClaimDueAt(now);
+  if (claim) claimer_.ClaimFires(now);
+  bool ready;
+  {
+    MutexLock l(state_.mu);
+    state_.PromoteDueLocked(ctx_.clock->Now());
+    ready = !state_.ready.empty();
+    if (ready && !draining) {
+      // Still held: look again when the next one may be released.
+      const size_t keep = std::min(state_.ready.size() - 1, state_.KeepReadyLocked(now, o.workers));
+      state_.hold_check_at =
+          std::max(state_.ready[keep].since + state_.HoldReadyLocked() + Duration(1),
+                   ctx_.clock->Now() + state_.HoldReadyLocked() / 4);
+    }
+  }
+  if (ready) state_.work_cv.notify_all();
+  if (!draining) claimer_.ReserveQueued(now);
+  executor_.PollCancels(now);
+  executor_.EnforceDeadlines(now);
+
+  // Sleep until the earliest thing that needs doing.
+  Instant next = now + o.poll_interval;
+  if (!draining) {
+    if (claim) claimer_.PlanNextClaim(now);
+    {
+      MutexLock l(state_.mu);
+      next = std::min(next, state_.next_claim);
+      if (!state_.reserved.empty()) {
+        next = std::min(next, std::get<0>(state_.reserved.begin()->first));
+      }
+      if (!state_.ready.empty()) next = std::min(next, state_.hold_check_at);
+    }
+    // A queued run already due but not started is held by its job's overlap
+    // policy: a finishing run wakes the loop (or the poll sees another
+    // process's), so only future not_before times (retry backoff) count here.
+    if (executor_.HasFreeWorker()) {
+      if (auto q = ctx_.store->NextQueuedAt(); q.ok() && *q && **q > now)
+        next = std::min(next, **q);
+    }
+  }
+  ReportStoreError();
+  return std::max(executor_.NextWake(next), now + Duration(1));
+}
+
+void SchedulerLoop::ReportStoreError() {
+  std::string error;
+  {
+    MutexLock l(state_.mu);
+    if (state_.last_store_error == state_.reported_store_error) return;
+    state_.reported_store_error = state_.last_store_error;
+    error = state_.last_store_error;
+  }
+  if (!error.empty() && ctx_.options.observer != nullptr) {
+    ctx_.options.observer->OnStoreError(UnavailableError(error));
+  }
+}
+
+}  // namespace sked::engine_internal

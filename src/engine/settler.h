@@ -1,0 +1,30 @@
+// The settler: writes the outcomes of finished runs (and the retries the
+// policy planned for them) to the store, settle_batch per transaction, each
+// fenced by its run's lease token. A run's end is written after its start.
+// Called by the scheduler loop, and once more by Stop.
+
+#ifndef SKED_ENGINE_SETTLER_H_
+#define SKED_ENGINE_SETTLER_H_
+
+#include "engine/engine_state.h"
+
+namespace sked::engine_internal {
+
+class Settler {
+ public:
+  Settler(const EngineContext& ctx, EngineState& state) : ctx_(ctx), state_(state) {}
+  Settler(const Settler&) = delete;
+  Settler& operator=(const Settler&) = delete;
+
+  // Settles the outcomes waiting in the book; those the store could not take
+  // stay for the next pass.
+  void SettlePending() SKED_EXCLUDES(state_.mu);
+
+ private:
+  const EngineContext& ctx_;
+  EngineState& state_;
+};
+
+}  // namespace sked::engine_internal
+
+#endif  // SKED_ENGINE_SETTLER_H_
