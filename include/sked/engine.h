@@ -3,15 +3,17 @@
 // with a Store, a DriverRegistry and a Clock (all borrowed; they must outlive
 // it), calls Start(), and manages jobs through it.
 //
-// Services (each with Start/Stop, all on the injected Clock):
-//  - the scheduler loop (claimer): sleeps until the next due fire, queued run,
-//    timeout or change notification; claims fires in batches `claim_ahead`
-//    before they are due, starts queued runs as slots free, records starts and
-//    settles finished runs in batched transactions;
+// Services (each with Start/Stop, all on the injected Clock; one file each in
+// src/engine/, see docs/architecture.md):
+//  - the scheduler loop: sleeps until the next due fire, queued run, timeout
+//    or change notification, and runs a pass of the services below;
+//  - the claimer: claims fires in batches `claim_ahead` before they are due
+//    (earlier for a burst) and reserves queued runs at the workers' pace;
 //  - the executor pool: `workers` threads running drivers; a free worker takes
-//    a claimed fire from memory the moment it is due;
-//  - heartbeat: registers the instance and extends its leases;
-//  - reaper: settles runs whose owner's lease expired as abandoned.
+//    a claimed fire from memory the moment it is due; timeouts and cancels;
+//  - the settler: writes finished runs in batched transactions;
+//  - the lease keeper: registers the instance, heartbeats, extends leases;
+//  - the reaper: settles runs whose owner's lease expired as abandoned.
 
 #ifndef SKED_ENGINE_H_
 #define SKED_ENGINE_H_
