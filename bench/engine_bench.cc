@@ -1,15 +1,20 @@
-// Whole-engine workload on SQLite: N jobs with a cron schedule and the noop
-// driver, run for a while on the real clock; reports fire lag (start -
-// scheduled_for: p50, p99, max), runs per second and peak memory.
+// Whole-engine workload: N jobs with a cron or interval schedule and the noop
+// driver, run for a while on the real clock by one engine; reports job
+// creation time, store size, fire lag (start - scheduled_for: p50, p99, max),
+// runs per second, the engine's CPU time per run and peak memory. SQLite by
+// default (a fresh file); --url postgresql://... runs it on PostgreSQL (in a
+// fresh schema, sked_engine_bench).
 //
 //   sked_engine_bench [--jobs N] [--schedule SCHEDULE] [--seconds S] [--workers W]
-//                     [--stagger S] [--db PATH]
+//                     [--stagger S] [--start-in S] [--db PATH] [--url URL]
+//                     [--create-threads T]
 //
 // docs/performance.md lists the commands and figures.
 
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,12 +22,14 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sked/clock.h"
 #include "sked/driver.h"
 #include "sked/engine.h"
 #include "sked/store.h"
+#include "store/postgres/pg_client.h"
 
 namespace {
 
@@ -32,9 +39,46 @@ struct Args {
   int seconds = 30;
   int workers = 8;
   std::string db = "/tmp/sked-engine-bench.db";
-  int stagger = 0;  // interval schedules: job i starts at (i % stagger) s after a common
-                    // start 10 s from now, so that 1/stagger of the jobs is due each second
+  int stagger = 0;         // interval schedules: job i starts at (i % stagger) s after a common
+                           // start 10 s from now, so that 1/stagger of the jobs is due each second
+  int start_in = 10;       // --stagger: the common start, seconds from now (after creation)
+  std::string url;         // default: sqlite://<db>
+  int create_threads = 1;  // jobs are created by this many threads (PostgreSQL: round trips)
 };
+
+constexpr const char* kSchema = "sked_engine_bench";
+
+bool IsPostgres(const std::string& url) { return url.rfind("postgres", 0) == 0; }
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
+// The store's size on disk: the SQLite file and its WAL, or the PostgreSQL
+// schema's tables with their indexes and TOAST.
+double StoreMiB(const Args& a) {
+  if (!IsPostgres(a.url)) {
+    std::error_code ec;
+    double bytes = 0;
+    for (const char* suffix : {"", "-wal"}) {
+      const auto n = std::filesystem::file_size(a.db + suffix, ec);
+      if (!ec) bytes += static_cast<double>(n);
+    }
+    return bytes / (1 << 20);
+  }
+  auto c = sked::pg::Connection::Open(a.url, kSchema);
+  if (!c.ok()) return -1;
+  auto r = (*c)->Exec(
+      "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c JOIN "
+      "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+      sked::pg::Params().Add(kSchema));
+  return r.ok() ? static_cast<double>(r->Int(0, 0)) / (1 << 20) : -1;
+}
 
 double Percentile(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
@@ -61,15 +105,34 @@ int main(int argc, char** argv) {
       a.db = v;
     else if (k == "--stagger")
       a.stagger = std::atoi(v.c_str());
+    else if (k == "--start-in")
+      a.start_in = std::atoi(v.c_str());
+    else if (k == "--url")
+      a.url = v;
+    else if (k == "--create-threads")
+      a.create_threads = std::max(1, std::atoi(v.c_str()));
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
     }
   }
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(a.db + suffix);
-  auto store = sked::Store::Open("sqlite://" + a.db);
+  sked::StoreOptions store_options;
+  if (a.url.empty()) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(a.db + suffix);
+    a.url = "sqlite://" + a.db;
+  } else if (IsPostgres(a.url)) {
+    auto c = sked::pg::Connection::Open(a.url, "public");
+    if (!c.ok()) {
+      std::fprintf(stderr, "%s\n", c.status().ToString().c_str());
+      return 1;
+    }
+    (void)(*c)->ExecScript(std::string("DROP SCHEMA IF EXISTS ") + kSchema + " CASCADE");
+    store_options.schema = kSchema;
+    store_options.max_connections = a.workers + a.create_threads + 4;
+  }
+  auto store = sked::Store::Open(a.url, store_options);
   if (!store.ok() || !(*store)->Migrate().ok()) {
-    std::fprintf(stderr, "cannot open %s\n", a.db.c_str());
+    std::fprintf(stderr, "cannot open %s\n", a.url.c_str());
     return 1;
   }
   auto drivers = sked::DriverRegistry::WithBuiltins();
@@ -82,23 +145,39 @@ int main(int argc, char** argv) {
 
   const auto t_create = std::chrono::steady_clock::now();
   const sked::Instant anchor =
-      std::chrono::floor<std::chrono::seconds>(clock->Now()) + std::chrono::seconds(10);
-  for (int i = 0; i < a.jobs; ++i) {
-    sked::JobSpec spec;
-    spec.name = "bench-" + std::to_string(i);
-    spec.schedule = a.schedule;
-    spec.driver = "noop";
-    if (a.stagger > 0) spec.start_at = anchor + std::chrono::seconds(i % a.stagger);
-    auto job = engine.CreateJob(spec);
-    if (!job.ok()) {
-      std::fprintf(stderr, "%s\n", job.status().ToString().c_str());
-      return 1;
+      std::chrono::floor<std::chrono::seconds>(clock->Now()) + std::chrono::seconds(a.start_in);
+  // Through the engine (validated as `sked job add` would), from
+  // create_threads threads taking every create_threads-th job.
+  std::atomic<bool> failed{false};
+  auto create = [&](int first) {
+    for (int i = first; i < a.jobs && !failed; i += a.create_threads) {
+      sked::JobSpec spec;
+      spec.name = "bench-" + std::to_string(i);
+      spec.schedule = a.schedule;
+      spec.driver = "noop";
+      if (a.stagger > 0) spec.start_at = anchor + std::chrono::seconds(i % a.stagger);
+      auto job = engine.CreateJob(spec);
+      if (!job.ok()) {
+        std::fprintf(stderr, "%s\n", job.status().ToString().c_str());
+        failed = true;
+      }
     }
+  };
+  {
+    std::vector<std::thread> creators;
+    for (int t = 0; t < a.create_threads; ++t) creators.emplace_back(create, t);
+    for (std::thread& t : creators) t.join();
   }
+  if (failed) return 1;
   const double create_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_create).count();
+  if (anchor <= clock->Now() && a.stagger > 0) {
+    std::fprintf(stderr, "creating the jobs took past their common start: raise --start-in\n");
+  }
+  const double store_mib = StoreMiB(a);
 
   const sked::Instant begin = clock->Now();
+  const double cpu_begin = CpuSeconds();
   if (sked::Status s = engine.Start(); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
@@ -112,6 +191,7 @@ int main(int argc, char** argv) {
   }
   engine.Stop();
   const sked::Instant end = clock->Now();
+  const double cpu_s = CpuSeconds() - cpu_begin;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);  // before the analysis below loads every run
 
@@ -135,12 +215,16 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(end - begin).count();
   double max_lag = lag_ms.empty() ? 0 : *std::max_element(lag_ms.begin(), lag_ms.end());
   const double p50 = Percentile(lag_ms, 0.50), p99 = Percentile(lag_ms, 0.99);
-  std::printf("jobs %d  schedule '%s'  workers %d  run for %.1f s (jobs created in %.1f s)\n",
-              a.jobs, a.schedule.c_str(), a.workers, secs, create_s);
+  std::printf("jobs %d  schedule '%s'  workers %d  run for %.1f s on %s\n", a.jobs,
+              a.schedule.c_str(), a.workers, secs, IsPostgres(a.url) ? "PostgreSQL" : "SQLite");
+  std::printf("jobs created in %.1f s (%.0f jobs/s, %d threads); store %.1f MiB after creation\n",
+              create_s, static_cast<double>(a.jobs) / create_s, a.create_threads, store_mib);
   std::printf("runs: %ld succeeded, %ld skipped, %ld other; %.0f runs/s\n", succeeded, skipped,
               other, static_cast<double>(succeeded) / secs);
   std::printf("fire lag (start - scheduled_for): p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", p50, p99,
               max_lag);
-  std::printf("peak RSS %.1f MiB\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
+  std::printf("engine CPU %.1f s (%.1f us per run)  peak RSS %.1f MiB\n", cpu_s,
+              succeeded > 0 ? cpu_s * 1e6 / static_cast<double>(succeeded) : 0.0,
+              static_cast<double>(ru.ru_maxrss) / 1024.0);
   return 0;
 }

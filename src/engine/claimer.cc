@@ -122,6 +122,7 @@ void Claimer::ClaimFires(Instant now) {
       }
       // Workers start what is due already while the next batch is claimed.
       state_.PromoteDueLocked(ctx_.clock->Now());
+      state_.TrimJobCacheLocked();
     }
     state_.work_cv.notify_all();
     if (static_cast<int>(claimed_jobs.size()) < limit) return;
@@ -188,6 +189,7 @@ void Claimer::ReserveQueued(Instant pass_start) {
       state_.ready.push_back({std::move(r), now});
       any = true;
     }
+    state_.TrimJobCacheLocked();  // after the runs are in the book: their jobs stay
   }
   if (any) state_.work_cv.notify_all();
 }

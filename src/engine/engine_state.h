@@ -55,6 +55,11 @@ namespace sked::engine_internal {
 constexpr Duration kHoldReady = std::chrono::seconds(1);
 constexpr Duration kHoldReadyInFleet = std::chrono::milliseconds(100);
 
+// The job cache keeps at most this many jobs beyond those with runs in the
+// book: with a million stored jobs, every one is claimed in turn, and caching
+// each one would grow the engine by its whole job table.
+constexpr size_t kMaxCachedJobs = 16384;
+
 double Seconds(Duration d);
 
 // Constant after construction; borrowed things outlive the engine.
@@ -185,6 +190,9 @@ struct EngineState {
   void CountSkippedLocked(const std::string& reason) SKED_REQUIRES(mu);
   // Caches `job` unless the same version is cached (keeping its schedule).
   void CacheJobLocked(Job job) SKED_REQUIRES(mu);
+  // Past kMaxCachedJobs, forgets cached jobs that no run in the book needs
+  // (down to half the bound, so trims are rare).
+  void TrimJobCacheLocked() SKED_REQUIRES(mu);
 };
 
 }  // namespace sked::engine_internal

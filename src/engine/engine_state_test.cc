@@ -1,0 +1,62 @@
+#include "engine/engine_state.h"
+
+#include <gtest/gtest.h>
+
+#include "sked/time_zone.h"
+
+namespace sked::engine_internal {
+namespace {
+
+Run RunOf(std::int64_t id, std::int64_t job_id) {
+  Run r;
+  r.id = id;
+  r.job_id = job_id;
+  return r;
+}
+
+TEST(EngineStateTest, TheJobCacheIsBoundedButKeepsEveryJobABookedRunNeeds) {
+  EngineState state;
+  MutexLock l(state.mu);
+  const auto n = static_cast<std::int64_t>(kMaxCachedJobs) + 100;
+  for (std::int64_t id = 1; id <= n; ++id) {
+    Job job;
+    job.id = id;
+    job.version = 1;
+    state.CacheJobLocked(job);
+  }
+  // Runs in each part of the book, of jobs spread over the cache.
+  state.reserved.emplace(std::make_tuple(Instant(), 0, std::int64_t{1}), RunOf(1, 5));
+  state.ready.push_back({RunOf(2, n / 2), Instant()});
+  Execution e;
+  e.run = RunOf(3, n);
+  state.executing.emplace(3, std::move(e));
+  state.TrimJobCacheLocked();
+  EXPECT_LE(state.jobs.size(), kMaxCachedJobs / 2 + 3);
+  EXPECT_TRUE(state.jobs.contains(5));
+  EXPECT_TRUE(state.jobs.contains(n / 2));
+  EXPECT_TRUE(state.jobs.contains(n));
+  // Under the bound nothing goes.
+  const size_t kept = state.jobs.size();
+  state.TrimJobCacheLocked();
+  EXPECT_EQ(state.jobs.size(), kept);
+}
+
+TEST(EngineStateTest, CachingTheSameVersionKeepsTheParsedSchedule) {
+  EngineState state;
+  MutexLock l(state.mu);
+  Job job;
+  job.id = 1;
+  job.version = 3;
+  auto schedule = Schedule::Parse("every 10s", TimeZone::Utc(), std::chrono::seconds(0), Instant());
+  ASSERT_TRUE(schedule.ok()) << schedule.status().ToString();
+  state.jobs.emplace(1, CachedJobEntry{job, *schedule});
+  state.CacheJobLocked(job);
+  EXPECT_TRUE(state.jobs.at(1).schedule.has_value());
+  job.version = 4;
+  state.CacheJobLocked(job);
+  EXPECT_EQ(state.jobs.at(1).job.version, 4);
+  EXPECT_FALSE(state.jobs.at(1).schedule.has_value());
+}
+
+}  // namespace
+}  // namespace sked::engine_internal
