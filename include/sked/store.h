@@ -104,6 +104,13 @@ struct RunOutcome {
   std::string error;
   std::string reason;
   std::optional<NewRun> retry;  // written in the same transaction
+  // Set when the run finished before its start was recorded (a short run
+  // taken from memory): the settle records the start too, at `started_at`
+  // under `lease_token`, and applies only while the run is still queued and
+  // reserved by `instance_id` (one write instead of RecordDispatches' start
+  // and then the settle).
+  std::optional<Instant> started_at;
+  std::string instance_id;
 };
 
 struct JobType {
@@ -242,8 +249,10 @@ class Store {
   // Settles running runs in one transaction: status, output and times, the
   // job's counters (runs, successes, failures) and last_run_at, and any retry
   // run. An outcome whose run is no longer running under that lease token
-  // (reaped, or settled elsewhere) changes nothing. Returns, per outcome,
-  // whether it was applied.
+  // (reaped, or settled elsewhere) changes nothing; nor does one with
+  // `started_at` whose run is no longer queued and reserved by its
+  // `instance_id` (cancelled, reaped). Returns, per outcome, whether it was
+  // applied.
   virtual Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) = 0;
   // Extends the leases of every running run owned by `instance`, and its
   // reservations of queued runs, that have not expired by `now`: an expired

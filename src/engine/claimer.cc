@@ -26,7 +26,7 @@ Result<Schedule> Claimer::ScheduleFor(const Job& job) {
   {
     MutexLock l(state_.mu);
     auto it = state_.jobs.find(job.id);
-    if (it != state_.jobs.end() && it->second.job.version == job.version && it->second.schedule) {
+    if (it != state_.jobs.end() && it->second.job->version == job.version && it->second.schedule) {
       return *it->second.schedule;
     }
   }
@@ -35,7 +35,7 @@ Result<Schedule> Claimer::ScheduleFor(const Job& job) {
                         Schedule::Parse(job.spec.schedule, zone, std::chrono::seconds(0),
                                         job.spec.start_at.value_or(job.created_at)));
   MutexLock l(state_.mu);
-  state_.jobs.insert_or_assign(job.id, CachedJobEntry{job, s});
+  state_.jobs.insert_or_assign(job.id, CachedJobEntry{std::make_shared<const Job>(job), s});
   return s;
 }
 

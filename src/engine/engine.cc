@@ -165,8 +165,8 @@ void Engine::Impl::Stop() {
     MutexLock lock(state_.mu);
     state_.GiveBackClaimsLocked(ctx_.clock->Now());
   }
-  executor_.RecordDispatches();
   settler_.SettlePending();
+  executor_.RecordDispatches();
   lease_keeper_.Deregister();
 }
 

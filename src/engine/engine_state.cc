@@ -100,9 +100,10 @@ void EngineState::CountSkippedLocked(const std::string& reason) {
 
 void EngineState::CacheJobLocked(Job job) {
   auto it = jobs.find(job.id);
-  if (it != jobs.end() && it->second.job.version == job.version) return;
+  if (it != jobs.end() && it->second.job->version == job.version) return;
   const std::int64_t id = job.id;
-  jobs.insert_or_assign(id, CachedJobEntry{std::move(job), std::nullopt});
+  jobs.insert_or_assign(id,
+                        CachedJobEntry{std::make_shared<const Job>(std::move(job)), std::nullopt});
 }
 
 void EngineState::TrimJobCacheLocked() {

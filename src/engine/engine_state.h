@@ -31,6 +31,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -75,7 +76,6 @@ struct Execution {
   Run run;
   std::stop_source stop;
   Instant deadline;                  // timeout
-  bool deadline_known = false;       // from the job's timeout (else the default)
   std::optional<RunStatus> stop_as;  // timed_out or cancelled, once stop is requested
   std::string stop_reason;
   std::optional<Instant> stopped_at;
@@ -91,7 +91,7 @@ struct Ready {
 // A job as last seen (by the claimer, or a worker's read), with its parsed
 // schedule once the claimer needed it; replaced when the job's version changes.
 struct CachedJobEntry {
-  Job job;
+  std::shared_ptr<const Job> job;  // shared with the workers running its runs
   std::optional<Schedule> schedule;
 };
 

@@ -49,12 +49,12 @@ TEST(EngineStateTest, CachingTheSameVersionKeepsTheParsedSchedule) {
   job.version = 3;
   auto schedule = Schedule::Parse("every 10s", TimeZone::Utc(), std::chrono::seconds(0), Instant());
   ASSERT_TRUE(schedule.ok()) << schedule.status().ToString();
-  state.jobs.emplace(1, CachedJobEntry{job, *schedule});
+  state.jobs.emplace(1, CachedJobEntry{std::make_shared<const Job>(job), *schedule});
   state.CacheJobLocked(job);
   EXPECT_TRUE(state.jobs.at(1).schedule.has_value());
   job.version = 4;
   state.CacheJobLocked(job);
-  EXPECT_EQ(state.jobs.at(1).job.version, 4);
+  EXPECT_EQ(state.jobs.at(1).job->version, 4);
   EXPECT_FALSE(state.jobs.at(1).schedule.has_value());
 }
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "cron/cron_test_util.h"
@@ -414,11 +415,26 @@ class BlockingClaimStore final : public ForwardingStore {
     }
     return ForwardingStore::ClaimDue(request, plan);
   }
+  // What the engine wrote: starts recorded on their own, and outcomes that
+  // carried their start with them.
+  Result<std::vector<bool>> RecordDispatches(std::string_view instance,
+                                             const std::vector<Dispatch>& dispatches,
+                                             Instant lease_until) override {
+    for (const Dispatch& d : dispatches) starts_ += d.kind == Dispatch::Kind::kStarted;
+    return ForwardingStore::RecordDispatches(instance, dispatches, lease_until);
+  }
+  Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override {
+    for (const RunOutcome& o : outcomes) settled_with_start_ += o.started_at.has_value();
+    return ForwardingStore::SettleRuns(outcomes);
+  }
+  int starts() const { return starts_; }
+  int settled_with_start() const { return settled_with_start_; }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool armed_ = false, blocked_ = false, released_ = false;
+  std::atomic<int> starts_{0}, settled_with_start_{0};
 };
 
 TEST_F(EngineTest, AReservedFireStartsOnTimeWhileTheLoopWaitsOnASlowClaim) {
@@ -447,6 +463,38 @@ TEST_F(EngineTest, AReservedFireStartsOnTimeWhileTheLoopWaitsOnASlowClaim) {
   sked::Run fire = *RunAt(store_.get(), job, kT0 + seconds(60));
   EXPECT_EQ(fire.status, RunStatus::kSucceeded);
   EXPECT_EQ(*fire.started_at, kT0 + seconds(60));
+  StopEngine();  // before `slow` goes
+}
+
+// A short run that ends before the loop records its start is written once:
+// the settle records the start with the end.
+TEST_F(EngineTest, ARunThatEndsBeforeItsStartIsRecordedIsWrittenOnce) {
+  BlockingClaimStore slow(store_.get());
+  engine_ = std::make_unique<Engine>(options_, &slow, drivers_.get(), &clock_);
+  ASSERT_TRUE(engine_->Start().ok());
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  Job job = Create(Spec("short", "0 * * * * *", "record"));
+  AdvanceTo(kT0 + seconds(59) + milliseconds(900));
+  // The loop hangs in a claim while the fire starts and ends.
+  slow.BlockNextClaim();
+  Create(Spec("other", "30 * * * * *"));
+  ASSERT_TRUE(slow.WaitUntilBlocked());
+  clock_.SetTime(kT0 + seconds(60));
+  bool ran = false;
+  for (int i = 0; i < 2000 && !ran; ++i) {  // at most 10 s of real time
+    ran = !recording_->seen().empty();
+    if (!ran) std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(ran);
+  slow.Release();
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  sked::Run fire = *RunAt(store_.get(), job, kT0 + seconds(60));
+  EXPECT_EQ(fire.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*fire.started_at, kT0 + seconds(60));
+  EXPECT_NE(fire.lease_token, 0);
+  EXPECT_EQ(slow.starts(), 0) << "the start was recorded on its own";
+  EXPECT_EQ(slow.settled_with_start(), 1);
+  EXPECT_EQ(engine_->Metrics().runs_by_status["succeeded"], 1);
   StopEngine();  // before `slow` goes
 }
 

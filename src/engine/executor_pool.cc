@@ -75,12 +75,12 @@ void ExecutorPool::WorkerThread() {
 
 std::optional<std::int64_t> ExecutorPool::DispatchLocked(Run run, Instant now) {
   auto job = state_.jobs.find(run.job_id);
-  if (job == state_.jobs.end() || job->second.job.version != run.job_version) {
+  if (job == state_.jobs.end() || job->second.job->version != run.job_version) {
     // The job changed since the claim: let the queue serve the run.
     state_.dispatches.push_back({run.id, Dispatch::Kind::kReleased, now, 0, ""});
     return std::nullopt;
   }
-  const JobSpec& spec = job->second.job.spec;
+  const JobSpec& spec = job->second.job->spec;
   // Claimed while the job was idle; a run started since (a manual trigger,
   // a retry) may hold this one back.
   auto running = state_.running_by_job.find(run.job_id);
@@ -112,8 +112,7 @@ std::optional<std::int64_t> ExecutorPool::DispatchLocked(Run run, Instant now) {
     state_.metrics.fire_lag.Observe(Seconds(now - run.scheduled_for));
   }
   Execution e;
-  e.deadline = now + spec.timeout.value_or(o.default_timeout);
-  e.deadline_known = true;
+  e.deadline = now + spec.timeout.value_or(o.default_timeout);  // the job the run saw
   e.run = std::move(run);
   const std::int64_t id = e.run.id;
   ++state_.running_by_job[e.run.job_id];
@@ -121,62 +120,58 @@ std::optional<std::int64_t> ExecutorPool::DispatchLocked(Run run, Instant now) {
   return id;
 }
 
-Result<Job> ExecutorPool::CachedJob(const Run& run) {
-  {
-    MutexLock l(state_.mu);
-    auto it = state_.jobs.find(run.job_id);
-    if (it != state_.jobs.end() && it->second.job.version == run.job_version) {
-      return it->second.job;
-    }
+Result<std::shared_ptr<const Job>> ExecutorPool::CachedJobLocked(const Run& run) {
+  auto it = state_.jobs.find(run.job_id);
+  if (it != state_.jobs.end() && it->second.job->version == run.job_version) {
+    return it->second.job;
   }
+  return NotFoundError("not cached");
+}
+
+Result<std::shared_ptr<const Job>> ExecutorPool::LoadJob(const Run& run) {
   SKED_ASSIGN_OR_RETURN(Job job, ctx_.store->GetJob(run.job_id));
   MutexLock l(state_.mu);
   state_.CacheJobLocked(job);
-  return job;
+  return std::make_shared<const Job>(std::move(job));
 }
 
 void ExecutorPool::Execute(std::int64_t run_id) {
   const EngineOptions& o = ctx_.options;
   Run run;
   std::stop_token token;
+  Result<std::shared_ptr<const Job>> job = NotFoundError("not cached");
   {
     MutexLock l(state_.mu);
     Execution& e = state_.executing.at(run_id);
     run = e.run;
     token = e.stop.get_token();
+    job = CachedJobLocked(run);  // most runs: the claimer cached it
   }
+  if (!job.ok()) job = LoadJob(run);
   DriverResult result;
-  Result<Job> job = CachedJob(run);
-  Driver* driver = job.ok() ? ctx_.drivers->Find(job->spec.driver) : nullptr;
+  Driver* driver = job.ok() ? ctx_.drivers->Find((*job)->spec.driver) : nullptr;
   if (!job.ok()) {
     result = DriverResult::Failed("job " + std::to_string(run.job_id) +
                                   " could not be loaded: " + job.status().message());
   } else if (driver == nullptr) {
-    result = DriverResult::Failed("no driver named '" + job->spec.driver + "' is registered");
+    result = DriverResult::Failed("no driver named '" + (*job)->spec.driver + "' is registered");
   } else {
-    bool told;
-    {
-      MutexLock l(state_.mu);
-      Execution& e = state_.executing.at(run_id);
-      told = e.deadline_known;
-      e.deadline = *run.started_at + job->spec.timeout.value_or(o.default_timeout);
-    }
-    if (!told) state_.WakeLoop();  // the loop must learn this run's deadline
+    const JobSpec& spec = (*job)->spec;
     RunContext ctx;
     ctx.run_id = run.id;
-    ctx.job_name = job->spec.name;
+    ctx.job_name = spec.name;
     ctx.attempt = run.attempt;
     ctx.scheduled_for = run.scheduled_for;
-    ctx.config = job->spec.driver_config;
+    ctx.config = spec.driver_config;
     ctx.clock = &clock_;
     if (o.observer != nullptr) o.observer->OnRunStarted(run);
     try {
       result = driver->Execute(ctx, token);
     } catch (const std::exception& ex) {
-      result = DriverResult::Failed(std::string("driver '") + job->spec.driver +
-                                    "' threw: " + ex.what());
+      result =
+          DriverResult::Failed(std::string("driver '") + spec.driver + "' threw: " + ex.what());
     } catch (...) {
-      result = DriverResult::Failed(std::string("driver '") + job->spec.driver +
+      result = DriverResult::Failed(std::string("driver '") + spec.driver +
                                     "' threw an unknown exception");
     }
   }
@@ -212,7 +207,7 @@ void ExecutorPool::Execute(std::int64_t run_id) {
       state_.last_escape_at = finished;
     }
     if (job.ok() && out.status != RunStatus::kCancelled) {
-      out.retry = policy::PlanRetry(*job, run, out.status, finished,
+      out.retry = policy::PlanRetry(**job, run, out.status, finished,
                                     std::uniform_real_distribution<double>(0, 1)(state_.rng));
     }
     state_.metrics.run_duration.Observe(Seconds(finished - *run.started_at));

@@ -9,6 +9,7 @@
 #define SKED_ENGINE_EXECUTOR_POOL_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -68,9 +69,10 @@ class ExecutorPool {
   // releases it to the queue (or skips it); returns the run id to execute.
   std::optional<std::int64_t> DispatchLocked(Run run, Instant now) SKED_REQUIRES(state_.mu);
   void Execute(std::int64_t run_id) SKED_EXCLUDES(state_.mu);
-  // The run's job at the version the run saw, from the cache the claimer
-  // fills (most runs), or the store.
-  Result<Job> CachedJob(const Run& run) SKED_EXCLUDES(state_.mu);
+  // The run's job at the version the run saw: from the cache the claimer
+  // fills (most runs; NOT_FOUND when it is not there), or the store.
+  Result<std::shared_ptr<const Job>> CachedJobLocked(const Run& run) SKED_REQUIRES(state_.mu);
+  Result<std::shared_ptr<const Job>> LoadJob(const Run& run) SKED_EXCLUDES(state_.mu);
 
   const EngineContext& ctx_;
   EngineState& state_;

@@ -42,8 +42,10 @@ Instant SchedulerLoop::Pass(Instant now) {
     if (state_.draining) state_.GiveBackClaimsLocked(now);
     state_.ReleaseStalledLocked(now, o.workers);
   }
-  executor_.RecordDispatches();
+  // Settles first: a run that started and ended since the last pass is
+  // written once, its start with its end.
   settler_.SettlePending();
+  executor_.RecordDispatches();
   bool draining;
   {
     MutexLock l(state_.mu);

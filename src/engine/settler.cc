@@ -1,18 +1,43 @@
 #include "engine/settler.h"
 
 #include <algorithm>
+#include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace sked::engine_internal {
+
+void Settler::MergeUnrecordedStartsLocked(std::vector<RunOutcome>& batch) {
+  std::unordered_map<std::int64_t, std::optional<Instant>> merged;  // run id -> its start
+  for (const RunOutcome& o : batch) {
+    if (state_.unrecorded_starts.contains(o.run_id)) merged.emplace(o.run_id, std::nullopt);
+  }
+  if (merged.empty()) return;
+  std::erase_if(state_.dispatches, [&](const Dispatch& d) {
+    if (d.kind != Dispatch::Kind::kStarted) return false;
+    auto it = merged.find(d.run_id);
+    if (it == merged.end()) return false;
+    it->second = d.at;
+    return true;
+  });
+  for (RunOutcome& o : batch) {
+    auto it = merged.find(o.run_id);
+    if (it == merged.end() || !it->second) continue;  // its start is being written
+    o.started_at = *it->second;
+    o.instance_id = ctx_.options.instance_id;
+    state_.unrecorded_starts.erase(o.run_id);
+  }
+}
 
 void Settler::SettlePending() {
   std::vector<RunOutcome> batch;
   {
     MutexLock l(state_.mu);
     batch.swap(state_.outcomes);
-    // A run's end is written after its start: a run a worker took from
-    // memory may finish before the loop has recorded that it started.
+    MergeUnrecordedStartsLocked(batch);
+    // A run's end is written after its start: one whose start is being
+    // written right now waits for the next pass.
     auto waiting = std::stable_partition(batch.begin(), batch.end(), [this](const RunOutcome& o) {
       state_.mu.AssertHeld();
       return !state_.unrecorded_starts.contains(o.run_id);

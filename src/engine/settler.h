@@ -1,10 +1,13 @@
 // The settler: writes the outcomes of finished runs (and the retries the
 // policy planned for them) to the store, settle_batch per transaction, each
-// fenced by its run's lease token. A run's end is written after its start.
-// Called by the scheduler loop, and once more by Stop.
+// fenced by its run's lease token (or, for a run whose start was never
+// written, by its reservation: start and end in one write). Called by the
+// scheduler loop before it records dispatches, and once more by Stop.
 
 #ifndef SKED_ENGINE_SETTLER_H_
 #define SKED_ENGINE_SETTLER_H_
+
+#include <vector>
 
 #include "engine/engine_state.h"
 
@@ -21,6 +24,11 @@ class Settler {
   void SettlePending() SKED_EXCLUDES(state_.mu);
 
  private:
+  // Outcomes of runs whose start is still among the dispatches to record
+  // (short runs, finished before the loop's next pass) take the start with
+  // them: one write per run instead of two. The start leaves the dispatches.
+  void MergeUnrecordedStartsLocked(std::vector<RunOutcome>& batch) SKED_REQUIRES(state_.mu);
+
   const EngineContext& ctx_;
   EngineState& state_;
 };

@@ -516,6 +516,53 @@ TEST_P(StoreConformanceTest, HeldRunsInFrontDoNotBlockTheQueue) {
   EXPECT_EQ(*store_->QueueDepth(), 600);
 }
 
+// A short run that finished before its start was recorded is settled in one
+// write from its reservation: fenced by the reserving instance, and by the
+// run still being queued (a cancel or the reaper got there first).
+TEST_P(StoreConformanceTest, ASettleRecordsAnUnrecordedStartFromTheReservation) {
+  auto [one, many, late] = QueueOfThreeJobs();
+  auto a = store_->ReserveQueued("inst-a", kT0, 3, kT0 + seconds(30));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  std::vector<sked::Run> reserved;
+  for (const sked::Run& r : a->runs) {
+    if (r.status == RunStatus::kQueued) reserved.push_back(r);
+  }
+  ASSERT_EQ(reserved.size(), 3u);
+  auto outcome = [&](const sked::Run& r, const std::string& instance) {
+    RunOutcome o;
+    o.run_id = r.id;
+    o.lease_token = 77;
+    o.status = RunStatus::kSucceeded;
+    o.started_at = kT0 + milliseconds(1);
+    o.finished_at = kT0 + milliseconds(3);
+    o.instance_id = instance;
+    return o;
+  };
+  // Another instance's reservation, and a cancelled run, are fenced out.
+  EXPECT_EQ(*store_->SettleRuns({outcome(reserved[0], "inst-b")}), std::vector<bool>{false});
+  ASSERT_TRUE(store_->RequestCancel(reserved[1].id, kT0, "cancelled by user").ok());
+  EXPECT_EQ(*store_->SettleRuns({outcome(reserved[1], "inst-a")}), std::vector<bool>{false});
+  EXPECT_EQ(store_->GetRun(reserved[1].id)->status, RunStatus::kCancelled);
+
+  const Job before = *store_->GetJob(reserved[0].job_id);
+  auto applied =
+      store_->SettleRuns({outcome(reserved[0], "inst-a"), outcome(reserved[2], "inst-a")});
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(*applied, (std::vector<bool>{true, true}));
+  sked::Run done = *store_->GetRun(reserved[0].id);
+  EXPECT_EQ(done.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*done.started_at, kT0 + milliseconds(1));
+  EXPECT_EQ(*done.finished_at, kT0 + milliseconds(3));
+  EXPECT_EQ(done.lease_token, 77);
+  EXPECT_FALSE(done.lease_expires_at.has_value());
+  EXPECT_EQ(store_->GetJob(reserved[0].job_id)->runs, before.runs + 1);
+  // Settled: the same outcome again, or as a running run, changes nothing.
+  EXPECT_EQ(*store_->SettleRuns({outcome(reserved[0], "inst-a")}), std::vector<bool>{false});
+  RunOutcome as_running = outcome(reserved[0], "");
+  as_running.started_at.reset();
+  EXPECT_EQ(*store_->SettleRuns({as_running}), std::vector<bool>{false});
+}
+
 TEST_P(StoreConformanceTest, SettleCountsFencesAndWritesRetries) {
   Job job = Create("settle");
   ASSERT_EQ(ClaimAll(kT0).size(), 1u);

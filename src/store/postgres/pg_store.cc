@@ -1134,7 +1134,8 @@ Result<std::vector<bool>> PostgresStore::SettleRuns(const std::vector<RunOutcome
     // is fenced out, as it would be after the first settled it.
     std::set<std::int64_t> seen;
     std::vector<size_t> sent;
-    ArrayLiteral ids, tokens, status, finished, exit_code, output, truncated, result, error, reason;
+    ArrayLiteral ids, tokens, status, finished, exit_code, output, truncated, result, error, reason,
+        started, owner;
     for (size_t i = 0; i < outcomes.size(); ++i) {
       const RunOutcome& o = outcomes[i];
       if (!seen.insert(o.run_id).second) continue;
@@ -1149,6 +1150,8 @@ Result<std::vector<bool>> PostgresStore::SettleRuns(const std::vector<RunOutcome
       result.Add(o.result);
       error.Add(o.error);
       reason.Add(o.reason);
+      started.Add(OptUs(o.started_at));
+      owner.Add(o.instance_id);
     }
     std::vector<bool> applied(outcomes.size(), false);
     if (sent.empty()) return applied;
@@ -1156,19 +1159,24 @@ Result<std::vector<bool>> PostgresStore::SettleRuns(const std::vector<RunOutcome
     SKED_RETURN_IF_ERROR(tx.Begin());
     Params p;
     for (const ArrayLiteral* a : {&ids, &tokens, &status, &finished, &exit_code, &output,
-                                  &truncated, &result, &error, &reason}) {
+                                  &truncated, &result, &error, &reason, &started, &owner}) {
       p.Add(a->str());
     }
     SKED_ASSIGN_OR_RETURN(
         Rows r,
+        // An outcome with a start time records the start too (it was never
+        // written), from the run's reservation by that instance.
         c->Exec("UPDATE runs SET status = u.status, finished_at = u.finished, exit_code = "
                 "u.exit_code, output = u.output, output_truncated = u.truncated, result = "
-                "u.result, error = u.error, reason = u.reason, lease_expires_at = NULL FROM "
+                "u.result, error = u.error, reason = u.reason, lease_expires_at = NULL, "
+                "lease_token = u.token, started_at = coalesce(u.started, runs.started_at) FROM "
                 "unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::int[], "
-                "$6::text[], $7::bool[], $8::text[], $9::text[], $10::text[]) AS u(id, token, "
-                "status, finished, exit_code, output, truncated, result, error, reason) WHERE "
-                "runs.id = u.id AND runs.status = 'running' AND runs.lease_token = u.token "
-                "RETURNING runs.id, runs.job_id, runs.started_at",
+                "$6::text[], $7::bool[], $8::text[], $9::text[], $10::text[], $11::bigint[], "
+                "$12::text[]) AS u(id, token, status, finished, exit_code, output, truncated, "
+                "result, error, reason, started, owner) WHERE runs.id = u.id AND "
+                "((u.started IS NULL AND runs.status = 'running' AND runs.lease_token = u.token) "
+                "OR (u.started IS NOT NULL AND runs.status = 'queued' AND runs.instance_id = "
+                "u.owner)) RETURNING runs.id, runs.job_id, runs.started_at",
                 p));
     std::unordered_map<std::int64_t, std::pair<std::int64_t, std::optional<Instant>>> done;
     for (int i = 0; i < r.size(); ++i) {

@@ -773,11 +773,23 @@ Result<std::vector<bool>> SqliteStore::SettleRuns(const std::vector<RunOutcome>&
       return InvalidArgumentError("cannot settle run " + std::to_string(o.run_id) + " as " +
                                   std::string(RunStatusName(o.status)));
     }
-    SKED_ASSIGN_OR_RETURN(
-        Stmt * u, Sql("UPDATE runs SET status = ?, finished_at = ?, exit_code = ?, output = ?, "
-                      "output_truncated = ?, result = ?, error = ?, reason = ?, "
-                      "lease_expires_at = NULL WHERE id = ? AND status = 'running' AND "
-                      "lease_token = ? RETURNING job_id, started_at, attempt, priority"));
+    Stmt* u = nullptr;
+    if (o.started_at) {
+      // Its start was never recorded: recorded here, from its reservation.
+      SKED_ASSIGN_OR_RETURN(
+          u, Sql("UPDATE runs SET status = ?1, finished_at = ?2, exit_code = ?3, output = ?4, "
+                 "output_truncated = ?5, result = ?6, error = ?7, reason = ?8, "
+                 "lease_expires_at = NULL, lease_token = ?10, started_at = ?11 WHERE id = ?9 "
+                 "AND status = 'queued' AND instance_id = ?12 "
+                 "RETURNING job_id, started_at, attempt, priority"));
+      u->Bind(11, Us(*o.started_at)).Bind(12, o.instance_id);
+    } else {
+      SKED_ASSIGN_OR_RETURN(
+          u, Sql("UPDATE runs SET status = ?1, finished_at = ?2, exit_code = ?3, output = ?4, "
+                 "output_truncated = ?5, result = ?6, error = ?7, reason = ?8, "
+                 "lease_expires_at = NULL WHERE id = ?9 AND status = 'running' AND "
+                 "lease_token = ?10 RETURNING job_id, started_at, attempt, priority"));
+    }
     u->Bind(1, RunStatusName(o.status))
         .Bind(2, Us(o.finished_at))
         .Bind(3, o.exit_code ? std::optional<std::int64_t>(*o.exit_code) : std::nullopt)
