@@ -229,7 +229,14 @@ void ExecutorPool::RecordDispatches() {
   std::vector<Dispatch> batch;
   {
     MutexLock l(state_.mu);
-    batch.swap(state_.dispatches);
+    // The start of a run that has ended already stays for the settler, which
+    // writes it with the run's end (Settler::MergeUnrecordedStartsLocked).
+    std::vector<Dispatch> kept;
+    for (Dispatch& d : state_.dispatches) {
+      const bool ended = d.kind == Dispatch::Kind::kStarted && !state_.executing.contains(d.run_id);
+      (ended ? kept : batch).push_back(std::move(d));
+    }
+    state_.dispatches.swap(kept);
   }
   if (batch.empty()) return;
   auto applied = ctx_.store->RecordDispatches(ctx_.options.instance_id, batch,
