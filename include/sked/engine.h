@@ -3,7 +3,7 @@
 // with a Store, a DriverRegistry and a Clock (all borrowed; they must outlive
 // it), calls Start(), and manages jobs through it.
 //
-// Services (each with Start/Stop, all on the injected Clock; one file each in
+// Services (all on the injected Clock; those with a thread have Start/Stop; one file each in
 // src/engine/, see docs/architecture.md):
 //  - the scheduler loop: sleeps until the next due fire, queued run, timeout
 //    or change notification, and runs a pass of the services below;
