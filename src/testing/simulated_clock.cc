@@ -35,11 +35,13 @@ bool SimulatedClock::AwaitWithDeadline(std::unique_lock<std::mutex>& lock,
     }
     cv.wait(lock);
   }
-  // Leave only when no waker still holds a pointer to our cv; release the
-  // caller's lock meanwhile, since the waker needs it to notify.
+  // Leave only when no waker still holds a pointer to our entry; release the
+  // caller's lock meanwhile, since the waker needs it to notify. Checked again
+  // after retaking both locks: another SetTime may have found this entry due
+  // while mu_ was released.
   {
     std::unique_lock<std::mutex> l(mu_);
-    if (self->notifying > 0) {
+    while (self->notifying > 0) {
       lock.unlock();
       changed_.wait(l, [&] { return self->notifying == 0; });
       l.unlock();

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace sked::testing {
@@ -94,6 +97,32 @@ TEST(SimulatedClockTest, ManyWaitersWakeInDeadlineOrder) {
   for (auto& t : threads) t.join();
   ASSERT_EQ(woke.size(), 4u);
   EXPECT_EQ(woke[2] + woke[3], 7);
+}
+
+// Wakers that keep finding a leaving waiter due (a test stepping time in a
+// loop) must not touch its entry after it left (ASan caught one that did).
+TEST(SimulatedClockTest, AWaiterLeavesSafelyWhileTimeKeepsStepping) {
+  SimulatedClock clock(kStart);
+  std::atomic<bool> done{false};
+  std::thread waiter([&] {
+    std::mutex mu;
+    std::condition_variable cv;
+    for (int i = 0; i < 2000; ++i) {
+      std::unique_lock<std::mutex> lock(mu);
+      clock.AwaitWithDeadline(lock, cv, clock.Now() + std::chrono::microseconds(1),
+                              [] { return false; });
+    }
+    done = true;
+  });
+  auto step = [&] {
+    for (long i = 0; i < 20'000'000 && !done; ++i) clock.AdvanceTime(std::chrono::microseconds(1));
+  };
+  std::thread stepper(step);
+  step();
+  stepper.join();
+  waiter.join();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(clock.WaiterCount(), 0);
 }
 
 }  // namespace
