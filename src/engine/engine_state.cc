@@ -107,7 +107,9 @@ void EngineState::CacheJobLocked(Job job) {
 }
 
 void EngineState::TrimJobCacheLocked() {
-  if (jobs.size() <= kMaxCachedJobs) return;
+  // The booked runs' jobs stay, so the bound counts on top of them: a burst
+  // with more jobs booked than the bound does not rescan the cache per batch.
+  if (jobs.size() <= kMaxCachedJobs + reserved.size() + ready.size() + executing.size()) return;
   std::unordered_set<std::int64_t> needed;
   for (const auto& [key, run] : reserved) needed.insert(run.job_id);
   for (const Ready& r : ready) needed.insert(r.run.job_id);

@@ -190,8 +190,8 @@ struct EngineState {
   void CountSkippedLocked(const std::string& reason) SKED_REQUIRES(mu);
   // Caches `job` unless the same version is cached (keeping its schedule).
   void CacheJobLocked(Job job) SKED_REQUIRES(mu);
-  // Past kMaxCachedJobs, forgets cached jobs that no run in the book needs
-  // (down to half the bound, so trims are rare).
+  // Past kMaxCachedJobs beyond the book's runs, forgets cached jobs that no
+  // run in the book needs (down to half the bound, so trims are rare).
   void TrimJobCacheLocked() SKED_REQUIRES(mu);
 };
 

@@ -41,6 +41,33 @@ TEST(EngineStateTest, TheJobCacheIsBoundedButKeepsEveryJobABookedRunNeeds) {
   EXPECT_EQ(state.jobs.size(), kept);
 }
 
+// A burst booking more jobs than the bound keeps them all, and the cache is
+// only trimmed again once it has grown by the bound beyond the booked runs.
+TEST(EngineStateTest, ABookLargerThanTheJobCacheBoundKeepsItsJobs) {
+  EngineState state;
+  MutexLock l(state.mu);
+  const auto booked = static_cast<std::int64_t>(kMaxCachedJobs) + 1000;
+  for (std::int64_t id = 1; id <= booked + 10; ++id) {
+    Job job;
+    job.id = id;
+    job.version = 1;
+    state.CacheJobLocked(job);
+    if (id <= booked) state.reserved.emplace(std::make_tuple(Instant(), 0, id), RunOf(id, id));
+  }
+  state.TrimJobCacheLocked();
+  EXPECT_EQ(state.jobs.size(), static_cast<size_t>(booked + 10)) << "within bound + booked";
+  for (std::int64_t id = booked + 11; id <= booked + 10 + static_cast<std::int64_t>(kMaxCachedJobs);
+       ++id) {
+    Job job;
+    job.id = id;
+    job.version = 1;
+    state.CacheJobLocked(job);
+  }
+  state.TrimJobCacheLocked();
+  EXPECT_EQ(state.jobs.size(), static_cast<size_t>(booked)) << "only the booked runs' jobs stay";
+  for (std::int64_t id = 1; id <= booked; ++id) ASSERT_TRUE(state.jobs.contains(id)) << id;
+}
+
 TEST(EngineStateTest, CachingTheSameVersionKeepsTheParsedSchedule) {
   EngineState state;
   MutexLock l(state.mu);

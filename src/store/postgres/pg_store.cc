@@ -880,8 +880,7 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
     for (int i = 0; i < s.size(); ++i) {
       const std::int64_t id = s.Int(i, 0), job_id = s.Int(i, 1);
       JobSpec spec;
-      spec.overlap =
-          s.Text(i, 3) == "concurrent" ? OverlapPolicy::kConcurrent : OverlapPolicy::kQueue;
+      spec.overlap = ParseOverlapPolicy(s.Text(i, 3)).value_or(OverlapPolicy::kSkip);
       spec.max_concurrent = static_cast<int>(s.Int(i, 4));
       if (auto deadline = s.OptInt(i, 5)) spec.starting_deadline = Duration(*deadline);
       int& count = running[job_id];

@@ -603,14 +603,15 @@ Result<Store::Reservation> SqliteStore::TakeQueuedLocked(std::string_view instan
   s->Bind(1, Us(now)).Bind(2, limit + std::min(limit, store_internal::kLookAhead));
   struct Candidate {
     std::int64_t id, job_id, scheduled_for;
-    bool concurrent;
+    OverlapPolicy overlap;
     int max_concurrent;
     std::optional<std::int64_t> deadline_us;
     int running;
   };
   std::vector<Candidate> candidates;
   while (s->Step()) {
-    candidates.push_back({s->Int(0), s->Int(1), s->Int(2), s->Text(3) == "concurrent",
+    candidates.push_back({s->Int(0), s->Int(1), s->Int(2),
+                          ParseOverlapPolicy(s->Text(3)).value_or(OverlapPolicy::kSkip),
                           static_cast<int>(s->Int(4)), s->OptInt(5), static_cast<int>(s->Int(6))});
   }
   SKED_RETURN_IF_ERROR(s->status());
@@ -620,7 +621,7 @@ Result<Store::Reservation> SqliteStore::TakeQueuedLocked(std::string_view instan
   int taken = 0;
   for (const Candidate& c : candidates) {
     JobSpec spec;
-    spec.overlap = c.concurrent ? OverlapPolicy::kConcurrent : OverlapPolicy::kQueue;
+    spec.overlap = c.overlap;
     spec.max_concurrent = c.max_concurrent;
     if (c.deadline_us) spec.starting_deadline = Duration(*c.deadline_us);
     auto [it, inserted] = running.try_emplace(c.job_id, c.running);
