@@ -79,6 +79,7 @@ struct Job {
   std::string source = "api";  // "api" or "config" (declared in sked.toml)
   std::optional<Instant> next_run_at;
   std::optional<Instant> last_run_at;
+  std::optional<Instant> last_success_at;  // the start of the newest succeeded run
   std::int64_t runs = 0;
   std::int64_t successes = 0;
   std::int64_t failures = 0;

@@ -30,6 +30,9 @@ namespace sked {
 struct JobFilter {
   std::optional<JobState> state;
   std::optional<std::string> source;  // "api" or "config"
+  std::optional<std::string> tag;     // jobs carrying this tag
+  std::optional<std::string> driver;  // jobs of this driver
+  std::string name_prefix;            // names starting with this (compared byte for byte)
   std::int64_t after_id = 0;          // paging: ids greater than this
   int limit = 1000;
 };
@@ -38,6 +41,7 @@ struct RunFilter {
   std::optional<std::int64_t> job_id;
   std::optional<RunStatus> status;
   std::optional<Instant> since;  // queued_at at or after
+  std::optional<Instant> until;  // queued_at before
   std::int64_t before_id = 0;    // paging: ids lower than this (0: from the newest)
   int limit = 100;
 };
@@ -128,6 +132,38 @@ struct InstanceInfo {
   Instant started_at{};
   Instant heartbeat_at{};
   std::optional<Instant> stopped_at;
+};
+
+// An API bearer token as stored: only a hash of its secret is kept, so the
+// store's contents never let anyone act as the token's holder.
+struct ApiToken {
+  std::int64_t id = 0;
+  std::string name;         // unique among tokens not revoked
+  std::string role;         // "viewer", "operator" or "admin"
+  std::string secret_hash;  // hex SHA-256 of the secret
+  std::string created_by;
+  Instant created_at{};
+  std::optional<Instant> revoked_at;
+};
+
+// One change made through the API or the CLI: who, what, when, from where.
+struct AuditEntry {
+  std::int64_t id = 0;
+  Instant at{};
+  std::string actor;   // the token's name, or "cli:<user>"
+  std::string action;  // "job.create", "run.cancel", "token.revoke", ...
+  std::string target;  // "job/hello", "run/42", "token/ci"
+  std::string source;  // the client's address, or "cli"
+  int status = 0;      // the HTTP status answered (0 for the CLI)
+  std::string detail;  // why it failed, or a short summary
+};
+
+struct AuditFilter {
+  std::optional<std::string> actor;
+  std::optional<std::string> action;
+  std::optional<Instant> since;  // at or after
+  std::int64_t before_id = 0;    // paging: ids lower than this (0: from the newest)
+  int limit = 100;
 };
 
 struct StoreOptions {
@@ -294,6 +330,22 @@ class Store {
   virtual Status Heartbeat(std::string_view instance, Instant now) = 0;
   virtual Status DeregisterInstance(std::string_view instance, Instant now) = 0;
   virtual Result<std::vector<InstanceInfo>> ListInstances() = 0;
+
+  // --- API tokens and the audit log ---
+  // Inserts `token` (its id is assigned). ALREADY_EXISTS when a token of
+  // that name is not revoked.
+  virtual Result<ApiToken> CreateToken(const ApiToken& token) = 0;
+  // NOT_FOUND if absent (a revoked token is returned, revoked_at set).
+  virtual Result<ApiToken> GetToken(std::int64_t id) = 0;
+  // Every token, revoked ones too, by id.
+  virtual Result<std::vector<ApiToken>> ListTokens() = 0;
+  // Revokes the token of that name that is not revoked yet, at `now`, and
+  // returns it. NOT_FOUND if there is none.
+  virtual Result<ApiToken> RevokeToken(std::string_view name, Instant now) = 0;
+  // Appends `entry` (its id is assigned) and returns the id.
+  virtual Result<std::int64_t> AppendAudit(const AuditEntry& entry) = 0;
+  // Newest first.
+  virtual Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) = 0;
 
   // --- Change notifications ---
   // Calls `listener` (from a store thread; it must be quick) when another

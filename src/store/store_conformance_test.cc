@@ -839,7 +839,141 @@ TEST_P(StoreConformanceTest, ListRunsFiltersAndPages) {
   RunFilter since;
   since.since = kT0 + seconds(120);
   EXPECT_EQ(store_->ListRuns(since)->size(), 2u);
+  RunFilter until;
+  until.until = kT0 + seconds(60);  // before: the first claim's two runs
+  EXPECT_EQ(store_->ListRuns(until)->size(), 2u);
+  until.since = kT0 + seconds(60);
+  until.until = kT0 + seconds(120);
+  EXPECT_EQ(store_->ListRuns(until)->size(), 2u);
   (void)b;
+}
+
+TEST_P(StoreConformanceTest, ListJobsFiltersByTagDriverAndNamePrefix) {
+  Job a = NewJob("etl.daily");
+  a.spec.tags = {"etl", "nightly"};
+  a = *store_->CreateJob(a);
+  Job b = NewJob("etl.hourly");
+  b.spec.tags = {"etl-extra"};  // not the tag "etl"
+  b.spec.driver = "shell";
+  b = *store_->CreateJob(b);
+  Job c = NewJob("report");
+  c.spec.tags = {"nightly"};
+  c = *store_->CreateJob(c);
+  auto names = [&](const JobFilter& f) {
+    std::vector<std::string> out;
+    const std::vector<Job> jobs = store_->ListJobs(f).value_or(std::vector<Job>());
+    for (const Job& j : jobs) out.push_back(j.spec.name);
+    return out;
+  };
+  JobFilter tag;
+  tag.tag = "etl";
+  EXPECT_EQ(names(tag), std::vector<std::string>{"etl.daily"});
+  tag.tag = "nightly";
+  EXPECT_EQ(names(tag), (std::vector<std::string>{"etl.daily", "report"}));
+  tag.tag = "%";  // no wildcard meaning
+  EXPECT_TRUE(names(tag).empty());
+  JobFilter driver;
+  driver.driver = "shell";
+  EXPECT_EQ(names(driver), std::vector<std::string>{"etl.hourly"});
+  JobFilter prefix;
+  prefix.name_prefix = "etl.";
+  EXPECT_EQ(names(prefix), (std::vector<std::string>{"etl.daily", "etl.hourly"}));
+  prefix.name_prefix = "etl_";  // '_' is no wildcard either
+  EXPECT_TRUE(names(prefix).empty());
+  prefix.name_prefix = "etl.' OR 1=1 --";
+  EXPECT_TRUE(names(prefix).empty());
+  prefix.name_prefix = "etl.";
+  prefix.tag = "nightly";
+  EXPECT_EQ(names(prefix), std::vector<std::string>{"etl.daily"});
+}
+
+TEST_P(StoreConformanceTest, LastSuccessIsTheStartOfTheNewestSucceededRun) {
+  Job job = Create("success");
+  ASSERT_EQ(ClaimAll(kT0).size(), 1u);
+  sked::Run first = Start();
+  RunOutcome ok;
+  ok.run_id = first.id;
+  ok.lease_token = first.lease_token;
+  ok.finished_at = kT0 + seconds(1);
+  ASSERT_EQ(*store_->SettleRuns({ok}), std::vector<bool>{true});
+  EXPECT_EQ(store_->GetJob(job.id)->last_success_at, kT0);
+
+  ASSERT_EQ(ClaimAll(kT0 + seconds(60)).size(), 1u);
+  sked::Run second = Start(kT0 + seconds(60));
+  RunOutcome failed;
+  failed.run_id = second.id;
+  failed.lease_token = second.lease_token;
+  failed.status = RunStatus::kFailed;
+  failed.finished_at = kT0 + seconds(61);
+  ASSERT_EQ(*store_->SettleRuns({failed}), std::vector<bool>{true});
+  Job after = *store_->GetJob(job.id);
+  EXPECT_EQ(after.last_success_at, kT0);  // a failure leaves it
+  EXPECT_EQ(after.last_run_at, kT0 + seconds(60));
+}
+
+TEST_P(StoreConformanceTest, TokensKeepOnlyAHashAndRevokedNamesMayBeReused) {
+  ApiToken t;
+  t.name = "ci";
+  t.role = "operator";
+  t.secret_hash = std::string(64, 'a');
+  t.created_by = "cli:root";
+  t.created_at = kT0;
+  auto created = store_->CreateToken(t);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_GT(created->id, 0);
+  EXPECT_EQ(created->role, "operator");
+  EXPECT_FALSE(created->revoked_at.has_value());
+  EXPECT_EQ(store_->CreateToken(t).status().code(), StatusCode::kAlreadyExists);
+  ApiToken bad = t;
+  bad.name = "other";
+  bad.role = "root";  // the database refuses a role it does not know
+  EXPECT_FALSE(store_->CreateToken(bad).ok());
+  EXPECT_EQ(store_->ListTokens()->size(), 1u);
+
+  EXPECT_EQ(store_->GetToken(created->id)->secret_hash, t.secret_hash);
+  EXPECT_EQ(store_->GetToken(created->id + 100).status().code(), StatusCode::kNotFound);
+  auto revoked = store_->RevokeToken("ci", kT0 + seconds(5));
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(revoked->revoked_at, kT0 + seconds(5));
+  EXPECT_EQ(store_->GetToken(created->id)->revoked_at, kT0 + seconds(5));
+  EXPECT_EQ(store_->RevokeToken("ci", kT0).status().code(), StatusCode::kNotFound);
+  auto again = store_->CreateToken(t);  // the name is free once revoked
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(again->id, created->id);
+  EXPECT_EQ(store_->ListTokens()->size(), 2u);
+}
+
+TEST_P(StoreConformanceTest, AuditLogIsNewestFirstFilteredAndPaged) {
+  for (int i = 0; i < 5; ++i) {
+    AuditEntry e;
+    e.at = kT0 + seconds(i);
+    e.actor = i % 2 == 0 ? "ci" : "alice";
+    e.action = i < 3 ? "job.create" : "run.cancel";
+    e.target = "job/j" + std::to_string(i);
+    e.source = "127.0.0.1";
+    e.status = 201;
+    e.detail = "it's <b>fine</b>";
+    ASSERT_TRUE(store_->AppendAudit(e).ok());
+  }
+  auto all = store_->ListAudit({});
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ(all->front().target, "job/j4");
+  EXPECT_EQ(all->front().detail, "it's <b>fine</b>");
+  EXPECT_EQ(all->front().status, 201);
+  AuditFilter by_actor;
+  by_actor.actor = "ci";
+  EXPECT_EQ(store_->ListAudit(by_actor)->size(), 3u);
+  AuditFilter by_action;
+  by_action.action = "run.cancel";
+  by_action.since = kT0 + seconds(4);
+  EXPECT_EQ(store_->ListAudit(by_action)->size(), 1u);
+  AuditFilter page;
+  page.limit = 2;
+  auto first = store_->ListAudit(page);
+  ASSERT_EQ(first->size(), 2u);
+  page.before_id = first->back().id;
+  page.limit = 10;
+  EXPECT_EQ(store_->ListAudit(page)->size(), 3u);
 }
 
 TEST_P(StoreConformanceTest, JobTypesAndInstances) {

@@ -85,6 +85,18 @@ class ForwardingStore : public Store {
     return base_->DeregisterInstance(instance, now);
   }
   Result<std::vector<InstanceInfo>> ListInstances() override { return base_->ListInstances(); }
+  Result<ApiToken> CreateToken(const ApiToken& token) override { return base_->CreateToken(token); }
+  Result<ApiToken> GetToken(std::int64_t id) override { return base_->GetToken(id); }
+  Result<std::vector<ApiToken>> ListTokens() override { return base_->ListTokens(); }
+  Result<ApiToken> RevokeToken(std::string_view name, Instant now) override {
+    return base_->RevokeToken(name, now);
+  }
+  Result<std::int64_t> AppendAudit(const AuditEntry& entry) override {
+    return base_->AppendAudit(entry);
+  }
+  Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override {
+    return base_->ListAudit(filter);
+  }
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return base_->SetListener(listener);
   }

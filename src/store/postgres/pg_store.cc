@@ -52,7 +52,7 @@ constexpr const char* kJobColumns =
     "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
-    "j.created_at, j.updated_at, j.state_reason";
+    "j.created_at, j.updated_at, j.state_reason, s.last_success_at";
 // A job row with its counters (kept apart: settling a run never locks the
 // job's row, which claims lock).
 constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
@@ -98,6 +98,7 @@ Job ReadJob(const Rows& s, int row) {
   j.created_at = AtUs(num(32));
   j.updated_at = AtUs(num(33));
   j.state_reason = text(34);
+  j.last_success_at = OptInstant(s, row, 35);
   return j;
 }
 
@@ -376,6 +377,13 @@ class PostgresStore final : public Store {
   Status DeregisterInstance(std::string_view instance, Instant now) override;
   Result<std::vector<InstanceInfo>> ListInstances() override;
 
+  Result<ApiToken> CreateToken(const ApiToken& token) override;
+  Result<ApiToken> GetToken(std::int64_t id) override;
+  Result<std::vector<ApiToken>> ListTokens() override;
+  Result<ApiToken> RevokeToken(std::string_view name, Instant now) override;
+  Result<std::int64_t> AppendAudit(const AuditEntry& entry) override;
+  Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override;
+
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return listener_.Set(listener);
   }
@@ -581,11 +589,17 @@ Result<std::vector<Job>> PostgresStore::ListJobs(const JobFilter& filter) {
                        : std::nullopt);
     p.Add(filter.source);
     p.Add(filter.limit);
-    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
-                                              " WHERE j.id > $1 AND ($2::text IS "
-                                              "NULL OR j.state = $2) AND ($3::text IS NULL OR "
-                                              "j.source = $3) ORDER BY j.id LIMIT $4",
-                                          p));
+    p.Add(filter.tag);
+    p.Add(filter.driver);
+    p.Add(filter.name_prefix);
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
+                            " WHERE j.id > $1 AND ($2::text IS NULL OR j.state = $2) AND "
+                            "($3::text IS NULL OR j.source = $3) AND ($5::text IS NULL OR "
+                            "strpos(',' || j.tags || ',', ',' || $5 || ',') > 0) AND ($6::text "
+                            "IS NULL OR j.driver = $6) AND left(j.name, length($7::text)) = $7 "
+                            "ORDER BY j.id LIMIT $4",
+                        p));
     std::vector<Job> out;
     out.reserve(static_cast<size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) out.push_back(ReadJob(r, i));
@@ -1077,7 +1091,7 @@ Result<std::int64_t> PostgresStore::QueueDepth() {
 Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& settled) {
   struct Counts {
     std::int64_t runs = 0, successes = 0, failures = 0;
-    std::optional<std::int64_t> last;
+    std::optional<std::int64_t> last, last_success;
   };
   std::map<std::int64_t, Counts> by_job;  // in id order
   for (const Settled& s : settled) {
@@ -1087,15 +1101,19 @@ Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& se
     if (IsFailure(s.status)) ++n.failures;
     // A run that never started (an expired reservation) leaves last_run_at alone.
     if (s.started_at) n.last = std::max(n.last.value_or(Us(*s.started_at)), Us(*s.started_at));
+    if (s.started_at && s.status == RunStatus::kSucceeded) {
+      n.last_success = std::max(n.last_success.value_or(Us(*s.started_at)), Us(*s.started_at));
+    }
   }
   if (by_job.empty()) return Status::Ok();
-  ArrayLiteral ids, runs, successes, failures, last;
+  ArrayLiteral ids, runs, successes, failures, last, last_success;
   for (const auto& [id, n] : by_job) {
     ids.Add(id);
     runs.Add(n.runs);
     successes.Add(n.successes);
     failures.Add(n.failures);
     last.Add(n.last);
+    last_success.Add(n.last_success);
   }
   // Two instances settling runs of the same jobs would deadlock if each
   // updated the counter rows in its own order (an UPDATE ... FROM unnest has
@@ -1109,15 +1127,17 @@ Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& se
       ->Exec(
           "UPDATE job_stats s SET runs = s.runs + u.runs, successes = s.successes + "
           "u.successes, failures = s.failures + u.failures, last_run_at = "
-          "GREATEST(s.last_run_at, u.last) FROM unnest($1::bigint[], $2::bigint[], "
-          "$3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, runs, successes, failures, "
-          "last) WHERE s.job_id = u.id",
+          "GREATEST(s.last_run_at, u.last), last_success_at = GREATEST(s.last_success_at, "
+          "u.last_success) FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], "
+          "$5::bigint[], $6::bigint[]) AS u(id, runs, successes, failures, last, last_success) "
+          "WHERE s.job_id = u.id",
           Params()
               .Add(ids.str())
               .Add(runs.str())
               .Add(successes.str())
               .Add(failures.str())
-              .Add(last.str()))
+              .Add(last.str())
+              .Add(last_success.str()))
       .status();
 }
 
@@ -1330,11 +1350,13 @@ Result<std::vector<Run>> PostgresStore::ListRuns(const RunFilter& filter) {
     p.Add(OptUs(filter.since));
     p.Add(filter.before_id);
     p.Add(filter.limit);
+    p.Add(OptUs(filter.until));
     SKED_ASSIGN_OR_RETURN(
         Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
                             " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE ($1::bigint IS "
                             "NULL OR r.job_id = $1) AND ($2::text IS NULL OR r.status = $2) AND "
                             "($3::bigint IS NULL OR r.queued_at >= $3) AND ($4 = 0 OR r.id < $4) "
+                            "AND ($6::bigint IS NULL OR r.queued_at < $6) "
                             "ORDER BY r.id DESC LIMIT $5",
                         p));
     std::vector<Run> out;
@@ -1429,6 +1451,108 @@ Result<std::vector<InstanceInfo>> PostgresStore::ListInstances() {
     for (int i = 0; i < r.size(); ++i) {
       out.push_back({r.Text(i, 0), r.Text(i, 1), r.Int(i, 2), r.Text(i, 3), AtUs(r.Int(i, 4)),
                      AtUs(r.Int(i, 5)), OptInstant(r, i, 6)});
+    }
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------- tokens, audit log
+
+constexpr const char* kTokenColumns =
+    "id, name, role, secret_hash, created_by, created_at, revoked_at";
+
+ApiToken ReadToken(const Rows& r, int i) {
+  return {r.Int(i, 0),  r.Text(i, 1),      r.Text(i, 2),       r.Text(i, 3),
+          r.Text(i, 4), AtUs(r.Int(i, 5)), OptInstant(r, i, 6)};
+}
+
+Result<ApiToken> PostgresStore::CreateToken(const ApiToken& token) {
+  return With([&](Connection* c) -> Result<ApiToken> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec(std::string("INSERT INTO api_tokens (name, role, secret_hash, created_by, "
+                                    "created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO "
+                                    "NOTHING RETURNING ") +
+                            kTokenColumns,
+                        Params()
+                            .Add(token.name)
+                            .Add(token.role)
+                            .Add(token.secret_hash)
+                            .Add(token.created_by)
+                            .Add(Us(token.created_at))));
+    if (r.empty()) {
+      return AlreadyExistsError("a token named '" + token.name + "' exists (revoke it first)");
+    }
+    return ReadToken(r, 0);
+  });
+}
+
+Result<ApiToken> PostgresStore::GetToken(std::int64_t id) {
+  return With([&](Connection* c) -> Result<ApiToken> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec(std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE id = $1",
+                        Params().Add(id)));
+    if (r.empty()) return NotFoundError("token " + std::to_string(id) + " not found");
+    return ReadToken(r, 0);
+  });
+}
+
+Result<std::vector<ApiToken>> PostgresStore::ListTokens() {
+  return With([](Connection* c) -> Result<std::vector<ApiToken>> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec(std::string("SELECT ") + kTokenColumns + " FROM api_tokens ORDER BY id"));
+    std::vector<ApiToken> out;
+    out.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadToken(r, i));
+    return out;
+  });
+}
+
+Result<ApiToken> PostgresStore::RevokeToken(std::string_view name, Instant now) {
+  return With([&](Connection* c) -> Result<ApiToken> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec(std::string("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND "
+                                    "revoked_at IS NULL RETURNING ") +
+                            kTokenColumns,
+                        Params().Add(Us(now)).Add(name)));
+    if (r.empty()) {
+      return NotFoundError("no token named '" + std::string(name) + "' (or it is revoked already)");
+    }
+    return ReadToken(r, 0);
+  });
+}
+
+Result<std::int64_t> PostgresStore::AppendAudit(const AuditEntry& e) {
+  return With([&](Connection* c) -> Result<std::int64_t> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec("INSERT INTO audit_log (at, actor, action, target, source, status, "
+                        "detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                        Params()
+                            .Add(Us(e.at))
+                            .Add(e.actor)
+                            .Add(e.action)
+                            .Add(e.target)
+                            .Add(e.source)
+                            .Add(e.status)
+                            .Add(e.detail)));
+    return r.Int(0, 0);
+  });
+}
+
+Result<std::vector<AuditEntry>> PostgresStore::ListAudit(const AuditFilter& f) {
+  return With([&](Connection* c) -> Result<std::vector<AuditEntry>> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r,
+        c->Exec(
+            "SELECT id, at, actor, action, target, source, status, detail FROM "
+            "audit_log WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL "
+            "OR action = $2) AND ($3::bigint IS NULL OR at >= $3) AND ($4 = 0 OR id "
+            "< $4) ORDER BY id DESC LIMIT $5",
+            Params().Add(f.actor).Add(f.action).Add(OptUs(f.since)).Add(f.before_id).Add(f.limit)));
+    std::vector<AuditEntry> out;
+    out.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) {
+      out.push_back({r.Int(i, 0), AtUs(r.Int(i, 1)), r.Text(i, 2), r.Text(i, 3), r.Text(i, 4),
+                     r.Text(i, 5), static_cast<int>(r.Int(i, 6)), r.Text(i, 7)});
     }
     return out;
   });

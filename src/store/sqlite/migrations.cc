@@ -198,6 +198,34 @@ CREATE INDEX runs_active ON runs (job_id, status) WHERE status IN ('queued', 'ru
 CREATE INDEX runs_by_job ON runs (job_id, id);
 )sql",
        true},
+      {4, "API tokens, the audit log, a job's last success", R"sql(
+ALTER TABLE jobs ADD COLUMN last_success_at INTEGER;
+UPDATE jobs SET last_success_at = (SELECT max(r.started_at) FROM runs r
+  WHERE r.job_id = jobs.id AND r.status = 'succeeded');
+
+CREATE TABLE api_tokens (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  name        TEXT NOT NULL,
+  role        TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+  secret_hash TEXT NOT NULL,
+  created_by  TEXT NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL,
+  revoked_at  INTEGER
+);
+-- A name names one live token; revoked ones keep theirs for the audit log.
+CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens (name) WHERE revoked_at IS NULL;
+
+CREATE TABLE audit_log (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  at     INTEGER NOT NULL,
+  actor  TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '',
+  status INTEGER NOT NULL DEFAULT 0,
+  detail TEXT NOT NULL DEFAULT ''
+);
+)sql"},
   };
   return migrations;
 }

@@ -41,8 +41,8 @@ constexpr const char* kJobColumns =
     "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
-    "j.created_at, j.updated_at, j.state_reason";
-constexpr int kJobColumnCount = 35;
+    "j.created_at, j.updated_at, j.state_reason, j.last_success_at";
+constexpr int kJobColumnCount = 36;
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -83,6 +83,7 @@ Job ReadJob(const Stmt& s) {
   j.created_at = AtUs(s.Int(32));
   j.updated_at = AtUs(s.Int(33));
   j.state_reason = s.Text(34);
+  j.last_success_at = OptInstant(s, 35);
   return j;
 }
 
@@ -209,6 +210,13 @@ class SqliteStore final : public Store {
   Status Heartbeat(std::string_view instance, Instant now) override;
   Status DeregisterInstance(std::string_view instance, Instant now) override;
   Result<std::vector<InstanceInfo>> ListInstances() override;
+
+  Result<ApiToken> CreateToken(const ApiToken& token) override;
+  Result<ApiToken> GetToken(std::int64_t id) override;
+  Result<std::vector<ApiToken>> ListTokens() override;
+  Result<ApiToken> RevokeToken(std::string_view name, Instant now) override;
+  Result<std::int64_t> AppendAudit(const AuditEntry& entry) override;
+  Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override;
 
  private:
   // Serializes use of the connection; every statement is reset when the
@@ -396,10 +404,15 @@ Result<std::vector<Job>> SqliteStore::ListJobs(const JobFilter& filter) {
   SKED_ASSIGN_OR_RETURN(Stmt * s,
                         Sql(std::string("SELECT ") + kJobColumns +
                             " FROM jobs j WHERE j.id > ?1 AND (?2 IS NULL OR j.state = ?2) "
-                            "AND (?3 IS NULL OR j.source = ?3) ORDER BY j.id LIMIT ?4"));
-  s->Bind(1, filter.after_id).Bind(4, filter.limit);
+                            "AND (?3 IS NULL OR j.source = ?3) AND (?5 IS NULL OR "
+                            "instr(',' || j.tags || ',', ',' || ?5 || ',') > 0) AND (?6 IS NULL "
+                            "OR j.driver = ?6) AND substr(j.name, 1, length(?7)) = ?7 "
+                            "ORDER BY j.id LIMIT ?4"));
+  s->Bind(1, filter.after_id).Bind(4, filter.limit).Bind(7, filter.name_prefix);
   if (filter.state) s->Bind(2, JobStateName(*filter.state));
   if (filter.source) s->Bind(3, *filter.source);
+  if (filter.tag) s->Bind(5, *filter.tag);
+  if (filter.driver) s->Bind(6, *filter.driver);
   std::vector<Job> out;
   while (s->Step()) out.push_back(ReadJob(*s));
   SKED_RETURN_IF_ERROR(s->status());
@@ -751,8 +764,9 @@ Status SqliteStore::CountSettled(std::int64_t job_id, RunStatus status,
                                  std::optional<Instant> started_at) {
   SKED_ASSIGN_OR_RETURN(
       Stmt * s, Sql("UPDATE jobs SET runs = runs + 1, successes = successes + ?, failures = "
-                    "failures + ?2, last_run_at = coalesce(max(last_run_at, ?3), last_run_at, ?3) "
-                    "WHERE id = ?4"));
+                    "failures + ?2, last_run_at = coalesce(max(last_run_at, ?3), last_run_at, ?3), "
+                    "last_success_at = CASE WHEN ?1 = 1 THEN coalesce(max(last_success_at, ?3), "
+                    "last_success_at, ?3) ELSE last_success_at END WHERE id = ?4"));
   // A run that never started (an expired reservation) leaves last_run_at alone.
   const std::optional<std::int64_t> last =
       started_at ? std::optional<std::int64_t>(Us(*started_at)) : std::nullopt;
@@ -926,9 +940,11 @@ Result<std::vector<Run>> SqliteStore::ListRuns(const RunFilter& filter) {
       Sql(std::string("SELECT ") + kRunColumns +
           " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE (?1 IS NULL OR r.job_id = ?1) AND "
           "(?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.queued_at >= ?3) AND "
-          "(?4 = 0 OR r.id < ?4) ORDER BY r.id DESC LIMIT ?5"));
+          "(?6 IS NULL OR r.queued_at < ?6) AND (?4 = 0 OR r.id < ?4) ORDER BY r.id DESC "
+          "LIMIT ?5"));
   s->Bind(1, filter.job_id)
       .Bind(3, OptUs(filter.since))
+      .Bind(6, OptUs(filter.until))
       .Bind(4, filter.before_id)
       .Bind(5, filter.limit);
   if (filter.status) s->Bind(2, RunStatusName(*filter.status));
@@ -1012,6 +1028,105 @@ Result<std::vector<InstanceInfo>> SqliteStore::ListInstances() {
   while (s->Step()) {
     out.push_back({s->Text(0), s->Text(1), s->Int(2), s->Text(3), AtUs(s->Int(4)), AtUs(s->Int(5)),
                    OptInstant(*s, 6)});
+  }
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
+constexpr const char* kTokenColumns =
+    "id, name, role, secret_hash, created_by, created_at, revoked_at";
+
+ApiToken ReadToken(const Stmt& s) {
+  return {s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), AtUs(s.Int(5)), OptInstant(s, 6)};
+}
+
+Result<ApiToken> SqliteStore::CreateToken(const ApiToken& token) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql(std::string("INSERT INTO api_tokens (name, role, secret_hash, created_by, "
+                                "created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING "
+                                "RETURNING ") +
+                    kTokenColumns));
+  s->Bind(1, token.name)
+      .Bind(2, token.role)
+      .Bind(3, token.secret_hash)
+      .Bind(4, token.created_by)
+      .Bind(5, Us(token.created_at));
+  if (!s->Step()) {
+    SKED_RETURN_IF_ERROR(s->status());
+    return AlreadyExistsError("a token named '" + token.name + "' exists (revoke it first)");
+  }
+  ApiToken out = ReadToken(*s);
+  SKED_RETURN_IF_ERROR(s->Run());
+  return out;
+}
+
+Result<ApiToken> SqliteStore::GetToken(std::int64_t id) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql(std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE id = ?"));
+  s->Bind(1, id);
+  if (!s->Step()) {
+    SKED_RETURN_IF_ERROR(s->status());
+    return NotFoundError("token " + std::to_string(id) + " not found");
+  }
+  return ReadToken(*s);
+}
+
+Result<std::vector<ApiToken>> SqliteStore::ListTokens() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql(std::string("SELECT ") + kTokenColumns + " FROM api_tokens ORDER BY id"));
+  std::vector<ApiToken> out;
+  while (s->Step()) out.push_back(ReadToken(*s));
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
+Result<ApiToken> SqliteStore::RevokeToken(std::string_view name, Instant now) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(std::string("UPDATE api_tokens SET revoked_at = ? WHERE "
+                                                  "name = ? AND revoked_at IS NULL RETURNING ") +
+                                      kTokenColumns));
+  s->Bind(1, Us(now)).Bind(2, name);
+  if (!s->Step()) {
+    SKED_RETURN_IF_ERROR(s->status());
+    return NotFoundError("no token named '" + std::string(name) + "' (or it is revoked already)");
+  }
+  ApiToken out = ReadToken(*s);
+  SKED_RETURN_IF_ERROR(s->Run());
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::AppendAudit(const AuditEntry& e) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql("INSERT INTO audit_log (at, actor, action, target, source, status, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  SKED_RETURN_IF_ERROR(s->Bind(1, Us(e.at))
+                           .Bind(2, e.actor)
+                           .Bind(3, e.action)
+                           .Bind(4, e.target)
+                           .Bind(5, e.source)
+                           .Bind(6, e.status)
+                           .Bind(7, e.detail)
+                           .Run());
+  return db_->LastInsertId();
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::ListAudit(const AuditFilter& f) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s,
+      Sql("SELECT id, at, actor, action, target, source, status, detail FROM audit_log WHERE "
+          "(?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR at >= "
+          "?3) AND (?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5"));
+  s->Bind(1, f.actor).Bind(2, f.action).Bind(3, OptUs(f.since)).Bind(4, f.before_id);
+  s->Bind(5, f.limit);
+  std::vector<AuditEntry> out;
+  while (s->Step()) {
+    out.push_back({s->Int(0), AtUs(s->Int(1)), s->Text(2), s->Text(3), s->Text(4), s->Text(5),
+                   static_cast<int>(s->Int(6)), s->Text(7)});
   }
   SKED_RETURN_IF_ERROR(s->status());
   return out;
