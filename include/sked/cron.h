@@ -85,6 +85,14 @@ class CronSchedule {
   TimeZone zone_;
 };
 
+// How the zone's clock changes affect a fire at `t` whose previous fire (or
+// the start of a listing) was at `prev`: "DST: clocks jumped forward from
+// 02:00 to 03:00 (+01:00 -> +02:00) before this fire", and whether the fire's
+// local time was skipped or repeated. Empty when no change lies between.
+// `schedule` may be null (interval and one-shot schedules).
+std::vector<std::string> DstNotes(const TimeZone& zone, const CronSchedule* schedule, Instant prev,
+                                  Instant t);
+
 }  // namespace sked
 
 #endif  // SKED_CRON_H_

@@ -5,6 +5,7 @@
 #ifndef SKED_DRIVER_H_
 #define SKED_DRIVER_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,11 @@ struct RunContext {
   Instant scheduled_for{};
   std::string config;  // the job's driver_config (JSON), already validated
   Clock* clock = nullptr;
+  // Output as the run writes it, for whoever watches it live (the API's
+  // stream); may be empty. A driver calls it with each chunk it reads,
+  // besides keeping its own bounded copy for the result; it is quick and
+  // never blocks on the watcher.
+  std::function<void(std::string_view)> on_output;
 };
 
 struct DriverResult {

@@ -80,6 +80,13 @@ struct Histogram {
   void Observe(double seconds);
 };
 
+// One job's share of the metrics below (by job name; a deleted job's are dropped).
+struct JobMetrics {
+  std::map<std::string, std::int64_t> runs_by_status;
+  std::map<std::string, std::int64_t> skipped_by_reason;
+  Histogram run_duration;
+};
+
 struct MetricsSnapshot {
   std::map<std::string, std::int64_t> runs_by_status;  // settled by this engine
   Histogram fire_lag;      // start - scheduled_for, scheduled and catch-up runs
@@ -93,6 +100,16 @@ struct MetricsSnapshot {
   // Processes that left their run's process group, found holding its output
   // after the run ended, and killed (shell driver).
   std::int64_t escaped_processes = 0;
+  std::map<std::string, JobMetrics> jobs;  // by job name
+};
+
+// Output a run executing in this process has written, as WatchOutput reads it.
+struct OutputChunk {
+  std::string data;         // the bytes from `offset` to `end`
+  std::int64_t offset = 0;  // where `data` starts: past the offset asked for when
+                            // older bytes were dropped (the newest 256 KiB are kept)
+  std::int64_t end = 0;     // bytes written in all so far
+  bool running = true;      // false: the run ended; nothing more comes
 };
 
 // The one liveness rule, used by the engine (peers, start-up under a taken
@@ -175,6 +192,12 @@ class Engine {
   Status CancelRun(std::int64_t run_id);
   Result<Run> GetRun(std::int64_t run_id);
   Result<std::vector<Run>> ListRuns(const RunFilter& filter = {});
+  // The output of a run executing in this process from byte `from` on,
+  // waiting up to `wait` (real time) for more while there is none. nullopt
+  // when the run is not executing here (queued, ended, or another
+  // instance's): its record in the store says the rest.
+  std::optional<OutputChunk> WatchOutput(std::int64_t run_id, std::int64_t from,
+                                         std::chrono::milliseconds wait);
 
   MetricsSnapshot Metrics();
   HealthSnapshot Health();

@@ -115,6 +115,7 @@ struct RunOutcome {
   // and then the settle).
   std::optional<Instant> started_at;
   std::string instance_id;
+  std::string job_name;  // not stored: for the engine's metrics
 };
 
 struct JobType {

@@ -18,6 +18,8 @@ void AddServeCommand(CLI::App& app, int* exit_code);
 void AddJobCommands(CLI::App& app, int* exit_code);
 // `sked run list|show|logs|cancel`, `sked health`, `sked instance list`, `sked migrate`.
 void AddRunCommands(CLI::App& app, int* exit_code);
+// `sked token create|list|revoke`, `sked audit list`.
+void AddTokenCommands(CLI::App& app, int* exit_code);
 // `sked import crontab`.
 void AddImportCommands(CLI::App& app, int* exit_code);
 

@@ -128,33 +128,6 @@ std::string WeekdayName(Instant t, std::chrono::seconds offset) {
   return kNames[std::chrono::weekday(std::chrono::sys_days(day)).c_encoding()];
 }
 
-// Notes on how the zone's clock changes affect the fire at `t`, whose
-// previous fire (or the start of the listing) was at `prev`.
-std::vector<std::string> DstNotes(const CronSchedule& schedule, Instant prev, Instant t) {
-  std::vector<std::string> notes;
-  const TimeZone& zone = schedule.time_zone();
-  const std::optional<TimeZone::Transition> tr = zone.NextTransition(prev);
-  if (tr && tr->at <= t) {
-    const bool forward = tr->offset_after > tr->offset_before;
-    const std::string before = LocalWallClock(tr->at, tr->offset_before).substr(11, 5);
-    const std::string after = LocalWallClock(tr->at, tr->offset_after).substr(11, 5);
-    notes.push_back(std::string("DST: clocks ") + (forward ? "jumped forward" : "fell back") +
-                    " from " + before + " to " + after + " (" + FormatUtcOffset(tr->offset_before) +
-                    " -> " + FormatUtcOffset(tr->offset_after) + ") before this fire");
-    if (forward && t == tr->at && !schedule.MatchesAt(t)) {
-      notes.emplace_back(
-          "its local time was skipped by the jump, so it fires at the first instant "
-          "after the gap");
-    }
-    if (!forward && t >= tr->at && t < tr->at + (tr->offset_before - tr->offset_after)) {
-      notes.emplace_back(
-          "second pass of a repeated local time (interval-like schedules fire on "
-          "both passes)");
-    }
-  }
-  return notes;
-}
-
 int RunExplain(const CronArgs& args) {
   auto from = FromTime(args);
   if (!from.ok()) return Fail(from.status());
@@ -177,7 +150,7 @@ int RunExplain(const CronArgs& args) {
       list.push_back({{"utc", FormatRfc3339Utc(t)},
                       {"local", LocalWallClock(t, offset)},
                       {"offset", FormatUtcOffset(offset)},
-                      {"dst_notes", DstNotes(*schedule, prev, t)}});
+                      {"dst_notes", DstNotes(schedule->time_zone(), &*schedule, prev, t)}});
       prev = t;
     }
     out["next"] = list;
@@ -197,7 +170,7 @@ int RunExplain(const CronArgs& args) {
     const std::chrono::seconds offset = zone.OffsetAt(t);
     std::cout << "  " << zone.Format(t) << "  " << WeekdayName(t, offset) << " "
               << zone.AbbreviationAt(t) << "\n";
-    for (const std::string& note : DstNotes(*schedule, prev, t)) {
+    for (const std::string& note : DstNotes(schedule->time_zone(), &*schedule, prev, t)) {
       std::cout << "      ! " << note << "\n";
     }
     prev = t;

@@ -11,26 +11,25 @@
 #include <string>
 #include <vector>
 
+#include "daemon/resource_json.h"
 #include "sked/job.h"
 #include "sked/run.h"
 #include "sked/store.h"
 
 namespace sked::cli {
 
-// RFC 3339 UTC with milliseconds, or null.
-nlohmann::ordered_json TimeJson(const std::optional<Instant>& t);
-nlohmann::ordered_json JobJson(const Job& job);
-// The job's next fire as users should read it: none while it claims nothing
-// (paused, disabled, expired), though the store keeps the schedule's next.
-std::optional<Instant> NextRunShown(const Job& job);
+// The JSON shapes are the API's (daemon/resource_json.h).
+using daemon::InstanceJson;
+using daemon::JobJson;
+using daemon::NextRunShown;
+using daemon::RunJson;
+using daemon::TimeJson;
+
 // "paused", "disabled (removed from sked.toml)".
 std::string StateText(const Job& job);
 // `text` safe to print on a terminal: control characters (ESC, CR, ...) as
 // \xNN, newlines and tabs as \n and \t when `one_line`.
 std::string Printable(std::string_view text, bool one_line = true);
-// `with_output`: include the captured output (show), not in lists.
-nlohmann::ordered_json RunJson(const Run& run, bool with_output);
-nlohmann::ordered_json InstanceJson(const InstanceInfo& instance);
 
 // A table with a header row; columns padded to their widest cell.
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,

@@ -18,6 +18,8 @@
 #include "cli/exit_codes.h"
 #include "daemon/job_sync.h"
 #include "daemon/logger.h"
+#include "server/api_server.h"
+#include "server/timed_store.h"
 
 namespace sked::cli {
 namespace {
@@ -96,7 +98,10 @@ int Serve(const ServeArgs& args) {
   LogObserver observer(&log);
   EngineOptions options = c.config.engine;
   options.observer = &observer;
-  Engine engine(options, c.store.get(), c.drivers.get(), Clock::Real());
+  // The engine's store calls are timed for /metrics.
+  server::StoreTimings timings;
+  server::TimedStore timed_store(c.store.get(), &timings);
+  Engine engine(options, &timed_store, c.drivers.get(), Clock::Real());
   auto synced = daemon::SyncDeclaredJobs(
       engine, c.config.jobs, c.config.path.empty() ? "config" : c.config.path, args.prune);
   if (!synced.ok()) return Fail(synced.status());
@@ -113,6 +118,17 @@ int Serve(const ServeArgs& args) {
              {{"job", n}});
   }
   if (Status s = engine.Start(); !s.ok()) return Fail(s);
+  std::unique_ptr<server::ApiServer> api;
+  if (!c.config.server.listen.empty()) {
+    api = std::make_unique<server::ApiServer>(
+        c.config.server,
+        server::ServeContext{&engine, c.store.get(), Clock::Real(), &log, options, &timings});
+    if (Status s = api->Start(); !s.ok()) {
+      engine.Stop();
+      return Fail(s);
+    }
+    log.Info("api listening", {{"url", api->url()}});
+  }
   log.Info("sked serving", {{"store", Store::Redact(c.config.store_url)},
                             {"instance", engine.instance_id()},
                             {"workers", std::to_string(options.workers)},
@@ -123,6 +139,7 @@ int Serve(const ServeArgs& args) {
   sigwait(&signals, &signal_number);
   log.Info("stopping", {{"signal", std::string(strsignal(signal_number))},
                         {"grace", FormatDuration(options.shutdown_grace)}});
+  // The API stays up while the engine stops: /readyz says so (503).
   std::atomic<bool> stopped{false};
   std::thread stopper([&] {
     engine.Stop();
@@ -140,6 +157,7 @@ int Serve(const ServeArgs& args) {
     }
   }
   stopper.join();
+  if (api) api->Stop();
   log.Info("stopped", {{"forced", forced ? "true" : "false"}});
   return forced ? kExitFailure : kExitOk;
 }

@@ -262,4 +262,29 @@ std::string CronSchedule::Describe() const {
   return out;
 }
 
+std::vector<std::string> DstNotes(const TimeZone& zone, const CronSchedule* schedule, Instant prev,
+                                  Instant t) {
+  std::vector<std::string> notes;
+  const std::optional<TimeZone::Transition> tr = zone.NextTransition(prev);
+  if (tr && tr->at <= t) {
+    const bool forward = tr->offset_after > tr->offset_before;
+    const std::string before = FormatRfc3339(tr->at, tr->offset_before).substr(11, 5);
+    const std::string after = FormatRfc3339(tr->at, tr->offset_after).substr(11, 5);
+    notes.push_back(std::string("DST: clocks ") + (forward ? "jumped forward" : "fell back") +
+                    " from " + before + " to " + after + " (" + FormatUtcOffset(tr->offset_before) +
+                    " -> " + FormatUtcOffset(tr->offset_after) + ") before this fire");
+    if (forward && schedule != nullptr && t == tr->at && !schedule->MatchesAt(t)) {
+      notes.emplace_back(
+          "its local time was skipped by the jump, so it fires at the first instant "
+          "after the gap");
+    }
+    if (!forward && t >= tr->at && t < tr->at + (tr->offset_before - tr->offset_after)) {
+      notes.emplace_back(
+          "second pass of a repeated local time (interval-like schedules fire on "
+          "both passes)");
+    }
+  }
+  return notes;
+}
+
 }  // namespace sked

@@ -407,6 +407,47 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
        }},
   };
 
+  server::ServerOptions& srv = c.server;
+  auto whole_seconds = [](const Value& v, std::chrono::seconds* out) -> Status {
+    SKED_ASSIGN_OR_RETURN(Duration d, AsDuration(v, std::chrono::seconds(1)));
+    if (d % std::chrono::seconds(1) != Duration(0)) {
+      return InvalidArgumentError(v.where.Say("must be whole seconds"));
+    }
+    *out = std::chrono::duration_cast<std::chrono::seconds>(d);
+    return Status::Ok();
+  };
+  std::map<std::string, Setter> server = {
+      {"listen",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(std::string s, AsString(v));
+         const size_t colon = s.rfind(':');
+         const std::string port = colon == std::string::npos ? "" : s.substr(colon + 1);
+         const bool digits = !port.empty() && port.size() <= 5 &&
+                             port.find_first_not_of("0123456789") == std::string::npos &&
+                             std::stoi(port) <= 65535;
+         if (!s.empty() && (colon == 0 || !digits)) {
+           return InvalidArgumentError(v.where.Say(
+               "expected HOST:PORT such as \"127.0.0.1:8080\" (or \"\" for no server), got '" + s +
+               "'"));
+         }
+         srv.listen = s;
+         return Status::Ok();
+       }},
+      {"tls_cert", SKED_SET(srv.tls_cert, AsString(v))},
+      {"tls_key", SKED_SET(srv.tls_key, AsString(v))},
+      {"max_body_bytes",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(int n, AsInt(v, 1024, 64 * 1024 * 1024));
+         srv.max_body_bytes = static_cast<std::size_t>(n);
+         return Status::Ok();
+       }},
+      {"read_timeout", [&](const Value& v) { return whole_seconds(v, &srv.read_timeout); }},
+      {"write_timeout", [&](const Value& v) { return whole_seconds(v, &srv.write_timeout); }},
+      {"threads", SKED_SET(srv.threads, AsInt(v, 2, 256))},
+      {"max_streams", SKED_SET(srv.max_streams, AsInt(v, 0, 255))},
+      {"metrics_auth", SKED_SET(srv.metrics_auth, AsBool(v))},
+  };
+
   for (auto&& entry : root) {
     // Not a structured binding: clang 14 cannot capture those in lambdas.
     const std::string key(entry.first.str());
@@ -422,6 +463,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       SKED_RETURN_IF_ERROR(section(scheduler));
     } else if (key == "log") {
       SKED_RETURN_IF_ERROR(section(log));
+    } else if (key == "server") {
+      SKED_RETURN_IF_ERROR(section(server));
     } else if (key == "job") {
       const toml::array* jobs = v.as_array();
       if (jobs == nullptr || !jobs->is_array_of_tables()) {
@@ -439,7 +482,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       }
     } else {
       return InvalidArgumentError(
-          At(name, v, key).Say("unknown section (known: store, scheduler, log, job)"));
+          At(name, v, key).Say("unknown section (known: store, scheduler, log, server, job)"));
     }
   }
   // Relative to the config file's folder (the default too, when there is a
@@ -448,6 +491,25 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
   SKED_RETURN_IF_ERROR(ApplyEnv("store", store, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("scheduler", scheduler, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("log", log, env));
+  SKED_RETURN_IF_ERROR(ApplyEnv("server", server, env));
+  if (srv.tls_cert.empty() != srv.tls_key.empty()) {
+    return InvalidArgumentError(name +
+                                ": server.tls_cert and server.tls_key go together (HTTPS "
+                                "needs both files)");
+  }
+  for (std::string* file : {&srv.tls_cert, &srv.tls_key}) {
+    if (file->empty()) continue;
+    if (!dir.empty() && (*file)[0] != '/') *file = (std::filesystem::path(dir) / *file).string();
+    if (std::ifstream probe(*file); !probe) {
+      return InvalidArgumentError(name + ": server TLS file '" + *file +
+                                  "' cannot be read: " + std::strerror(errno));
+    }
+  }
+  if (srv.max_streams >= srv.threads) {
+    return InvalidArgumentError(name + ": server.max_streams (" + std::to_string(srv.max_streams) +
+                                ") must be less than server.threads (" +
+                                std::to_string(srv.threads) + "): each open stream holds a thread");
+  }
   // Enough connections for every worker slot and the engine's own threads
   // (opened only as they are needed).
   if (!c.store_max_connections_set) c.store.max_connections = e.workers + 4;

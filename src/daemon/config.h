@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "server/server_options.h"
 #include "sked/engine.h"
 #include "sked/job.h"
 #include "sked/status.h"
@@ -27,7 +28,8 @@ struct Config {
   EngineOptions engine;
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;
-  std::vector<JobSpec> jobs;  // [[job]] tables, in file order
+  server::ServerOptions server;  // [server]: the REST API (off unless listen is set)
+  std::vector<JobSpec> jobs;     // [[job]] tables, in file order
 };
 
 // Reads `path`. When `must_exist` is false and the file is missing, returns

@@ -106,8 +106,41 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(Error("[log]\nlevel = \"loud\"\n"),
             "sked.toml:2: log.level: must be one of debug, info, warn, error, got 'loud'");
   EXPECT_EQ(Error("[storage]\nurl = \"x\"\n"),
-            "sked.toml:1: storage: unknown section (known: store, scheduler, log, job)");
+            "sked.toml:1: storage: unknown section (known: store, scheduler, log, server, job)");
   EXPECT_EQ(Error("[scheduler]\nworkers = 8\n[scheduler\n").rfind("sked.toml:3: ", 0), 0u);
+}
+
+TEST(ConfigTest, ServerIsOffUnlessListenIsSetAndItsKeysAreChecked) {
+  auto off = Parse("");
+  ASSERT_TRUE(off.ok());
+  EXPECT_TRUE(off->server.listen.empty());
+  EXPECT_FALSE(off->server.metrics_auth);
+  auto on = Parse(
+      "[server]\nlisten = \"127.0.0.1:8080\"\nmax_body_bytes = 65536\nread_timeout = \"5s\"\n"
+      "threads = 4\nmax_streams = 2\nmetrics_auth = true\n");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_EQ(on->server.listen, "127.0.0.1:8080");
+  EXPECT_EQ(on->server.max_body_bytes, 65536u);
+  EXPECT_EQ(on->server.read_timeout, seconds(5));
+  EXPECT_EQ(on->server.threads, 4);
+  EXPECT_TRUE(on->server.metrics_auth);
+  EXPECT_EQ(Parse("[server]\nlisten = \"[::1]:0\"\n")->server.listen, "[::1]:0");
+  EXPECT_EQ(
+      Error("[server]\nlisten = \"localhost\"\n"),
+      "sked.toml:2: server.listen: expected HOST:PORT such as \"127.0.0.1:8080\" (or \"\" for "
+      "no server), got 'localhost'");
+  EXPECT_EQ(
+      Error("[server]\nlisten = \"127.0.0.1:99999\"\n").rfind("sked.toml:2: server.listen", 0), 0u);
+  EXPECT_EQ(Error("[server]\nlisten = \"127.0.0.1:80\"\ntls_cert = \"c.pem\"\n"),
+            "sked.toml: server.tls_cert and server.tls_key go together (HTTPS needs both files)");
+  EXPECT_EQ(Error("[server]\ntls_cert = \"/nonexistent/c.pem\"\ntls_key = \"/nonexistent/k.pem\"\n")
+                .rfind("sked.toml: server TLS file '/nonexistent/c.pem' cannot be read", 0),
+            0u);
+  EXPECT_EQ(Error("[server]\nthreads = 4\nmax_streams = 4\n"),
+            "sked.toml: server.max_streams (4) must be less than server.threads (4): each open "
+            "stream holds a thread");
+  EXPECT_EQ(Error("[server]\nport = 80\n").rfind("sked.toml:2: server.port: unknown key", 0), 0u);
+  EXPECT_EQ(Parse("", {{"SKED_SERVER_LISTEN", "127.0.0.1:9090"}})->server.listen, "127.0.0.1:9090");
 }
 
 TEST(ConfigTest, JobErrorsNameTheJobTable) {

@@ -481,6 +481,7 @@ DriverResult ShellDriver::Execute(const RunContext& context, std::stop_token sto
       const ssize_t got = read(pipe_fds[0], buf, sizeof buf);
       if (got > 0) {
         output.Append(buf, static_cast<size_t>(got));
+        if (context.on_output) context.on_output(std::string_view(buf, static_cast<size_t>(got)));
       } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
         pipe_open = false;
       }

@@ -115,7 +115,7 @@ void Claimer::ClaimFires(Instant now) {
       for (Run& r : *runs) {
         ++state_.metrics.fires_claimed;
         if (r.status == RunStatus::kSkipped) {
-          state_.CountSkippedLocked(r.reason);
+          state_.CountSkippedLocked(r.job_name, r.reason);
         } else if (r.status == RunStatus::kQueued && !r.instance_id.empty()) {
           state_.reserved.emplace(std::make_tuple(r.not_before, -r.priority, r.id), std::move(r));
         }
@@ -183,7 +183,7 @@ void Claimer::ReserveQueued(Instant pass_start) {
     for (Job& job : reserved->jobs) state_.CacheJobLocked(std::move(job));
     for (Run& r : reserved->runs) {
       if (r.status == RunStatus::kSkipped) {
-        state_.CountSkippedLocked(r.reason);
+        state_.CountSkippedLocked(r.job_name, r.reason);
         continue;
       }
       state_.ready.push_back({std::move(r), now});

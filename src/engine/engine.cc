@@ -67,6 +67,7 @@ class Engine::Impl {
   MetricsSnapshot Metrics() { return engine_internal::MetricsNow(ctx_, state_); }
   HealthSnapshot Health() { return engine_internal::EngineHealth(ctx_, state_); }
   Store* store() { return ctx_.store; }
+  engine_internal::LiveOutput& live_output() { return executor_.live_output(); }
   const std::string& instance_id() const { return ctx_.options.instance_id; }
 
  private:
@@ -230,6 +231,10 @@ Status Engine::CancelRun(std::int64_t run_id) { return impl_->jobs().Cancel(run_
 Result<Run> Engine::GetRun(std::int64_t run_id) { return impl_->store()->GetRun(run_id); }
 Result<std::vector<Run>> Engine::ListRuns(const RunFilter& filter) {
   return impl_->store()->ListRuns(filter);
+}
+std::optional<OutputChunk> Engine::WatchOutput(std::int64_t run_id, std::int64_t from,
+                                               std::chrono::milliseconds wait) {
+  return impl_->live_output().Read(run_id, from, wait);
 }
 MetricsSnapshot Engine::Metrics() { return impl_->Metrics(); }
 HealthSnapshot Engine::Health() { return impl_->Health(); }

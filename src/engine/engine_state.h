@@ -186,8 +186,12 @@ struct EngineState {
   void RequestStopLocked(Execution& e, RunStatus as, std::string reason, Instant now)
       SKED_REQUIRES(mu);
   void FlushStops() SKED_EXCLUDES(mu);
-  // Counts a run skipped here (metrics).
-  void CountSkippedLocked(const std::string& reason) SKED_REQUIRES(mu);
+  // Counts a run of `job` skipped here (metrics).
+  void CountSkippedLocked(const std::string& job, const std::string& reason) SKED_REQUIRES(mu);
+  // Counts a run of `job` settled here as `status` (metrics).
+  void CountSettledLocked(const std::string& job, RunStatus status) SKED_REQUIRES(mu);
+  // The job's own metrics, created with the engine's histogram bounds.
+  JobMetrics& JobMetricsLocked(const std::string& job) SKED_REQUIRES(mu);
   // Caches `job` unless the same version is cached (keeping its schedule).
   void CacheJobLocked(Job job) SKED_REQUIRES(mu);
   // Past kMaxCachedJobs beyond the book's runs, forgets cached jobs that no

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "cron/cron_test_util.h"
-#include "testing/forwarding_store.h"
+#include "store/forwarding_store.h"
 #include "testing/simulated_clock.h"
 
 namespace sked {

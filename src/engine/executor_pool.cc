@@ -91,7 +91,7 @@ std::optional<std::int64_t> ExecutorPool::DispatchLocked(Run run, Instant now) {
       verdict == policy::StartVerdict::kSkipOverlap) {
     const char* reason = policy::SkipReason(verdict);
     state_.dispatches.push_back({run.id, Dispatch::Kind::kSkipped, now, 0, reason});
-    state_.CountSkippedLocked(reason);
+    state_.CountSkippedLocked(run.job_name, reason);
     return std::nullopt;
   }
   if (verdict == policy::StartVerdict::kWait) {
@@ -148,6 +148,7 @@ void ExecutorPool::Execute(std::int64_t run_id) {
     job = CachedJobLocked(run);  // most runs: the claimer cached it
   }
   if (!job.ok()) job = LoadJob(run);
+  if (run.job_name.empty() && job.ok()) run.job_name = (*job)->spec.name;  // for the metrics
   DriverResult result;
   Driver* driver = job.ok() ? ctx_.drivers->Find((*job)->spec.driver) : nullptr;
   if (!job.ok()) {
@@ -164,6 +165,8 @@ void ExecutorPool::Execute(std::int64_t run_id) {
     ctx.scheduled_for = run.scheduled_for;
     ctx.config = spec.driver_config;
     ctx.clock = &clock_;
+    ctx.on_output = [this, id = run.id](std::string_view data) { live_output_.Append(id, data); };
+    live_output_.Open(run.id);
     if (o.observer != nullptr) o.observer->OnRunStarted(run);
     try {
       result = driver->Execute(ctx, token);
@@ -175,10 +178,12 @@ void ExecutorPool::Execute(std::int64_t run_id) {
                                     "' threw an unknown exception");
     }
   }
+  live_output_.Close(run.id);
   const Instant finished = ctx_.clock->Now();
   std::optional<RunOutcome> observed;
   RunOutcome out;
   out.run_id = run.id;
+  out.job_name = run.job_name;
   out.lease_token = run.lease_token;
   out.finished_at = finished;
   out.exit_code = result.exit_code;
@@ -211,6 +216,7 @@ void ExecutorPool::Execute(std::int64_t run_id) {
                                     std::uniform_real_distribution<double>(0, 1)(state_.rng));
     }
     state_.metrics.run_duration.Observe(Seconds(finished - *run.started_at));
+    state_.JobMetricsLocked(run.job_name).run_duration.Observe(Seconds(finished - *run.started_at));
     if (o.observer != nullptr) observed = out;
     state_.outcomes.push_back(std::move(out));
     state_.executing.erase(run_id);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/engine_state.h"
+#include "engine/live_output.h"
 
 namespace sked::engine_internal {
 
@@ -48,6 +49,8 @@ class ExecutorPool {
   // The earliest of `next`, the next timeout and the next cancel poll.
   Instant NextWake(Instant next) SKED_EXCLUDES(state_.mu);
   bool HasFreeWorker() SKED_EXCLUDES(state_.mu);
+  // The output of the runs executing here, as their drivers write it.
+  LiveOutput& live_output() { return live_output_; }
 
  private:
   // The clock drivers see: the engine's clock, counting who waits on it so
@@ -77,6 +80,7 @@ class ExecutorPool {
   const EngineContext& ctx_;
   EngineState& state_;
   DriverClock clock_;
+  LiveOutput live_output_;
   std::vector<std::thread> threads_;
 };
 

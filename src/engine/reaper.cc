@@ -25,7 +25,7 @@ void Reaper::Reap(Instant now) {
   {
     MutexLock l(state_.mu);
     state_.metrics.reaped += static_cast<std::int64_t>(reaped->size());
-    state_.metrics.runs_by_status["abandoned"] += static_cast<std::int64_t>(reaped->size());
+    for (const Run& r : *reaped) state_.CountSettledLocked(r.job_name, RunStatus::kAbandoned);
   }
   // A retry may now be queued: let the loop look.
   if (!reaped->empty()) state_.WakeLoop();

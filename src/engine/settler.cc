@@ -60,7 +60,7 @@ void Settler::SettlePending() {
     }
     for (size_t i = 0; i < part.size(); ++i) {
       if (!(*applied)[i]) continue;  // fenced out: settled elsewhere
-      ++state_.metrics.runs_by_status[std::string(RunStatusName(part[i].status))];
+      state_.CountSettledLocked(part[i].job_name, part[i].status);
       if (part[i].retry) ++state_.metrics.retries_scheduled;
     }
   }

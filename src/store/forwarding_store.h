@@ -1,8 +1,8 @@
-#ifndef SKED_TESTING_FORWARDING_STORE_H_
-#define SKED_TESTING_FORWARDING_STORE_H_
+#ifndef SKED_STORE_FORWARDING_STORE_H_
+#define SKED_STORE_FORWARDING_STORE_H_
 
-// A Store that passes every call to another one: tests derive from it and
-// override the calls they want to slow down or fail. Test-only.
+// A Store that passes every call to another one: decorators (timing, tests
+// that slow down or fail calls) derive from it and override what they need.
 
 #include "sked/store.h"
 
@@ -110,4 +110,4 @@ class ForwardingStore : public Store {
 
 }  // namespace sked
 
-#endif  // SKED_TESTING_FORWARDING_STORE_H_
+#endif  // SKED_STORE_FORWARDING_STORE_H_

@@ -1,0 +1,38 @@
+// /metrics in the Prometheus text exposition format (version 0.0.4): HELP
+// and TYPE lines, counters ending in _total, histograms as cumulative
+// _bucket{le=...} lines with +Inf, _sum and _count; label values escaped.
+// Labels are bounded by the number of jobs, never by runs.
+
+#ifndef SKED_SERVER_METRICS_TEXT_H_
+#define SKED_SERVER_METRICS_TEXT_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sked/engine.h"
+#include "sked/job.h"
+#include "sked/store.h"
+
+namespace sked::server {
+
+struct MetricsInput {
+  MetricsSnapshot engine;
+  std::vector<Job> jobs;      // every job, for the per-job gauges
+  bool jobs_complete = true;  // false: the store could not list them
+  std::vector<InstanceInfo> instances;
+  Instant now{};
+  Duration lease{};
+  std::map<std::string, Histogram> store_operations;
+  bool ready = false;
+  std::string version;
+};
+
+std::string RenderMetrics(const MetricsInput& in);
+
+// A label value escaped as the format asks: backslash, double quote, newline.
+std::string EscapeLabel(const std::string& value);
+
+}  // namespace sked::server
+
+#endif  // SKED_SERVER_METRICS_TEXT_H_
