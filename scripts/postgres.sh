@@ -6,6 +6,7 @@
 #
 #   url=$(scripts/postgres.sh)        # start (or find running)
 #   scripts/postgres.sh restart       # restart the server (fault tests)
+#   scripts/postgres.sh stop          # stop it (readiness tests; start it again without a verb)
 set -euo pipefail
 
 port="${SKED_PG_PORT:-54329}"
@@ -34,6 +35,10 @@ CONF
 fi
 
 status() { pg_lsclusters -h | awk -v c="$cluster" '$2 == c {print $4}'; }
+if [ "${1:-}" = stop ]; then
+  "${sudo_cmd[@]}" pg_ctlcluster "$version" "$cluster" stop -m fast >&2
+  exit 0
+fi
 if [ "${1:-}" = restart ]; then
   "${sudo_cmd[@]}" pg_ctlcluster "$version" "$cluster" restart -m fast >&2
 elif [ "$(status)" != online ]; then

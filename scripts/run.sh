@@ -25,6 +25,12 @@ if [ -f var/sked.pid ] && kill -0 "$(cat var/sked.pid)" 2>/dev/null; then
   done
 fi
 "$sked" --version
+# The schema first (serve would too), so the quick start's API token can be made.
+"$sked" migrate --config "$config" >/dev/null
+# A fresh admin token for the quick start each run (the previous one is revoked:
+# a token is shown only when it is made, and only its hash is stored).
+"$sked" token revoke quickstart --config "$config" >/dev/null 2>&1 || true
+token="$("$sked" token create --name quickstart --role admin --config "$config" 2>/dev/null)"
 nohup "$sked" serve --config "$config" >>var/sked.log 2>&1 &
 echo $! >var/sked.pid
 
@@ -48,7 +54,14 @@ printf '\n$ sked run list\n'
 cat <<MSG
 
 sked is serving var/sked.toml in the background (pid $(cat var/sked.pid), log var/sked.log).
-Try, with --config $config:
+
+REST API: http://127.0.0.1:8080/api/v1  (docs/api.md)   metrics: http://127.0.0.1:8080/metrics
+API token (admin, shown once; \`sked token revoke quickstart\` to revoke):
+  $token
+Try:
+  curl -s -H "Authorization: Bearer $token" http://127.0.0.1:8080/api/v1/jobs
+
+Or the CLI, with --config $config:
   $sked run list            # runs as they happen (flaky retries, too-slow times out)
   $sked run show ID         # one run with its output
   $sked job trigger hello --wait

@@ -68,6 +68,12 @@ SKED_TEST_PG_RESTART="$PWD/scripts/postgres.sh restart" build/gcc/sked_tests \
   { grep -v '^{' build/gcc-fault.log; exit 1; }
 grep -E "^\[  (PASSED|FAILED)" build/gcc-fault.log
 
+echo "== g++: /readyz while PostgreSQL stops and comes back (alone: it stops the server)"
+/usr/bin/python3 tests/api_e2e_test.py --sked build/gcc/sked --pg-url "$SKED_TEST_PG_URL" \
+  --pg-ctl "$PWD/scripts/postgres.sh" PostgresReadinessTest >build/gcc-readiness.log 2>&1 ||
+  { cat build/gcc-readiness.log; exit 1; }
+tail -n 1 build/gcc-readiness.log
+
 echo "== clang TSan: engine, clock, store and driver tests"
 if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/sked_tests \
     --gtest_filter='EngineTest*:SimulatedClock*:*StoreConformance*:*ShellDriver*' \

@@ -63,6 +63,29 @@ class RecordingDriver final : public Driver {
   std::vector<std::string> seen_;
 };
 
+// Writes "hello\n" as live output, then waits (an hour of the run's clock) for its stop.
+class TalkingDriver final : public Driver {
+ public:
+  std::string_view name() const override { return "talk"; }
+  std::string_view description() const override { return "writes, then waits for a stop"; }
+  Status Validate(std::string_view) const override { return Status::Ok(); }
+  DriverResult Execute(const RunContext& ctx, std::stop_token stop) override {
+    if (ctx.on_output) ctx.on_output("hello\n");
+    std::mutex mu;
+    std::condition_variable cv;
+    std::stop_callback wake(stop, [&] {
+      std::lock_guard<std::mutex> l(mu);
+      cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(mu);
+    ctx.clock->AwaitWithDeadline(lock, cv, ctx.clock->Now() + std::chrono::hours(1),
+                                 [&] { return stop.stop_requested(); });
+    DriverResult r;
+    r.output = "hello\n";
+    return r;
+  }
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -70,6 +93,7 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(store_->Migrate().ok());
     drivers_ = DriverRegistry::WithBuiltins();
     ASSERT_TRUE(drivers_->Register(std::make_unique<ThrowingDriver>()).ok());
+    ASSERT_TRUE(drivers_->Register(std::make_unique<TalkingDriver>()).ok());
     auto recording = std::make_unique<RecordingDriver>();
     recording_ = recording.get();
     ASSERT_TRUE(drivers_->Register(std::move(recording)).ok());
@@ -698,6 +722,47 @@ TEST_F(EngineTest, CancelRunningAndQueuedRuns) {
   (void)job;
 }
 
+TEST_F(EngineTest, ARunningRunsOutputCanBeWatchedUntilItEnds) {
+  StartEngine();
+  Create(Spec("talker", "0 0 1 1 *", "talk", "{}"));
+  sked::Run run = *engine_->TriggerJob("talker");
+  EXPECT_FALSE(engine_->WatchOutput(run.id, 0, std::chrono::milliseconds(0)));  // not started
+  AdvanceTo(kT0 + seconds(1));
+  ASSERT_EQ(engine_->GetRun(run.id)->status, RunStatus::kRunning);
+  std::optional<OutputChunk> chunk = engine_->WatchOutput(run.id, 0, std::chrono::seconds(5));
+  ASSERT_TRUE(chunk.has_value());
+  EXPECT_EQ(chunk->data, "hello\n");
+  EXPECT_EQ(chunk->offset, 0);
+  EXPECT_EQ(chunk->end, 6);
+  EXPECT_TRUE(chunk->running);
+  // Nothing new past the end: an empty chunk once the wait is over.
+  chunk = engine_->WatchOutput(run.id, 6, std::chrono::milliseconds(1));
+  ASSERT_TRUE(chunk.has_value());
+  EXPECT_TRUE(chunk->data.empty());
+  // An offset past what was written is clamped to the end, never read beyond.
+  chunk = engine_->WatchOutput(run.id, 1000, std::chrono::milliseconds(1));
+  ASSERT_TRUE(chunk.has_value());
+  EXPECT_EQ(chunk->offset, 6);
+  ASSERT_TRUE(engine_->CancelRun(run.id).ok());
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  EXPECT_FALSE(engine_->WatchOutput(run.id, 0, std::chrono::milliseconds(0)));  // ended
+  EXPECT_EQ(engine_->GetRun(run.id)->output, "hello\n");
+}
+
+TEST_F(EngineTest, MetricsAreKeptPerJobAndADeletedJobsAreDropped) {
+  StartEngine();
+  Create(Spec("good", "0 * * * * *", "noop", "{}"));
+  Create(Spec("bad", "0 * * * * *", "noop", R"({"fail": true})"));
+  AdvanceTo(kT0 + seconds(150));
+  MetricsSnapshot m = engine_->Metrics();
+  EXPECT_EQ(m.jobs["good"].runs_by_status["succeeded"], 2);
+  EXPECT_EQ(m.jobs["bad"].runs_by_status["failed"], 2);
+  EXPECT_EQ(m.jobs["good"].run_duration.count, 2);
+  EXPECT_EQ(m.runs_by_status["succeeded"] + m.runs_by_status["failed"], 4);
+  ASSERT_TRUE(engine_->DeleteJob("bad").ok());
+  EXPECT_EQ(engine_->Metrics().jobs.count("bad"), 0u);
+}
+
 TEST_F(EngineTest, RetriesWithBackoffAreNewRuns) {
   StartEngine();
   JobSpec spec = Spec("flaky", "0 * * * * *", "noop", R"({"fail": true})");
@@ -861,7 +926,7 @@ TEST_F(EngineTest, BadInputIsRejectedBeforeAnythingIsStored) {
   StartEngine();
   auto error = [&](const JobSpec& s) { return engine_->CreateJob(s).status().message(); };
   EXPECT_EQ(error(Spec("x", "* * * * *", "http")),
-            "driver: unknown driver 'http' (registered: noop, record, shell, sleep, throws)");
+            "driver: unknown driver 'http' (registered: noop, record, shell, sleep, talk, throws)");
   EXPECT_EQ(error(Spec("x", "* * * * *", "shell", "{}")),
             "driver_config: config: give exactly one of 'command' (a shell string) or 'argv' (a "
             "list of strings)");
