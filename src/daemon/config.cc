@@ -437,7 +437,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       {"tls_key", SKED_SET(srv.tls_key, AsString(v))},
       {"max_body_bytes",
        [&](const Value& v) -> Status {
-         SKED_ASSIGN_OR_RETURN(int n, AsInt(v, 1024, 64 * 1024 * 1024));
+         SKED_ASSIGN_OR_RETURN(std::int64_t n, AsInt(v, 1024, std::int64_t{64} * 1024 * 1024));
          srv.max_body_bytes = static_cast<std::size_t>(n);
          return Status::Ok();
        }},

@@ -21,7 +21,7 @@
 
 namespace sked::engine_internal {
 
-inline constexpr std::size_t kLiveTailBytes = 256 * 1024;
+inline constexpr std::size_t kLiveTailBytes = std::size_t{256} * 1024;
 
 class LiveOutput {
  public:

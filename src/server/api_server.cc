@@ -163,6 +163,15 @@ struct RequestScope {
 };
 thread_local RequestScope t_request;
 
+// A whole number, the whole of `text`, or nothing.
+std::optional<std::int64_t> ParseInt(std::string_view text) {
+  std::int64_t n = 0;
+  const char* last = text.data() + text.size();
+  const auto [end, ec] = std::from_chars(text.data(), last, n);
+  if (ec != std::errc() || end != last) return std::nullopt;
+  return n;
+}
+
 struct QueryError {
   std::string field, message;
 };
@@ -170,7 +179,7 @@ struct QueryError {
 // Reads the query parameters a route knows; any other is an error.
 class Query {
  public:
-  Query(const httplib::Request& req, std::set<std::string> known) : req_(req) {
+  Query(const httplib::Request& req, const std::set<std::string>& known) : req_(req) {
     for (const auto& [k, v] : req.params) {
       if (known.count(k) == 0 && !error_) {
         std::string list;
@@ -188,11 +197,10 @@ class Query {
     return req_.get_param_value(name.c_str());
   }
   std::optional<std::int64_t> Int(const std::string& name, std::int64_t lo, std::int64_t hi) {
-    auto v = Get(name);
+    const std::optional<std::string> v = Get(name);
     if (!v) return std::nullopt;
-    std::int64_t n = 0;
-    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec != std::errc() || end != v->data() + v->size() || n < lo || n > hi) {
+    const std::optional<std::int64_t> n = ParseInt(*v);
+    if (!n || *n < lo || *n > hi) {
       Fail(name, "must be an integer " + std::to_string(lo) + "-" + std::to_string(hi));
       return std::nullopt;
     }
@@ -230,13 +238,13 @@ struct Page {
 Page ReadPage(Query& q) {
   Page p;
   if (auto l = q.Int("limit", 1, kMaxPage)) p.limit = static_cast<int>(*l);
-  if (auto c = q.Get("cursor")) {
-    std::int64_t n = 0;
-    const auto [end, ec] = std::from_chars(c->data(), c->data() + c->size(), n);
-    if (ec != std::errc() || end != c->data() + c->size() || n <= 0) {
+  if (const std::optional<std::string> c = q.Get("cursor")) {
+    const std::optional<std::int64_t> n = ParseInt(*c);
+    if (!n || *n <= 0) {
       q.Fail("cursor", "is not a cursor this API returned");
+    } else {
+      p.cursor = *n;
     }
-    p.cursor = n;
   }
   return p;
 }
@@ -325,7 +333,7 @@ OJson FiresJson(const Job& job, int n) {
 
 class ApiServer::Impl {
  public:
-  Impl(ServerOptions options, ServeContext ctx) : o_(std::move(options)), ctx_(ctx) {}
+  Impl(ServerOptions options, const ServeContext& ctx) : o_(std::move(options)), ctx_(ctx) {}
 
   Status Start();
   void Stop();
@@ -819,7 +827,7 @@ Reply ApiServer::Impl::Metrics() {
 void ApiServer::Impl::Routes() {
   const std::string kName = "([A-Za-z0-9._-]{1,128})";
   const std::string kId = "([^/]+)";
-  auto route = [&](RouteSpec spec, const std::string& regex, Handler h) {
+  auto route = [&](const RouteSpec& spec, const std::string& regex, Handler h) {
     Add(spec, regex, std::move(h));
   };
   using R = const httplib::Request&;
@@ -1077,7 +1085,7 @@ Status ApiServer::Impl::Start() {
         return httplib::Server::HandlerResponse::Handled;
       }));
   http_->set_exception_handler(
-      [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+      [this](const httplib::Request& req, httplib::Response& res, const std::exception_ptr& ep) {
         std::string what = "unknown exception";
         try {
           if (ep) std::rethrow_exception(ep);
@@ -1125,7 +1133,7 @@ void ApiServer::Impl::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-ApiServer::ApiServer(ServerOptions options, ServeContext context)
+ApiServer::ApiServer(ServerOptions options, const ServeContext& context)
     : impl_(std::make_unique<Impl>(std::move(options), context)) {}
 ApiServer::~ApiServer() { Stop(); }
 Status ApiServer::Start() { return impl_->Start(); }

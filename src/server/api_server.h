@@ -32,7 +32,7 @@ struct ServeContext {
 
 class ApiServer {
  public:
-  ApiServer(ServerOptions options, ServeContext context);
+  ApiServer(ServerOptions options, const ServeContext& context);
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
   ~ApiServer();  // Stop()

@@ -16,7 +16,7 @@ struct ServerOptions {
   std::string listen;
   std::string tls_cert;  // PEM files; both or neither (HTTPS)
   std::string tls_key;
-  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_body_bytes = std::size_t{1024} * 1024;
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds write_timeout{10};
   int threads = 8;            // requests handled at once
