@@ -192,7 +192,8 @@ class ApiTest(unittest.TestCase):
     # ------------------------------------------------------------- OpenAPI
 
     def concrete(self, path):
-        run = self.api("GET", "/api/v1/runs?limit=1")[1]["items"][0]["id"]
+        run = self.api("GET", "/api/v1/runs?job=ticker&status=succeeded&limit=1")[1]["items"][0][
+            "id"]
         return path.replace("{name}", "matrix").replace("{id}", str(run))
 
     def operations(self):
@@ -263,10 +264,12 @@ class ApiTest(unittest.TestCase):
                 elif method == "POST" and path in ("/api/v1/jobs", "/api/v1/tokens"):
                     body = {"bogus": 1}  # refused after auth: nothing is created
                 if path.endswith("/stream"):
-                    if need and who not in rank:
-                        self.assertError(
-                            self.s.request(method, target, headers=headers), 401,
-                            "unauthenticated")
+                    result = self.s.request(method, target, headers=headers)
+                    if who not in rank:
+                        self.assertError(result, 401, "unauthenticated")
+                    else:  # a finished run: its output, then the end
+                        self.assertEqual(result[0], 200, result[2])
+                        self.assertIn(b"event: end", result[2])
                     continue
                 if path.endswith("/cancel") or path.endswith("/trigger"):
                     target_now = target.replace("/matrix/", "/not-there/") if "jobs" in path \
@@ -301,6 +304,14 @@ class ApiTest(unittest.TestCase):
                          400, field="name")
         self.assertEqual(self.api("DELETE", "/api/v1/tokens/ci")[0], 200)
         self.assertError(self.s.request("GET", "/api/v1/jobs", token=token), 401)
+        # The name is free again; the new token is another row, the old one stays refused.
+        again = self.api("POST", "/api/v1/tokens", {"name": "ci", "role": "admin"})[1]["token"]
+        self.assertEqual(self.s.request("GET", "/api/v1/jobs", token=again)[0], 200)
+        self.assertError(self.s.request("GET", "/api/v1/jobs", token=token), 401)
+        # The old secret under the new id is refused too: ids and secrets go together.
+        forged = "sked_%s_%s" % (again.split("_")[1], token.split("_")[2])
+        self.assertError(self.s.request("GET", "/api/v1/jobs", token=forged), 401)
+        self.assertEqual(self.api("DELETE", "/api/v1/tokens/ci")[0], 200)
         # A token whose secret is off by one character is refused.
         wrong = token[:-1] + ("0" if token[-1] != "0" else "1")
         self.assertError(self.s.request("GET", "/api/v1/jobs", token=wrong), 401)
@@ -381,6 +392,12 @@ class ApiTest(unittest.TestCase):
             e = self.assertError(self.api("POST", "/api/v1/jobs", **kw), 400, "invalid_argument",
                                  field)
             self.assertTrue(e["message"])
+            if kw.get("raw", b"").startswith(b'{"name": "\xff'):
+                self.assertIn("UTF-8", e["message"])
+        # Hostile query strings are data, never SQL or wildcards.
+        for q in ("prefix=%27%20OR%201%3D1--", "prefix=%25", "tag=%3Cscript%3E", "driver=_"):
+            status, page, raw, _ = self.api("GET", "/api/v1/jobs?" + q)
+            self.assertEqual((status, page["items"]), (200, []), q)
         self.assertError(self.api("POST", "/api/v1/jobs", raw=json.dumps(admin_job("t")).encode(),
                                   headers={"Content-Type": "text/plain"}), 415)
         huge = admin_job("huge", description="x" * 70000)

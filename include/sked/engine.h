@@ -68,6 +68,7 @@ struct EngineOptions {
   int claim_batch = 512;            // fires claimed per transaction
   int settle_batch = 512;           // runs settled per transaction
   int max_catchup_runs = 100;       // misfire=run_all/skip: runs written per job per pass
+  int metrics_max_jobs = 10000;     // jobs with series of their own in Metrics().jobs
   RunObserver* observer = nullptr;  // borrowed; may be null
 };
 
@@ -100,7 +101,10 @@ struct MetricsSnapshot {
   // Processes that left their run's process group, found holding its output
   // after the run ended, and killed (shell driver).
   std::int64_t escaped_processes = 0;
-  std::map<std::string, JobMetrics> jobs;  // by job name
+  // By job name: the first `metrics_max_jobs` jobs to run here; runs of
+  // others count in the totals above and here.
+  std::map<std::string, JobMetrics> jobs;
+  std::int64_t untracked_job_runs = 0;
 };
 
 // Output a run executing in this process has written, as WatchOutput reads it.

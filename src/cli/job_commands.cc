@@ -18,7 +18,6 @@
 #include "cli/context.h"
 #include "cli/exit_codes.h"
 #include "cli/render.h"
-#include "sked/schedule.h"
 #include "sked/time_zone.h"
 
 namespace sked::cli {
@@ -306,28 +305,15 @@ int Show(const JobArgs& args) {
   if (int rc = Open(args, &ctx); rc != kExitOk) return rc;
   auto job = ctx->engine->GetJob(args.name);
   if (!job.ok()) return Fail(job.status());
-  // The next 5 fires, from the schedule (as the engine computes them).
-  std::vector<Instant> fires;
-  fires.reserve(5);
-  auto zone = TimeZone::Find(job->spec.time_zone);
-  if (zone.ok()) {
-    auto schedule = Schedule::Parse(job->spec.schedule, *zone, std::chrono::seconds(0),
-                                    job->spec.start_at.value_or(job->created_at));
-    std::optional<Instant> t = job->next_run_at;
-    while (schedule.ok() && t && fires.size() < 5) {
-      if (job->spec.end_at && *t > *job->spec.end_at) break;
-      fires.push_back(*t);
-      t = schedule->Next(*t);
-    }
-  }
   if (args.json) {
     nlohmann::ordered_json j = JobJson(*job);
-    nlohmann::ordered_json next = nlohmann::ordered_json::array();
-    for (Instant t : fires) next.push_back(TimeJson(t));
-    j["next_fires"] = next;
+    j["next_fires"] = daemon::FiresJson(*job, 5);  // as the API's GET /api/v1/jobs/{name}
     PrintJson(j);
     return kExitOk;
   }
+  // The next 5 fires, from the schedule (as the engine computes them).
+  const std::vector<Instant> fires = daemon::NextFires(*job, 5);
+  auto zone = TimeZone::Find(job->spec.time_zone);
   const JobSpec& s = job->spec;
   std::cout << "name:        " << s.name << "\n";
   if (!s.description.empty()) {

@@ -379,6 +379,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       {"poll_interval", SKED_SET(e.poll_interval, AsDuration(v, std::chrono::milliseconds(10)))},
       {"claim_ahead", SKED_SET(e.claim_ahead, AsDuration(v, Duration(0)))},
       {"max_catchup_runs", SKED_SET(e.max_catchup_runs, AsInt(v, 1, 100000))},
+      {"metrics_max_jobs", SKED_SET(e.metrics_max_jobs, AsInt(v, 0, 1000000))},
   };
   std::map<std::string, Setter> log = {
       {"level",

@@ -94,7 +94,8 @@ TEST(ConfigTest, AbsoluteAndMemoryStoreUrlsAreKept) {
 TEST(ConfigTest, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(Error("[scheduler]\nworkers = 8\nworkerz = 9\n"),
             "sked.toml:3: scheduler.workerz: unknown key (known: claim_ahead, default_timeout, "
-            "heartbeat, instance_id, lease, max_catchup_runs, min_interval, misfire_threshold, "
+            "heartbeat, instance_id, lease, max_catchup_runs, metrics_max_jobs, min_interval, "
+            "misfire_threshold, "
             "poll_interval, shutdown_grace, workers)");
   EXPECT_EQ(Error("[scheduler]\nworkers = \"eight\"\n"),
             "sked.toml:2: scheduler.workers: must be an integer from 1 to 4096");

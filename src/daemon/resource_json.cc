@@ -4,6 +4,10 @@
 #include <string>
 #include <vector>
 
+#include "sked/cron.h"
+#include "sked/schedule.h"
+#include "sked/time_zone.h"
+
 namespace sked::daemon {
 
 nlohmann::ordered_json TimeJson(const std::optional<Instant>& t) {
@@ -28,6 +32,40 @@ nlohmann::ordered_json ConfigObject(const std::string& text) {
 std::optional<Instant> NextRunShown(const Job& job) {
   const bool claims = job.state == JobState::kActive || job.state == JobState::kPending;
   return claims ? job.next_run_at : std::nullopt;
+}
+
+std::vector<Instant> NextFires(const Job& job, int n) {
+  std::vector<Instant> fires;
+  auto zone = TimeZone::Find(job.spec.time_zone);
+  if (!zone.ok() || n <= 0) return fires;
+  auto schedule = Schedule::Parse(job.spec.schedule, *zone, std::chrono::seconds(0),
+                                  job.spec.start_at.value_or(job.created_at));
+  std::optional<Instant> t = NextRunShown(job);
+  while (schedule.ok() && t && static_cast<int>(fires.size()) < n) {
+    if (job.spec.end_at && *t > *job.spec.end_at) break;
+    fires.push_back(*t);
+    t = schedule->Next(*t);
+  }
+  return fires;
+}
+
+nlohmann::ordered_json FiresJson(const Job& job, int n) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  const std::vector<Instant> fires = NextFires(job, n);
+  if (fires.empty()) return list;
+  const TimeZone zone = *TimeZone::Find(job.spec.time_zone);  // NextFires found it
+  // Cron schedules also say when a fire's local time was skipped by a jump.
+  auto cron = CronSchedule::Parse(job.spec.schedule, zone, std::chrono::seconds(0));
+  Instant prev = fires.front() - Duration(1);
+  for (Instant t : fires) {
+    const std::vector<std::string> notes = DstNotes(zone, cron.ok() ? &*cron : nullptr, prev, t);
+    list.push_back({{"utc", FormatRfc3339Utc(t)},
+                    {"local", FormatRfc3339(t, zone.OffsetAt(t))},
+                    {"dst", !notes.empty()},
+                    {"dst_notes", notes}});
+    prev = t;
+  }
+  return list;
 }
 
 nlohmann::ordered_json JobJson(const Job& job) {

@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sked/job.h"
 #include "sked/run.h"
@@ -24,6 +25,12 @@ nlohmann::ordered_json JobJson(const Job& job);
 // The job's next fire as users should read it: none while it claims nothing
 // (paused, disabled, expired), though the store keeps the schedule's next.
 std::optional<Instant> NextRunShown(const Job& job);
+// Up to `n` fires of the job from its next shown one on (none while it
+// claims nothing), as the engine computes them, until its end_at.
+std::vector<Instant> NextFires(const Job& job, int n);
+// Those fires as [{"utc", "local", "dst", "dst_notes"}], the DST notes as
+// `sked cron explain` gives them.
+nlohmann::ordered_json FiresJson(const Job& job, int n);
 // `with_output`: include the captured output (show), not in lists.
 nlohmann::ordered_json RunJson(const Run& run, bool with_output);
 nlohmann::ordered_json InstanceJson(const InstanceInfo& instance);

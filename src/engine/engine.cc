@@ -54,7 +54,7 @@ class Engine::Impl {
       MutexLock l(state_.mu);
       state_.rng.seed(std::random_device{}());
     }
-    engine_internal::InitMetrics(state_);
+    engine_internal::InitMetrics(ctx_, state_);
   }
   ~Impl() { Stop(); }
 

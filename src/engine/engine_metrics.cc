@@ -1,5 +1,6 @@
 #include "engine/engine_metrics.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -25,21 +26,79 @@ Histogram NewHistogram(std::vector<double> bounds) {
 
 }  // namespace
 
-void InitMetrics(EngineState& state) {
+const std::vector<double>& RunDurationBounds() {
+  static const std::vector<double> bounds = {0.01, 0.1, 0.5, 1,   5,    10,
+                                             30,   60,  300, 900, 1800, 3600};
+  return bounds;
+}
+
+void InitMetrics(const EngineContext& ctx, EngineState& state) {
+  state.job_metrics.Configure(RunDurationBounds(),
+                              static_cast<std::size_t>(std::max(0, ctx.options.metrics_max_jobs)));
   MutexLock l(state.mu);
   state.metrics.fire_lag =
       NewHistogram({0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60});
-  state.metrics.run_duration =
-      NewHistogram({0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600});
+  state.metrics.run_duration = NewHistogram(RunDurationBounds());
 }
 
 MetricsSnapshot MetricsNow(const EngineContext& ctx, EngineState& state) {
   auto depth = ctx.store->QueueDepth();
-  MutexLock l(state.mu);
-  MetricsSnapshot m = state.metrics;
+  MetricsSnapshot m;
+  {
+    MutexLock l(state.mu);
+    m = state.metrics;
+    m.running = static_cast<std::int64_t>(state.executing.size());
+  }
   m.queue_depth = depth.value_or(-1);
-  m.running = static_cast<std::int64_t>(state.executing.size());
+  m.jobs = state.job_metrics.Snapshot(&m.untracked_job_runs);  // outside the engine's mutex
   return m;
+}
+
+void JobMetricsBook::Configure(std::vector<double> duration_bounds, std::size_t max_jobs) {
+  MutexLock l(mu_);
+  bounds_ = std::move(duration_bounds);
+  max_jobs_ = max_jobs;
+}
+
+JobMetrics* JobMetricsBook::FindLocked(const std::string& job, bool counts_a_run) {
+  if (auto it = jobs_.find(job); it != jobs_.end()) return &it->second;
+  if (jobs_.size() >= max_jobs_ || job.empty()) {
+    if (counts_a_run) ++untracked_runs_;
+    return nullptr;
+  }
+  JobMetrics& m = jobs_[job];
+  m.run_duration = NewHistogram(bounds_);
+  return &m;
+}
+
+void JobMetricsBook::CountStatus(const std::string& job, std::string_view status) {
+  MutexLock l(mu_);
+  if (JobMetrics* m = FindLocked(job, true)) ++m->runs_by_status[std::string(status)];
+}
+
+void JobMetricsBook::CountSkipped(const std::string& job, const std::string& reason) {
+  MutexLock l(mu_);
+  if (JobMetrics* m = FindLocked(job, true)) {
+    ++m->skipped_by_reason[reason];
+    ++m->runs_by_status["skipped"];
+  }
+}
+
+void JobMetricsBook::ObserveDuration(const std::string& job, double seconds) {
+  MutexLock l(mu_);
+  // A run's duration is observed as it ends, before its status is counted.
+  if (JobMetrics* m = FindLocked(job, false)) m->run_duration.Observe(seconds);
+}
+
+void JobMetricsBook::Erase(const std::string& job) {
+  MutexLock l(mu_);
+  jobs_.erase(job);
+}
+
+std::map<std::string, JobMetrics> JobMetricsBook::Snapshot(std::int64_t* untracked_runs) const {
+  MutexLock l(mu_);
+  *untracked_runs = untracked_runs_;
+  return jobs_;
 }
 
 }  // namespace engine_internal

@@ -9,8 +9,11 @@
 
 namespace sked::engine_internal {
 
+// The buckets of run-duration histograms (seconds), the engine's and each job's.
+const std::vector<double>& RunDurationBounds();
+
 // Sets up the histograms' buckets in `state.metrics`.
-void InitMetrics(EngineState& state) SKED_EXCLUDES(state.mu);
+void InitMetrics(const EngineContext& ctx, EngineState& state) SKED_EXCLUDES(state.mu);
 
 MetricsSnapshot MetricsNow(const EngineContext& ctx, EngineState& state) SKED_EXCLUDES(state.mu);
 

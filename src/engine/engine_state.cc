@@ -96,24 +96,12 @@ void EngineState::FlushStops() {
 void EngineState::CountSkippedLocked(const std::string& job, const std::string& reason) {
   ++metrics.skipped_by_reason[reason];
   ++metrics.runs_by_status["skipped"];
-  JobMetrics& m = JobMetricsLocked(job);
-  ++m.skipped_by_reason[reason];
-  ++m.runs_by_status["skipped"];
+  job_metrics.CountSkipped(job, reason);
 }
 
 void EngineState::CountSettledLocked(const std::string& job, RunStatus status) {
-  const std::string name(RunStatusName(status));
-  ++metrics.runs_by_status[name];
-  ++JobMetricsLocked(job).runs_by_status[name];
-}
-
-JobMetrics& EngineState::JobMetricsLocked(const std::string& job) {
-  auto [it, added] = metrics.jobs.try_emplace(job);
-  if (added) {
-    it->second.run_duration.bounds = metrics.run_duration.bounds;
-    it->second.run_duration.counts.assign(metrics.run_duration.bounds.size(), 0);
-  }
-  return it->second;
+  ++metrics.runs_by_status[std::string(RunStatusName(status))];
+  job_metrics.CountStatus(job, RunStatusName(status));
 }
 
 void EngineState::CacheJobLocked(Job job) {

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "engine/job_metrics.h"
 #include "sked/clock.h"
 #include "sked/driver.h"
 #include "sked/engine.h"
@@ -153,7 +154,8 @@ struct EngineState {
   int live_peers SKED_GUARDED_BY(mu) = 0;  // other instances seen heartbeating (fleet mode)
 
   // Everyone's.
-  MetricsSnapshot metrics SKED_GUARDED_BY(mu);
+  MetricsSnapshot metrics SKED_GUARDED_BY(mu);  // all but `jobs`, which are:
+  JobMetricsBook job_metrics;                   // its own lock (a leaf: taken last)
   std::string last_store_error SKED_GUARDED_BY(mu);
   std::string reported_store_error SKED_GUARDED_BY(mu);  // the last one told to the observer
   std::mt19937_64 rng SKED_GUARDED_BY(mu);               // lease tokens, retry jitter
@@ -190,8 +192,6 @@ struct EngineState {
   void CountSkippedLocked(const std::string& job, const std::string& reason) SKED_REQUIRES(mu);
   // Counts a run of `job` settled here as `status` (metrics).
   void CountSettledLocked(const std::string& job, RunStatus status) SKED_REQUIRES(mu);
-  // The job's own metrics, created with the engine's histogram bounds.
-  JobMetrics& JobMetricsLocked(const std::string& job) SKED_REQUIRES(mu);
   // Caches `job` unless the same version is cached (keeping its schedule).
   void CacheJobLocked(Job job) SKED_REQUIRES(mu);
   // Past kMaxCachedJobs beyond the book's runs, forgets cached jobs that no

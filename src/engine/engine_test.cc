@@ -761,6 +761,22 @@ TEST_F(EngineTest, MetricsAreKeptPerJobAndADeletedJobsAreDropped) {
   EXPECT_EQ(m.runs_by_status["succeeded"] + m.runs_by_status["failed"], 4);
   ASSERT_TRUE(engine_->DeleteJob("bad").ok());
   EXPECT_EQ(engine_->Metrics().jobs.count("bad"), 0u);
+  EXPECT_EQ(m.untracked_job_runs, 0);
+}
+
+TEST_F(EngineTest, PerJobMetricsAreBoundedAndTheRestCountInTheTotals) {
+  options_.metrics_max_jobs = 1;
+  StartEngine();
+  Create(Spec("early", "30 * * * * *", "noop", "{}"));  // runs at 0:30 and 1:30
+  Create(Spec("late", "0 * * * * *", "noop", "{}"));    // runs at 1:00
+  AdvanceTo(kT0 + seconds(100));
+  MetricsSnapshot m = engine_->Metrics();
+  ASSERT_EQ(m.jobs.size(), 1u);
+  EXPECT_EQ(m.jobs.begin()->first, "early");  // the first to run is tracked
+  EXPECT_EQ(m.jobs["early"].runs_by_status["succeeded"], 2);
+  EXPECT_EQ(m.jobs["early"].run_duration.count, 2);
+  EXPECT_EQ(m.untracked_job_runs, 1);  // late's run
+  EXPECT_EQ(m.runs_by_status["succeeded"], 3);
 }
 
 TEST_F(EngineTest, RetriesWithBackoffAreNewRuns) {

@@ -216,7 +216,7 @@ void ExecutorPool::Execute(std::int64_t run_id) {
                                     std::uniform_real_distribution<double>(0, 1)(state_.rng));
     }
     state_.metrics.run_duration.Observe(Seconds(finished - *run.started_at));
-    state_.JobMetricsLocked(run.job_name).run_duration.Observe(Seconds(finished - *run.started_at));
+    state_.job_metrics.ObserveDuration(run.job_name, Seconds(finished - *run.started_at));
     if (o.observer != nullptr) observed = out;
     state_.outcomes.push_back(std::move(out));
     state_.executing.erase(run_id);

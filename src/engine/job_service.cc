@@ -111,8 +111,8 @@ Status JobService::Delete(std::string_view name) {
     MutexLock l(state_.mu);
     state_.DropReservedLocked([&](const Run& r) { return r.job_id == job.id; });
     state_.jobs.erase(job.id);
-    state_.metrics.jobs.erase(job.spec.name);
   }
+  state_.job_metrics.Erase(job.spec.name);
   executor_.StopRuns([&](const Run& r) { return r.job_id == job.id; }, "job deleted");
   return Status::Ok();
 }

@@ -21,7 +21,6 @@
 #include "server/openapi.h"
 #include "server/timed_store.h"
 #include "sked/cron.h"
-#include "sked/schedule.h"
 #include "sked/time_zone.h"
 
 namespace sked::server {
@@ -249,36 +248,24 @@ Page ReadPage(Query& q) {
   return p;
 }
 
-OJson PageJson(OJson items, std::optional<std::int64_t> next) {
+// A page of `rows` (fetched with limit + 1, so one more means there is a next
+// page, which starts after the last id shown): {"items", "next_cursor"}.
+// `add` appends a row's JSON to the items (or skips the row).
+template <typename Row, typename Add>
+OJson PageJson(const std::vector<Row>& rows, int limit, Add add) {
+  OJson items = OJson::array();
+  std::optional<std::int64_t> next;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (static_cast<int>(i) == limit) {
+      next = rows[i - 1].id;
+      break;
+    }
+    add(items, rows[i]);
+  }
   OJson out;
   out["items"] = std::move(items);
   out["next_cursor"] = next ? OJson(std::to_string(*next)) : OJson(nullptr);
   return out;
-}
-
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    if (c >= 0x80) {
-      if ((c & 0xE0) == 0xC0) {
-        n = 1;
-      } else if ((c & 0xF0) == 0xE0) {
-        n = 2;
-      } else if ((c & 0xF8) == 0xF0) {
-        n = 3;
-      } else {
-        return false;
-      }
-    }
-    if (i + n >= s.size() && n > 0) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n + 1;
-  }
-  return true;
 }
 
 // The request's JSON body: an object, or a 4xx saying what is wrong.
@@ -292,41 +279,19 @@ std::variant<Json, Reply> ReadBody(const httplib::Request& req, bool required) {
     return ErrorReply(415, "unsupported_media_type",
                       "the body must be JSON, sent with Content-Type: application/json");
   }
-  if (!ValidUtf8(req.body)) {
-    return ErrorReply(400, "invalid_argument", "the body is not valid UTF-8");
-  }
-  Json body = Json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) {
-    return ErrorReply(400, "invalid_argument", "the body is not valid JSON");
+  Json body;
+  try {
+    body = Json::parse(req.body);
+  } catch (const Json::parse_error& e) {
+    // nlohmann's message says where: "parse error at line 1, column 12: ...
+    // invalid string: ill-formed UTF-8 byte" (non-UTF-8 is refused here too).
+    std::string what = e.what();
+    if (const size_t at = what.find("] "); at != std::string::npos) what = what.substr(at + 2);
+    return ErrorReply(400, "invalid_argument", "the body is not valid JSON: " + what);
   }
   if (!body.is_object())
     return ErrorReply(400, "invalid_argument", "the body must be a JSON object");
   return body;
-}
-
-OJson FiresJson(const Job& job, int n) {
-  OJson list = OJson::array();
-  auto zone = TimeZone::Find(job.spec.time_zone);
-  if (!zone.ok() || n <= 0) return list;
-  auto schedule = Schedule::Parse(job.spec.schedule, *zone, std::chrono::seconds(0),
-                                  job.spec.start_at.value_or(job.created_at));
-  if (!schedule.ok()) return list;
-  auto cron = CronSchedule::Parse(job.spec.schedule, *zone, std::chrono::seconds(0));
-  const CronSchedule* c = cron.ok() ? &*cron : nullptr;
-  std::optional<Instant> t = daemon::NextRunShown(job);
-  Instant prev = t ? *t - Duration(1) : Instant();
-  for (int i = 0; t && i < n; ++i) {
-    if (job.spec.end_at && *t > *job.spec.end_at) break;
-    const auto offset = zone->OffsetAt(*t);
-    const std::vector<std::string> notes = DstNotes(*zone, c, prev, *t);
-    list.push_back({{"utc", FormatRfc3339Utc(*t)},
-                    {"local", FormatRfc3339(*t, offset)},
-                    {"dst", !notes.empty()},
-                    {"dst_notes", notes}});
-    prev = *t;
-    t = schedule->Next(*t);
-  }
-  return list;
 }
 
 }  // namespace
@@ -512,18 +477,9 @@ Reply ApiServer::Impl::ListJobs(const httplib::Request& req) {
   f.limit = page.limit + 1;
   auto jobs = ctx_.engine->ListJobs(f);
   if (!jobs.ok()) return StatusReply(jobs.status());
-  OJson items = OJson::array();
-  std::optional<std::int64_t> next;
-  for (size_t i = 0; i < jobs->size(); ++i) {
-    const Job& j = (*jobs)[i];
-    if (static_cast<int>(i) == page.limit) {
-      next = (*jobs)[i - 1].id;
-      break;
-    }
-    if (shown && j.state != *shown) continue;
-    items.push_back(daemon::JobJson(j));
-  }
-  return JsonReply(200, PageJson(std::move(items), next));
+  return JsonReply(200, PageJson(*jobs, page.limit, [&](OJson& items, const Job& j) {
+                     if (!shown || j.state == *shown) items.push_back(daemon::JobJson(j));
+                   }));
 }
 
 Reply ApiServer::Impl::GetJob(const httplib::Request& req) {
@@ -533,7 +489,7 @@ Reply ApiServer::Impl::GetJob(const httplib::Request& req) {
   auto job = ctx_.engine->GetJob(req.matches[1].str());
   if (!job.ok()) return StatusReply(job.status());
   OJson j = daemon::JobJson(*job);
-  j["next_fires"] = FiresJson(*job, fires);
+  j["next_fires"] = daemon::FiresJson(*job, fires);
   Reply r = JsonReply(200, j);
   r.headers.emplace_back("ETag", "\"" + std::to_string(job->version) + "\"");
   return r;
@@ -640,16 +596,9 @@ Reply ApiServer::Impl::ListRuns(const httplib::Request& req) {
   f.limit = page.limit + 1;
   auto runs = ctx_.engine->ListRuns(f);
   if (!runs.ok()) return StatusReply(runs.status());
-  OJson items = OJson::array();
-  std::optional<std::int64_t> next;
-  for (size_t i = 0; i < runs->size(); ++i) {
-    if (static_cast<int>(i) == page.limit) {
-      next = (*runs)[i - 1].id;
-      break;
-    }
-    items.push_back(daemon::RunJson((*runs)[i], false));
-  }
-  return JsonReply(200, PageJson(std::move(items), next));
+  return JsonReply(200, PageJson(*runs, page.limit, [](OJson& items, const Run& r) {
+                     items.push_back(daemon::RunJson(r, false));
+                   }));
 }
 
 std::optional<std::int64_t> RunId(const httplib::Request& req) {
@@ -965,16 +914,9 @@ void ApiServer::Impl::Routes() {
     f.limit = page.limit + 1;
     auto entries = ctx_.store->ListAudit(f);
     if (!entries.ok()) return StatusReply(entries.status());
-    OJson items = OJson::array();
-    std::optional<std::int64_t> next;
-    for (size_t i = 0; i < entries->size(); ++i) {
-      if (static_cast<int>(i) == page.limit) {
-        next = (*entries)[i - 1].id;
-        break;
-      }
-      items.push_back(daemon::AuditJson((*entries)[i]));
-    }
-    return JsonReply(200, PageJson(std::move(items), next));
+    return JsonReply(200, PageJson(*entries, page.limit, [](OJson& items, const AuditEntry& e) {
+                       items.push_back(daemon::AuditJson(e));
+                     }));
   });
   route({"GET", "/api/v1/tokens", Role::kAdmin, ""}, "/api/v1/tokens", [this](R, P) {
     auto tokens = ctx_.store->ListTokens();

@@ -95,6 +95,10 @@ std::string RenderMetrics(const MetricsInput& in) {
     if (!known(job) || jm.run_duration.count == 0) continue;
     w.Histo("sked_run_duration_seconds", Label("job", job), jm.run_duration);
   }
+  w.Family("sked_untracked_job_runs_total", "counter",
+           "Runs of jobs beyond scheduler.metrics_max_jobs: in the totals, without series of "
+           "their own.");
+  w.Sample("sked_untracked_job_runs_total", "", Number(m.untracked_job_runs));
   w.Family("sked_fire_lag_seconds", "histogram",
            "Start minus scheduled time of scheduled and catch-up runs started here.");
   w.Histo("sked_fire_lag_seconds", "", m.fire_lag);
