@@ -996,6 +996,10 @@ Status ApiServer::Impl::Start() {
   http_->set_read_timeout(o_.read_timeout);
   http_->set_write_timeout(o_.write_timeout);
   http_->set_keep_alive_max_count(100);
+  // Headers and body go out in separate writes: with Nagle's algorithm the
+  // body waits for the client's delayed ACK, 40 ms a request on a kept-alive
+  // connection (measured: 46 requests/s per client without this).
+  http_->set_tcp_nodelay(true);
   http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
     t_request = RequestScope{std::chrono::steady_clock::now(), "", ""};
     // A request with neither Content-Length nor Transfer-Encoding has no body
