@@ -9,7 +9,7 @@ packages=(
   libhowardhinnant-date-dev tzdata libsqlite3-dev sqlite3
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpq-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev python3 python3-prometheus-client curl
+  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev python3 python3-prometheus-client curl openssl
 )
 
 missing=()

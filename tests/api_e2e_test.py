@@ -12,6 +12,7 @@ import argparse
 import http.client
 import json
 import os
+import ssl
 import re
 import shutil
 import signal
@@ -46,8 +47,16 @@ def wait_for(predicate, timeout=15.0, step=0.05, what="condition"):
 class Sked:
     """A `sked serve` in a temporary directory, and an HTTP client for it."""
 
-    def __init__(self, config_extra="", store_url="sqlite://sked.db", schema=None):
+    def __init__(self, config_extra="", store_url="sqlite://sked.db", schema=None, tls=False):
         self.dir = tempfile.mkdtemp(prefix="sked-api-")
+        self.tls = tls
+        if tls:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                            "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", os.path.join(self.dir, "key.pem"), "-out",
+                            os.path.join(self.dir, "cert.pem")],
+                           check=True, capture_output=True, timeout=60)
+            config_extra += 'tls_cert = "cert.pem"\ntls_key = "key.pem"\n'
         self.config = os.path.join(self.dir, "sked.toml")
         store = 'url = "%s"\n' % store_url
         if schema:
@@ -81,6 +90,7 @@ class Sked:
         parsed = urllib.parse.urlparse(self.url)
         self.host, self.port = parsed.hostname, parsed.port
         assert self.host == "127.0.0.1"
+        assert parsed.scheme == ("https" if tls else "http"), self.url
 
     def _url(self):
         if self.proc.poll() is not None:
@@ -97,7 +107,12 @@ class Sked:
 
     def request(self, method, path, body=None, token=None, headers=None, raw=None,
                 timeout=10):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        if self.tls:
+            context = ssl.create_default_context(cafile=os.path.join(self.dir, "cert.pem"))
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                               context=context)
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         h = dict(headers or {})
         if token is not None:
             h["Authorization"] = "Bearer " + token
@@ -228,7 +243,9 @@ class ApiTest(unittest.TestCase):
                                  "%s %s is documented but not served" % (method, path))
 
     def test_undocumented_routes_are_json_404s(self):
-        self.assertError(self.api("GET", "/api/v1/nothing"), 404, "not_found")
+        result = self.api("GET", "/api/v1/nothing")
+        self.assertError(result, 404, "not_found")
+        self.assertEqual(result[3].getheader("X-Content-Type-Options"), "nosniff")
         self.assertError(self.api("GET", "/api/v2/jobs"), 404, "not_found")
         self.assertError(self.api("GET", "/"), 404, "not_found")
 
@@ -328,6 +345,7 @@ class ApiTest(unittest.TestCase):
         status, got, _, resp = self.api("GET", "/api/v1/jobs/lifecycle?fires=3",
                                         token=self.viewer)
         self.assertEqual(status, 200)
+        self.assertEqual(resp.getheader("X-Content-Type-Options"), "nosniff")
         self.assertEqual(resp.getheader("ETag"), '"1"')
         self.assertEqual(len(got["next_fires"]), 3)
         for fire in got["next_fires"]:
@@ -578,6 +596,48 @@ class ApiTest(unittest.TestCase):
             read(self.s.log_path)), what="a request log line")
         self.assertRegex(log, r"http request method=GET route=\"GET /api/v1/jobs\" "
                               r"path=/api/v1/jobs status=200 duration_ms=[\d.]+")
+
+
+class TlsTest(unittest.TestCase):
+    """server.tls_cert/tls_key: HTTPS only, with the certificate given; a bad pair is refused."""
+
+    def test_https_with_the_configured_certificate(self):
+        s = Sked(tls=True)
+        try:
+            status, body, _, _ = s.request("GET", "/healthz")
+            self.assertEqual((status, body["status"]), (200, "ok"))
+            status, _, _, _ = s.request("GET", "/api/v1/jobs", token=s.tokens["viewer"])
+            self.assertEqual(status, 200)
+            # Plain HTTP to the TLS port is never served.
+            plain = http.client.HTTPConnection(s.host, s.port, timeout=5)
+            try:
+                plain.request("GET", "/healthz")
+                status = plain.getresponse().status
+            except (http.client.HTTPException, OSError):
+                status = None
+            finally:
+                plain.close()
+            self.assertNotEqual(status, 200)
+        finally:
+            s.stop()
+            s.cleanup()
+
+    def test_a_key_that_is_not_a_key_is_refused_at_start(self):
+        d = tempfile.mkdtemp(prefix="sked-tls-")
+        try:
+            for name in ("cert.pem", "key.pem"):
+                with open(os.path.join(d, name), "w") as f:
+                    f.write("not a pem file\n")
+            config = os.path.join(d, "sked.toml")
+            with open(config, "w") as f:
+                f.write('[store]\nurl = "sqlite://sked.db"\n[server]\nlisten = "127.0.0.1:0"\n'
+                        'tls_cert = "cert.pem"\ntls_key = "key.pem"\n')
+            out = subprocess.run([ARGS.sked, "serve", "--config", config], cwd=d,
+                                 capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("not a valid PEM certificate and key pair", out.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class PostgresReadinessTest(unittest.TestCase):

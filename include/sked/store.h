@@ -277,6 +277,14 @@ class Store {
   virtual Result<std::vector<bool>> RecordDispatches(std::string_view instance,
                                                      const std::vector<Dispatch>& dispatches,
                                                      Instant lease_until) = 0;
+  // Running runs, and how many of them hold a lease that expired before
+  // `now` (not reaped yet): counted from the leases' index, never by reading
+  // the history.
+  struct RunningCounts {
+    std::int64_t running = 0;
+    std::int64_t expired = 0;
+  };
+  virtual Result<RunningCounts> CountRunning(Instant now) = 0;
   // The earliest not_before among unreserved queued runs.
   virtual Result<std::optional<Instant>> NextQueuedAt() = 0;
   // Queued runs in total (a metric).

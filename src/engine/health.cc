@@ -19,14 +19,8 @@ std::string HostName() {
 }
 
 Result<RunningLeases> CountRunningLeases(Store& store, Instant now) {
-  RunFilter running;
-  running.status = RunStatus::kRunning;
-  running.limit = 100000;
-  SKED_ASSIGN_OR_RETURN(std::vector<Run> runs, store.ListRuns(running));
-  RunningLeases out;
-  out.running = static_cast<std::int64_t>(runs.size());
-  for (const Run& r : runs) out.stale += r.lease_expires_at && *r.lease_expires_at < now;
-  return out;
+  SKED_ASSIGN_OR_RETURN(Store::RunningCounts counts, store.CountRunning(now));
+  return RunningLeases{counts.running, counts.expired};
 }
 
 std::string StaleLeaseIssue(std::int64_t stale) {

@@ -1000,8 +1000,10 @@ Status ApiServer::Impl::Start() {
   // body waits for the client's delayed ACK, 40 ms a request on a kept-alive
   // connection (measured: 46 requests/s per client without this).
   http_->set_tcp_nodelay(true);
-  http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+  http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_request = RequestScope{std::chrono::steady_clock::now(), "", ""};
+    // Job names and run output are data: no browser may sniff an answer into HTML.
+    res.set_header("X-Content-Type-Options", "nosniff");
     // A request with neither Content-Length nor Transfer-Encoding has no body
     // (RFC 9112 6.3), but cpp-httplib 0.11 reads a POST's body until the
     // connection closes: `curl -X POST` would hang for read_timeout. The

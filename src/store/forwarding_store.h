@@ -85,6 +85,7 @@ class ForwardingStore : public Store {
     return base_->DeregisterInstance(instance, now);
   }
   Result<std::vector<InstanceInfo>> ListInstances() override { return base_->ListInstances(); }
+  Result<RunningCounts> CountRunning(Instant now) override { return base_->CountRunning(now); }
   Result<ApiToken> CreateToken(const ApiToken& token) override { return base_->CreateToken(token); }
   Result<ApiToken> GetToken(std::int64_t id) override { return base_->GetToken(id); }
   Result<std::vector<ApiToken>> ListTokens() override { return base_->ListTokens(); }

@@ -766,6 +766,13 @@ TEST_P(StoreConformanceTest, ReaperAbandonsExpiredLeasesOnly) {
   auto other = store_->StartQueued("alive", kT0, 1, kT0 + seconds(10));
   ASSERT_EQ(other->size(), 1u);
   ASSERT_TRUE(store_->ExtendLeases("alive", kT0, kT0 + seconds(40)).ok());
+  // Counted from the leases: two running, one expired by 0:20; the queued
+  // retry of neither and no finished run counts.
+  auto counts = store_->CountRunning(kT0 + seconds(20));
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_EQ(counts->running, 2);
+  EXPECT_EQ(counts->expired, 1);
+  EXPECT_EQ(store_->CountRunning(kT0 + seconds(5))->expired, 0);
 
   int retried = 0;
   auto reaped = store_->ReapExpired(kT0 + seconds(20), 10, [&](const Job& j, const sked::Run& r) {
@@ -788,6 +795,8 @@ TEST_P(StoreConformanceTest, ReaperAbandonsExpiredLeasesOnly) {
   EXPECT_EQ(r.error, "the lease of instance 'dead' expired: it stopped heartbeating");
   EXPECT_EQ(store_->GetJob(r.job_id)->failures, 1);
   EXPECT_EQ(*store_->QueueDepth(), 1);
+  EXPECT_EQ(store_->CountRunning(kT0 + seconds(20))->running, 1);  // the reaped one is not
+  EXPECT_EQ(store_->CountRunning(kT0 + seconds(20))->expired, 0);
   // The stalled owner's late completion is fenced out.
   RunOutcome late;
   late.run_id = r.id;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -354,6 +355,7 @@ class PostgresStore final : public Store {
   Result<std::vector<bool>> RecordDispatches(std::string_view instance,
                                              const std::vector<Dispatch>& dispatches,
                                              Instant lease_until) override;
+  Result<RunningCounts> CountRunning(Instant now) override;
   Result<std::optional<Instant>> NextQueuedAt() override;
   Result<std::int64_t> QueueDepth() override;
 
@@ -1071,6 +1073,17 @@ Result<std::vector<bool>> PostgresStore::RecordDispatches(std::string_view insta
   });
 }
 
+Result<Store::RunningCounts> PostgresStore::CountRunning(Instant now) {
+  return With([&](Connection* c) -> Result<RunningCounts> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec("SELECT count(*), count(*) FILTER (WHERE lease_expires_at < $1) FROM runs "
+                        "WHERE status IN ('queued', 'running') AND lease_expires_at IS NOT NULL "
+                        "AND status = 'running'",
+                        Params().Add(Us(now))));
+    return RunningCounts{r.Int(0, 0), r.Int(0, 1)};
+  });
+}
+
 Result<std::optional<Instant>> PostgresStore::NextQueuedAt() {
   return With([](Connection* c) -> Result<std::optional<Instant>> {
     SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT min(not_before) FROM runs WHERE status = "
@@ -1343,22 +1356,33 @@ Result<Run> PostgresStore::GetRun(std::int64_t id) {
 
 Result<std::vector<Run>> PostgresStore::ListRuns(const RunFilter& filter) {
   return With([&](Connection* c) -> Result<std::vector<Run>> {
+    // Only the conditions asked for (as on SQLite): the id range and the job
+    // reach the planner whatever plan it caches.
     Params p;
-    p.Add(filter.job_id);
-    p.Add(filter.status ? std::optional<std::string>(std::string(RunStatusName(*filter.status)))
-                        : std::nullopt);
-    p.Add(OptUs(filter.since));
-    p.Add(filter.before_id);
+    int n = 0;
+    auto param = [&n] { return "$" + std::to_string(++n); };
+    std::string sql = std::string("SELECT ") + kRunColumns +
+                      " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id < " + param();
+    p.Add(filter.before_id > 0 ? filter.before_id : std::numeric_limits<std::int64_t>::max());
+    if (filter.job_id) {
+      sql += " AND r.job_id = " + param();
+      p.Add(*filter.job_id);
+    }
+    if (filter.status) {
+      sql += " AND r.status = " + param();
+      p.Add(RunStatusName(*filter.status));
+    }
+    if (filter.since) {
+      sql += " AND r.queued_at >= " + param();
+      p.Add(Us(*filter.since));
+    }
+    if (filter.until) {
+      sql += " AND r.queued_at < " + param();
+      p.Add(Us(*filter.until));
+    }
+    sql += " ORDER BY r.id DESC LIMIT " + param();
     p.Add(filter.limit);
-    p.Add(OptUs(filter.until));
-    SKED_ASSIGN_OR_RETURN(
-        Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
-                            " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE ($1::bigint IS "
-                            "NULL OR r.job_id = $1) AND ($2::text IS NULL OR r.status = $2) AND "
-                            "($3::bigint IS NULL OR r.queued_at >= $3) AND ($4 = 0 OR r.id < $4) "
-                            "AND ($6::bigint IS NULL OR r.queued_at < $6) "
-                            "ORDER BY r.id DESC LIMIT $5",
-                        p));
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(sql, p));
     std::vector<Run> out;
     out.reserve(static_cast<size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) out.push_back(ReadRun(r, i));
@@ -1540,14 +1564,28 @@ Result<std::int64_t> PostgresStore::AppendAudit(const AuditEntry& e) {
 
 Result<std::vector<AuditEntry>> PostgresStore::ListAudit(const AuditFilter& f) {
   return With([&](Connection* c) -> Result<std::vector<AuditEntry>> {
-    SKED_ASSIGN_OR_RETURN(
-        Rows r,
-        c->Exec(
-            "SELECT id, at, actor, action, target, source, status, detail FROM "
-            "audit_log WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL "
-            "OR action = $2) AND ($3::bigint IS NULL OR at >= $3) AND ($4 = 0 OR id "
-            "< $4) ORDER BY id DESC LIMIT $5",
-            Params().Add(f.actor).Add(f.action).Add(OptUs(f.since)).Add(f.before_id).Add(f.limit)));
+    Params p;
+    int n = 0;
+    auto param = [&n] { return "$" + std::to_string(++n); };
+    std::string sql =
+        "SELECT id, at, actor, action, target, source, status, detail FROM audit_log WHERE id < " +
+        param();
+    p.Add(f.before_id > 0 ? f.before_id : std::numeric_limits<std::int64_t>::max());
+    if (f.actor) {
+      sql += " AND actor = " + param();
+      p.Add(*f.actor);
+    }
+    if (f.action) {
+      sql += " AND action = " + param();
+      p.Add(*f.action);
+    }
+    if (f.since) {
+      sql += " AND at >= " + param();
+      p.Add(Us(*f.since));
+    }
+    sql += " ORDER BY id DESC LIMIT " + param();
+    p.Add(f.limit);
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(sql, p));
     std::vector<AuditEntry> out;
     out.reserve(static_cast<size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) {

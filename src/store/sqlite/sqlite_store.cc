@@ -1,5 +1,6 @@
 #include "sked/sqlite_store.h"
 
+#include <limits>
 #include <mutex>
 #include <random>
 #include <set>
@@ -188,6 +189,7 @@ class SqliteStore final : public Store {
   Result<std::vector<bool>> RecordDispatches(std::string_view instance,
                                              const std::vector<Dispatch>& dispatches,
                                              Instant lease_until) override;
+  Result<RunningCounts> CountRunning(Instant now) override;
   Result<std::optional<Instant>> NextQueuedAt() override;
   Result<std::int64_t> QueueDepth() override;
 
@@ -745,6 +747,19 @@ Result<std::vector<bool>> SqliteStore::RecordDispatches(std::string_view instanc
   return applied;
 }
 
+Result<Store::RunningCounts> SqliteStore::CountRunning(Instant now) {
+  Op op(this);
+  // The first two terms are the runs_leases index's own: SQLite uses a
+  // partial index only for a query that names its condition.
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql("SELECT count(*), coalesce(sum(lease_expires_at < ?), 0) FROM runs WHERE "
+                    "status IN ('queued', 'running') AND lease_expires_at IS NOT NULL AND "
+                    "status = 'running'"));
+  s->Bind(1, Us(now));
+  if (!s->Step()) return s->status();
+  return RunningCounts{s->Int(0), s->Int(1)};
+}
+
 Result<std::optional<Instant>> SqliteStore::NextQueuedAt() {
   Op op(this);
   SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT min(not_before) FROM runs WHERE status = 'queued' "
@@ -935,19 +950,24 @@ Result<Run> SqliteStore::GetRun(std::int64_t id) {
 
 Result<std::vector<Run>> SqliteStore::ListRuns(const RunFilter& filter) {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(
-      Stmt * s,
-      Sql(std::string("SELECT ") + kRunColumns +
-          " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE (?1 IS NULL OR r.job_id = ?1) AND "
-          "(?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.queued_at >= ?3) AND "
-          "(?6 IS NULL OR r.queued_at < ?6) AND (?4 = 0 OR r.id < ?4) ORDER BY r.id DESC "
-          "LIMIT ?5"));
-  s->Bind(1, filter.job_id)
-      .Bind(3, OptUs(filter.since))
-      .Bind(6, OptUs(filter.until))
-      .Bind(4, filter.before_id)
-      .Bind(5, filter.limit);
-  if (filter.status) s->Bind(2, RunStatusName(*filter.status));
+  // Only the conditions asked for: "(?1 IS NULL OR ...)" hides the id range
+  // and the job from the planner, which then walks every run from the newest
+  // down to the page (measured: 238 ms a page at a random cursor in a million
+  // runs). Each variant is prepared once and cached.
+  std::string sql = std::string("SELECT ") + kRunColumns +
+                    " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id < ?1";
+  if (filter.job_id) sql += " AND r.job_id = ?2";
+  if (filter.status) sql += " AND r.status = ?3";
+  if (filter.since) sql += " AND r.queued_at >= ?4";
+  if (filter.until) sql += " AND r.queued_at < ?5";
+  sql += " ORDER BY r.id DESC LIMIT ?6";
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(sql));
+  s->Bind(1, filter.before_id > 0 ? filter.before_id : std::numeric_limits<std::int64_t>::max())
+      .Bind(6, filter.limit);
+  if (filter.job_id) s->Bind(2, *filter.job_id);
+  if (filter.status) s->Bind(3, RunStatusName(*filter.status));
+  if (filter.since) s->Bind(4, Us(*filter.since));
+  if (filter.until) s->Bind(5, Us(*filter.until));
   std::vector<Run> out;
   while (s->Step()) out.push_back(ReadRun(*s));
   SKED_RETURN_IF_ERROR(s->status());
@@ -1116,13 +1136,19 @@ Result<std::int64_t> SqliteStore::AppendAudit(const AuditEntry& e) {
 
 Result<std::vector<AuditEntry>> SqliteStore::ListAudit(const AuditFilter& f) {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(
-      Stmt * s,
-      Sql("SELECT id, at, actor, action, target, source, status, detail FROM audit_log WHERE "
-          "(?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR at >= "
-          "?3) AND (?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5"));
-  s->Bind(1, f.actor).Bind(2, f.action).Bind(3, OptUs(f.since)).Bind(4, f.before_id);
-  s->Bind(5, f.limit);
+  // Only the conditions asked for, so that the id range reaches the planner.
+  std::string sql =
+      "SELECT id, at, actor, action, target, source, status, detail FROM audit_log WHERE id < ?1";
+  if (f.actor) sql += " AND actor = ?2";
+  if (f.action) sql += " AND action = ?3";
+  if (f.since) sql += " AND at >= ?4";
+  sql += " ORDER BY id DESC LIMIT ?5";
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(sql));
+  s->Bind(1, f.before_id > 0 ? f.before_id : std::numeric_limits<std::int64_t>::max())
+      .Bind(5, f.limit);
+  if (f.actor) s->Bind(2, *f.actor);
+  if (f.action) s->Bind(3, *f.action);
+  if (f.since) s->Bind(4, Us(*f.since));
   std::vector<AuditEntry> out;
   while (s->Step()) {
     out.push_back({s->Int(0), AtUs(s->Int(1)), s->Text(2), s->Text(3), s->Text(4), s->Text(5),
