@@ -55,7 +55,8 @@ cat <<MSG
 
 sked is serving var/sked.toml in the background (pid $(cat var/sked.pid), log var/sked.log).
 
-REST API: http://127.0.0.1:8080/api/v1  (docs/api.md)   metrics: http://127.0.0.1:8080/metrics
+Dashboard: http://127.0.0.1:8080/ui/  (sign in with the token below; docs/dashboard.md)
+REST API:  http://127.0.0.1:8080/api/v1  (docs/api.md)   metrics: http://127.0.0.1:8080/metrics
 API token (admin, shown once; \`sked token revoke quickstart\` to revoke):
   $token
 Try:

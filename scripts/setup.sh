@@ -10,6 +10,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpq-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libssl-dev libcurl4-openssl-dev python3 python3-prometheus-client curl openssl
+  libjs-chart.js chromium chromium-driver python3-selenium
 )
 
 missing=()

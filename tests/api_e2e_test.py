@@ -247,7 +247,8 @@ class ApiTest(unittest.TestCase):
         self.assertError(result, 404, "not_found")
         self.assertEqual(result[3].getheader("X-Content-Type-Options"), "nosniff")
         self.assertError(self.api("GET", "/api/v2/jobs"), 404, "not_found")
-        self.assertError(self.api("GET", "/"), 404, "not_found")
+        self.assertError(self.api("GET", "/ui/nothing.js"), 404, "not_found")
+        self.assertError(self.api("GET", "/ui/../api/v1/jobs"), 404)
 
     # ------------------------------------------------------------- auth
 
@@ -539,6 +540,96 @@ class ApiTest(unittest.TestCase):
         me = [i for i in items if i["self"]]
         self.assertEqual(len(me), 1)
         self.assertEqual(me[0]["state"], "alive")
+        self.assertIsInstance(me[0]["running"], int)
+
+    # ------------------------------------------------------------- for the dashboard
+
+    def test_whoami_names_the_token_and_its_role_never_the_secret(self):
+        for role in ("viewer", "operator", "admin"):
+            status, body, raw, _ = self.api("GET", "/api/v1/whoami", token=self.s.tokens[role])
+            self.assertEqual(status, 200, raw)
+            self.assertEqual(body, {"name": role + "-tok", "role": role})
+            self.assertNotIn(self.s.tokens[role].split("_", 2)[2].encode(), raw)
+        self.assertError(self.s.request("GET", "/api/v1/whoami"), 401, "unauthenticated")
+        self.assertError(self.api("GET", "/api/v1/whoami", token=self.s.tokens["revoked"]), 401)
+
+    def test_failing_jobs_are_found_and_each_job_brings_its_newest_runs(self):
+        self.assertEqual(self.api("POST", "/api/v1/jobs", admin_job(
+            "broken", schedule="every 1s", driver="shell", config={"command": "exit 4"}))[0], 201)
+        wait_for(lambda: "broken" in [j["name"] for j in self.api(
+            "GET", "/api/v1/jobs?attention=failing")[1]["items"]], what="broken to be failing")
+        page = self.api("GET", "/api/v1/jobs?attention=failing&recent=3", token=self.viewer)[1]
+        names = [j["name"] for j in page["items"]]
+        self.assertNotIn("ticker", names)  # it succeeds
+        broken = [j for j in page["items"] if j["name"] == "broken"][0]
+        self.assertTrue(broken["failing"])
+        self.assertFalse(broken["late"])
+        self.assertTrue(1 <= len(broken["recent_runs"]) <= 3)
+        ids = [r["id"] for r in broken["recent_runs"]]
+        self.assertEqual(ids, sorted(ids, reverse=True))  # newest first
+        self.assertTrue(all(r["job"] == "broken" for r in broken["recent_runs"]))
+        # Without recent=, no runs are read; late ones are active and overdue (none here).
+        plain = self.api("GET", "/api/v1/jobs?prefix=broken")[1]["items"][0]
+        self.assertNotIn("recent_runs", plain)
+        self.assertEqual(self.api("GET", "/api/v1/jobs?attention=late")[1]["items"], [])
+        self.assertError(self.api("GET", "/api/v1/jobs?attention=bad"), 400, field="attention")
+        self.assertError(self.api("GET", "/api/v1/jobs?recent=51"), 400, field="recent")
+        self.assertError(self.api("GET", "/api/v1/jobs?attention=late&state=paused"), 400,
+                         field="state")
+        summary = self.api("GET", "/api/v1/summary", token=self.viewer)[1]
+        self.assertGreaterEqual(summary["jobs"]["failing"], 1)
+        self.assertEqual(summary["jobs"]["total"], sum(
+            summary["jobs"][s] for s in ("active", "paused", "disabled", "expired")))
+        self.assertEqual(summary["instances"], {"alive": 1, "total": 1})
+        self.assertGreaterEqual(summary["runs"]["running"], 0)
+        job = self.api("GET", "/api/v1/jobs/broken")[1]
+        self.assertEqual(job["schedule_description"], "every 1s")
+        # What GET gives can be sent back (the dashboard's edit does).
+        status, _, raw, _ = self.api("PATCH", "/api/v1/jobs/broken", job)
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(self.api("DELETE", "/api/v1/jobs/broken")[0], 204)
+
+    def test_dashboard_files_are_compiled_in_with_a_strict_policy(self):
+        status, _, _, resp = self.s.request("GET", "/")
+        self.assertEqual((status, resp.getheader("Location")), (302, "/ui/"))
+        status, _, html, resp = self.s.request("GET", "/ui/")
+        self.assertEqual(status, 200)
+        self.assertEqual(resp.getheader("Content-Type"), "text/html; charset=utf-8")
+        policy = resp.getheader("Content-Security-Policy")
+        self.assertIn("script-src 'self'", policy)
+        self.assertIn("default-src 'none'", policy)
+        self.assertIn("frame-ancestors 'none'", policy)
+        self.assertNotIn("unsafe", policy)
+        self.assertEqual(resp.getheader("X-Frame-Options"), "DENY")
+        self.assertEqual(resp.getheader("Cache-Control"), "no-cache")
+        html = html.decode()
+        # No inline script or style, nothing from another origin.
+        for tag in re.findall(r"<script[^>]*>", html):
+            self.assertIn('src="/ui/', tag)
+        self.assertNotRegex(html, r"<style|\sstyle=|\son[a-z]+=|https?://")
+        srcs = re.findall(r'(?:src|href)="(/ui/[^"]+)"', html)
+        self.assertIn("/ui/vendor/chart.min.js", srcs)
+        types = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+        for src in srcs + ["/ui/views.js", "/ui/api.js", "/ui/dom.js", "/ui/format.js",
+                           "/ui/job_form.js"]:
+            status, _, body, resp = self.s.request("GET", src)
+            self.assertEqual(status, 200, src)
+            self.assertEqual(resp.getheader("Content-Type"), types[src[src.rfind("."):]], src)
+            etag = resp.getheader("ETag")
+            self.assertRegex(etag, r'^"[0-9a-f]{16}"$')
+            again = self.s.request("GET", src, headers={"If-None-Match": etag})
+            self.assertEqual((again[0], again[2]), (304, b""), src)
+            if src.startswith("/ui/vendor/"):
+                continue
+            text = body.decode()
+            self.assertNotRegex(text, r"https?://(?!www\.w3\.org)", src)  # nothing fetched outside
+            self.assertNotIn("innerHTML", text, src)  # text only: markup in data stays text
+            self.assertNotIn("eval(", text, src)
+        # The token is sent as a header and kept in session storage, never in a URL or cookie.
+        api_js = self.s.request("GET", "/ui/api.js")[2].decode()
+        self.assertIn("sessionStorage", api_js)
+        self.assertNotIn("document.cookie", api_js)
+        self.assertNotIn("localStorage.setItem(KEY", api_js)
 
     def test_metrics_parse_with_the_prometheus_parser(self):
         wait_for(lambda: "sked_runs_total{" in self.s.request("GET", "/metrics")[2].decode(),
@@ -638,6 +729,20 @@ class TlsTest(unittest.TestCase):
             self.assertIn("not a valid PEM certificate and key pair", out.stderr)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+class DashboardOffTest(unittest.TestCase):
+    """server.dashboard = false: the API alone, no /ui/."""
+
+    def test_no_dashboard_when_turned_off(self):
+        s = Sked(config_extra="dashboard = false\n")
+        try:
+            self.assertEqual(s.request("GET", "/ui/")[0], 404)
+            self.assertEqual(s.request("GET", "/ui/app.js")[0], 404)
+            self.assertEqual(s.request("GET", "/api/v1/whoami", token=s.tokens["viewer"])[0], 200)
+        finally:
+            s.stop()
+            s.cleanup()
 
 
 class PostgresReadinessTest(unittest.TestCase):

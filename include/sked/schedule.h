@@ -31,6 +31,9 @@ class Schedule {
   std::optional<Instant> Next(Instant t) const;
   // The text as given, trimmed.
   const std::string& text() const { return text_; }
+  // In plain English: "at 02:30 every day", "every 5m", "once, at
+  // 2026-12-01T09:00:00 (local time of the job's zone)".
+  std::string Describe() const;
 
  private:
   Schedule() = default;

@@ -33,6 +33,10 @@ struct JobFilter {
   std::optional<std::string> tag;     // jobs carrying this tag
   std::optional<std::string> driver;  // jobs of this driver
   std::string name_prefix;            // names starting with this (compared byte for byte)
+  // Jobs whose newest settled run (by start) did not succeed: failed, timed
+  // out, abandoned or cancelled after it started.
+  bool failing = false;
+  std::optional<Instant> due_before;  // jobs whose next fire is before this
   std::int64_t after_id = 0;          // paging: ids greater than this
   int limit = 1000;
 };

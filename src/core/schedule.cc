@@ -99,4 +99,19 @@ std::optional<Instant> Schedule::Next(Instant t) const {
   return anchor_ + period_ * periods;
 }
 
+std::string Schedule::Describe() const {
+  switch (kind_) {
+    case Kind::kInterval:
+      return "every " + FormatDuration(period_);
+    case Kind::kOnce: {
+      const std::string when = Trim(std::string_view(text_).substr(3));
+      return when.size() > 19 ? "once, at " + when
+                              : "once, at " + when + " (local time of the job's zone)";
+    }
+    case Kind::kCron:
+      break;
+  }
+  return cron_->Describe();
+}
+
 }  // namespace sked

@@ -51,6 +51,15 @@ TEST(ScheduleTest, OneShotInTheJobsZone) {
       At("2026-12-01T03:30:00Z"));
 }
 
+TEST(ScheduleTest, DescribesEachKindInPlainEnglish) {
+  EXPECT_EQ(Parse("30 2 * * *").Describe(),
+            CronSchedule::Parse("30 2 * * *", TimeZone::Utc(), seconds(0))->Describe());
+  EXPECT_EQ(Parse("every 90s").Describe(), "every 1m30s");
+  EXPECT_EQ(Parse("at 2026-12-01T09:00:00").Describe(),
+            "once, at 2026-12-01T09:00:00 (local time of the job's zone)");
+  EXPECT_EQ(Parse("at 2026-12-01T09:00:00+01:00").Describe(), "once, at 2026-12-01T09:00:00+01:00");
+}
+
 TEST(ScheduleTest, Errors) {
   EXPECT_EQ(Error(""), "schedule: empty");
   EXPECT_EQ(Error("every 30s"),

@@ -447,6 +447,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       {"threads", SKED_SET(srv.threads, AsInt(v, 2, 256))},
       {"max_streams", SKED_SET(srv.max_streams, AsInt(v, 0, 255))},
       {"metrics_auth", SKED_SET(srv.metrics_auth, AsBool(v))},
+      {"dashboard", SKED_SET(srv.dashboard, AsBool(v))},
   };
 
   for (auto&& entry : root) {

@@ -116,15 +116,17 @@ TEST(ConfigTest, ServerIsOffUnlessListenIsSetAndItsKeysAreChecked) {
   ASSERT_TRUE(off.ok());
   EXPECT_TRUE(off->server.listen.empty());
   EXPECT_FALSE(off->server.metrics_auth);
+  EXPECT_TRUE(off->server.dashboard);
   auto on = Parse(
       "[server]\nlisten = \"127.0.0.1:8080\"\nmax_body_bytes = 65536\nread_timeout = \"5s\"\n"
-      "threads = 4\nmax_streams = 2\nmetrics_auth = true\n");
+      "threads = 4\nmax_streams = 2\nmetrics_auth = true\ndashboard = false\n");
   ASSERT_TRUE(on.ok()) << on.status().ToString();
   EXPECT_EQ(on->server.listen, "127.0.0.1:8080");
   EXPECT_EQ(on->server.max_body_bytes, 65536u);
   EXPECT_EQ(on->server.read_timeout, seconds(5));
   EXPECT_EQ(on->server.threads, 4);
   EXPECT_TRUE(on->server.metrics_auth);
+  EXPECT_FALSE(on->server.dashboard);
   EXPECT_EQ(Parse("[server]\nlisten = \"[::1]:0\"\n")->server.listen, "[::1]:0");
   EXPECT_EQ(
       Error("[server]\nlisten = \"localhost\"\n"),

@@ -298,10 +298,24 @@ std::optional<SpecError> ApplyRetry(const Json& body, RetryPolicy* r) {
 
 std::optional<SpecError> ApplySpecJson(const Json& body, bool allow_read_only, JobSpec* spec) {
   if (!body.is_object()) return Wrong("", "the body must be a JSON object");
-  static const std::set<std::string, std::less<>> kReadOnly = {
-      "id",         "state",     "state_reason", "next_run_at", "last_run_at", "last_success_at",
-      "source",     "runs",      "successes",    "failures",    "version",     "created_at",
-      "updated_at", "next_fires"};
+  static const std::set<std::string, std::less<>> kReadOnly = {"id",
+                                                               "state",
+                                                               "state_reason",
+                                                               "next_run_at",
+                                                               "last_run_at",
+                                                               "last_success_at",
+                                                               "source",
+                                                               "runs",
+                                                               "successes",
+                                                               "failures",
+                                                               "version",
+                                                               "created_at",
+                                                               "updated_at",
+                                                               "next_fires",
+                                                               "failing",
+                                                               "late",
+                                                               "schedule_description",
+                                                               "recent_runs"};
   for (const auto& [key, v] : body.items()) {
     std::optional<SpecError> e;
     if (key == "name") {

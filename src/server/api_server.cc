@@ -20,7 +20,9 @@
 #include "server/metrics_text.h"
 #include "server/openapi.h"
 #include "server/timed_store.h"
+#include "server/ui_assets.h"
 #include "sked/cron.h"
+#include "sked/schedule.h"
 #include "sked/time_zone.h"
 
 namespace sked::server {
@@ -294,6 +296,21 @@ std::variant<Json, Reply> ReadBody(const httplib::Request& req, bool required) {
   return body;
 }
 
+// What a page needs to know at once about a job: its newest settled run did
+// not succeed, or its next fire is overdue (an active job whose fire was not
+// claimed within `grace`: no instance is scheduling it).
+bool Failing(const Job& j) {
+  return j.last_run_at && (!j.last_success_at || *j.last_success_at < *j.last_run_at);
+}
+bool Late(const Job& j, Instant now, Duration grace) {
+  return j.state == JobState::kActive && j.next_run_at && *j.next_run_at < now - grace;
+}
+
+// The dashboard may run only its own scripts and talk only to this server.
+constexpr const char* kUiPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 }  // namespace
 
 class ApiServer::Impl {
@@ -332,6 +349,18 @@ class ApiServer::Impl {
   void StreamOutput(const httplib::Request& req, httplib::Response& res);
   Reply CronPreview(const httplib::Request& req);
   Reply Metrics();
+  Reply Summary();
+  Reply Instances();
+  void UiRoutes();
+  Duration LateGrace() const {
+    return std::max<Duration>(std::chrono::seconds(60), 3 * ctx_.engine_options.poll_interval);
+  }
+  OJson Annotated(const Job& j, Instant now) const {
+    OJson out = daemon::JobJson(j);
+    out["failing"] = Failing(j);
+    out["late"] = Late(j, now, LateGrace());
+    return out;
+  }
 
   const ServerOptions o_;
   const ServeContext ctx_;
@@ -455,9 +484,21 @@ std::vector<std::string> ApiServer::Impl::NotReady(OJson* checks) {
 }
 
 Reply ApiServer::Impl::ListJobs(const httplib::Request& req) {
-  Query q(req, {"state", "tag", "driver", "prefix", "limit", "cursor"});
+  Query q(req, {"state", "tag", "driver", "prefix", "attention", "recent", "limit", "cursor"});
   Page page = ReadPage(q);
+  const Instant now = ctx_.clock->Now();
+  const int recent = static_cast<int>(q.Int("recent", 0, 50).value_or(0));
   JobFilter f;
+  if (auto a = q.Get("attention")) {
+    if (*a == "failing") {
+      f.failing = true;
+    } else if (*a == "late") {
+      f.state = JobState::kActive;
+      f.due_before = now - LateGrace();
+    } else {
+      q.Fail("attention", "must be failing or late");
+    }
+  }
   std::optional<JobState> shown;
   if (auto s = q.Get("state")) {
     auto state = ParseJobState(*s);
@@ -466,7 +507,9 @@ Reply ApiServer::Impl::ListJobs(const httplib::Request& req) {
     } else {
       shown = *state;
       // "pending" is how an active job before its start_at is shown.
-      f.state = *state == JobState::kPending ? JobState::kActive : *state;
+      const JobState stored = *state == JobState::kPending ? JobState::kActive : *state;
+      if (f.state && *f.state != stored) q.Fail("state", "late jobs are active ones");
+      f.state = stored;
     }
   }
   f.tag = q.Get("tag");
@@ -477,9 +520,28 @@ Reply ApiServer::Impl::ListJobs(const httplib::Request& req) {
   f.limit = page.limit + 1;
   auto jobs = ctx_.engine->ListJobs(f);
   if (!jobs.ok()) return StatusReply(jobs.status());
-  return JsonReply(200, PageJson(*jobs, page.limit, [&](OJson& items, const Job& j) {
-                     if (!shown || j.state == *shown) items.push_back(daemon::JobJson(j));
-                   }));
+  Status failed = Status::Ok();
+  OJson out = PageJson(*jobs, page.limit, [&](OJson& items, const Job& j) {
+    if (shown && j.state != *shown) return;
+    OJson item = Annotated(j, now);
+    if (recent > 0 && failed.ok()) {
+      // The newest runs, for the page's strip (one indexed read per job shown).
+      RunFilter rf;
+      rf.job_id = j.id;
+      rf.limit = recent;
+      auto runs = ctx_.engine->ListRuns(rf);
+      if (!runs.ok()) {
+        failed = runs.status();
+        return;
+      }
+      OJson strip = OJson::array();
+      for (const Run& r : *runs) strip.push_back(daemon::RunJson(r, false));
+      item["recent_runs"] = std::move(strip);
+    }
+    items.push_back(std::move(item));
+  });
+  if (!failed.ok()) return StatusReply(failed);
+  return JsonReply(200, out);
 }
 
 Reply ApiServer::Impl::GetJob(const httplib::Request& req) {
@@ -488,7 +550,13 @@ Reply ApiServer::Impl::GetJob(const httplib::Request& req) {
   if (auto e = q.Error()) return *e;
   auto job = ctx_.engine->GetJob(req.matches[1].str());
   if (!job.ok()) return StatusReply(job.status());
-  OJson j = daemon::JobJson(*job);
+  OJson j = Annotated(*job, ctx_.clock->Now());
+  if (auto zone = TimeZone::Find(job->spec.time_zone); zone.ok()) {
+    auto schedule = Schedule::Parse(job->spec.schedule, *zone, std::chrono::seconds(0),
+                                    job->spec.start_at.value_or(job->created_at));
+    j["schedule_description"] =
+        schedule.ok() ? OJson(schedule->Describe()) : OJson(schedule.status().message());
+  }
   j["next_fires"] = daemon::FiresJson(*job, fires);
   Reply r = JsonReply(200, j);
   r.headers.emplace_back("ETag", "\"" + std::to_string(job->version) + "\"");
@@ -773,6 +841,116 @@ Reply ApiServer::Impl::Metrics() {
   return r;
 }
 
+// Counts for the dashboard's header: jobs by state, failing and late ones
+// (counted up to kMaxPage: "1000" means at least that many), runs running
+// and queued, instances alive.
+Reply ApiServer::Impl::Summary() {
+  const Instant now = ctx_.clock->Now();
+  OJson jobs;
+  std::int64_t total = 0;
+  for (JobState state :
+       {JobState::kActive, JobState::kPaused, JobState::kDisabled, JobState::kExpired}) {
+    auto n = ctx_.store->CountJobs(state);
+    if (!n.ok()) return StatusReply(n.status());
+    jobs[std::string(JobStateName(state))] = *n;
+    total += *n;
+  }
+  jobs["total"] = total;
+  auto count = [&](JobFilter f) -> Result<std::int64_t> {
+    f.limit = kMaxPage;
+    SKED_ASSIGN_OR_RETURN(std::vector<Job> found, ctx_.engine->ListJobs(f));
+    return static_cast<std::int64_t>(found.size());
+  };
+  JobFilter failing;
+  failing.failing = true;
+  JobFilter late;
+  late.state = JobState::kActive;
+  late.due_before = now - LateGrace();
+  auto failing_n = count(failing);
+  if (!failing_n.ok()) return StatusReply(failing_n.status());
+  auto late_n = count(late);
+  if (!late_n.ok()) return StatusReply(late_n.status());
+  jobs["failing"] = *failing_n;
+  jobs["late"] = *late_n;
+  jobs["counts_capped_at"] = kMaxPage;
+  auto running = ctx_.store->CountRunning(now);
+  if (!running.ok()) return StatusReply(running.status());
+  auto queued = ctx_.store->QueueDepth();
+  if (!queued.ok()) return StatusReply(queued.status());
+  auto instances = ctx_.store->ListInstances();
+  if (!instances.ok()) return StatusReply(instances.status());
+  std::int64_t alive = 0;
+  for (const InstanceInfo& i : *instances) {
+    if (InstanceStateAt(i, now, ctx_.engine_options.lease) == InstanceState::kAlive) ++alive;
+  }
+  OJson out;
+  out["jobs"] = jobs;
+  out["runs"] = {{"running", running->running}, {"queued", *queued}};
+  out["instances"] = {{"alive", alive}, {"total", instances->size()}};
+  out["now"] = daemon::TimeJson(now);
+  return JsonReply(200, out);
+}
+
+Reply ApiServer::Impl::Instances() {
+  auto instances = ctx_.store->ListInstances();
+  if (!instances.ok()) return StatusReply(instances.status());
+  // Running runs by instance (bounded: a page of the running runs).
+  RunFilter rf;
+  rf.status = RunStatus::kRunning;
+  rf.limit = 10000;
+  auto running = ctx_.engine->ListRuns(rf);
+  if (!running.ok()) return StatusReply(running.status());
+  std::map<std::string, std::int64_t, std::less<>> by_instance;
+  for (const Run& r : *running) ++by_instance[r.instance_id];
+  const Instant now = ctx_.clock->Now();
+  OJson items = OJson::array();
+  for (const InstanceInfo& i : *instances) {
+    OJson j = daemon::InstanceJson(i);
+    j["state"] = std::string(InstanceStateName(InstanceStateAt(i, now, ctx_.engine_options.lease)));
+    j["self"] = i.id == ctx_.engine->instance_id();
+    const auto it = by_instance.find(i.id);
+    j["running"] = it == by_instance.end() ? 0 : it->second;
+    items.push_back(j);
+  }
+  return JsonReply(200, OJson{{"items", items}});
+}
+
+// The dashboard: static files compiled in, each with its hash as ETag (a
+// reload asks, and gets 304 while the binary is the same), and a policy that
+// runs no inline script. The token never travels in a URL or a cookie: the
+// page keeps it in session storage and sends it as the bearer header.
+void ApiServer::Impl::UiRoutes() {
+  auto security = [](httplib::Response& res) {
+    res.set_header("Content-Security-Policy", kUiPolicy);
+    res.set_header("X-Frame-Options", "DENY");
+    res.set_header("Referrer-Policy", "no-referrer");
+  };
+  auto redirect = [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/ui/", 302);
+  };
+  http_->Get("/", redirect);
+  http_->Get("/ui", redirect);
+  http_->Get("/ui/(.*)", [security](const httplib::Request& req, httplib::Response& res) {
+    std::string path = req.path;
+    if (path == "/ui/") path = "/ui/index.html";
+    for (const UiAsset& a : UiAssets()) {
+      if (a.path != path) continue;
+      security(res);
+      res.set_header("ETag", std::string(a.etag));
+      // Revalidated on every load, so a new binary's files are seen at once.
+      res.set_header("Cache-Control", "no-cache");
+      if (req.get_header_value("If-None-Match") == a.etag) {
+        res.status = 304;
+        return;
+      }
+      res.set_content(reinterpret_cast<const char*>(a.data), a.size,
+                      std::string(a.content_type).c_str());
+      return;
+    }
+    res.status = 404;
+  });
+}
+
 void ApiServer::Impl::Routes() {
   const std::string kName = "([A-Za-z0-9._-]{1,128})";
   const std::string kId = "([^/]+)";
@@ -884,19 +1062,12 @@ void ApiServer::Impl::Routes() {
   }
 
   // Instances, cron preview.
-  route({"GET", "/api/v1/instances", Role::kViewer, ""}, "/api/v1/instances", [this](R, P) {
-    auto instances = ctx_.store->ListInstances();
-    if (!instances.ok()) return StatusReply(instances.status());
-    const Instant now = ctx_.clock->Now();
-    OJson items = OJson::array();
-    for (const InstanceInfo& i : *instances) {
-      OJson j = daemon::InstanceJson(i);
-      j["state"] =
-          std::string(InstanceStateName(InstanceStateAt(i, now, ctx_.engine_options.lease)));
-      j["self"] = i.id == ctx_.engine->instance_id();
-      items.push_back(j);
-    }
-    return JsonReply(200, OJson{{"items", items}});
+  route({"GET", "/api/v1/instances", Role::kViewer, ""}, "/api/v1/instances",
+        [this](R, P) { return Instances(); });
+  route({"GET", "/api/v1/summary", Role::kViewer, ""}, "/api/v1/summary",
+        [this](R, P) { return Summary(); });
+  route({"GET", "/api/v1/whoami", Role::kViewer, ""}, "/api/v1/whoami", [](R, P who) {
+    return JsonReply(200, OJson{{"name", who.name}, {"role", std::string(RoleName(who.role))}});
   });
   route({"GET", "/api/v1/cron/preview", Role::kViewer, ""}, "/api/v1/cron/preview",
         [this](R req, P) { return CronPreview(req); });
@@ -1061,6 +1232,7 @@ Status ApiServer::Impl::Start() {
     ctx_.log->Info("http request", fields);
   });
   Routes();
+  if (o_.dashboard) UiRoutes();
   int bound = port;
   if (port == 0) {
     bound = http_->bind_to_any_port(host);

@@ -19,9 +19,12 @@ struct ServerOptions {
   std::size_t max_body_bytes = std::size_t{1024} * 1024;
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds write_timeout{10};
-  int threads = 8;            // requests handled at once
+  // Connections served at once: an idle kept-alive connection holds one (a
+  // browser keeps up to six open per dashboard tab).
+  int threads = 32;
   int max_streams = 4;        // output streams open at once (each holds a thread)
   bool metrics_auth = false;  // /metrics needs a viewer token too
+  bool dashboard = true;      // serve the web dashboard at /ui/
 };
 
 }  // namespace sked::server

@@ -920,6 +920,53 @@ TEST_P(StoreConformanceTest, LastSuccessIsTheStartOfTheNewestSucceededRun) {
   EXPECT_EQ(after.last_run_at, kT0 + seconds(60));
 }
 
+TEST_P(StoreConformanceTest, ListJobsFindsTheFailingAndTheOverdue) {
+  // "healthy" succeeds, "broken" fails after a success, "fresh" never ran;
+  // "later" is due an hour on.
+  Job healthy = Create("healthy");
+  Job broken = Create("broken");
+  Create("fresh", kT0 + seconds(1800));
+  Create("later", kT0 + seconds(3600));
+  auto names = [&](const JobFilter& f) {
+    std::vector<std::string> out;
+    const std::vector<Job> jobs = store_->ListJobs(f).value_or(std::vector<Job>());
+    for (const Job& j : jobs) out.push_back(j.spec.name);
+    return out;
+  };
+  JobFilter due;
+  due.due_before = kT0 + seconds(1);
+  EXPECT_EQ(names(due), (std::vector<std::string>{"healthy", "broken"}));
+  due.due_before = kT0;  // strictly before
+  EXPECT_TRUE(names(due).empty());
+
+  auto settle = [&](Instant at, const std::vector<RunStatus>& statuses) {
+    const std::vector<sked::Run> claimed = ClaimAll(at);
+    ASSERT_EQ(claimed.size(), statuses.size());
+    auto started = store_->StartQueued("inst-a", at, 10, at + seconds(30));
+    ASSERT_TRUE(started.ok());
+    std::vector<RunOutcome> outcomes;
+    for (const sked::Run& r : *started) {
+      RunOutcome o;
+      o.run_id = r.id;
+      o.lease_token = r.lease_token;
+      o.status = r.job_id == healthy.id ? statuses[0] : statuses[1];
+      o.finished_at = at + seconds(1);
+      outcomes.push_back(o);
+    }
+    ASSERT_TRUE(store_->SettleRuns(outcomes).ok());
+  };
+  JobFilter failing;
+  failing.failing = true;
+  settle(kT0, {RunStatus::kSucceeded, RunStatus::kSucceeded});
+  EXPECT_TRUE(names(failing).empty());
+  settle(kT0 + seconds(60), {RunStatus::kSucceeded, RunStatus::kFailed});
+  EXPECT_EQ(names(failing), std::vector<std::string>{"broken"});
+  failing.name_prefix = "h";  // combined with the other filters
+  EXPECT_TRUE(names(failing).empty());
+  failing.name_prefix.clear();
+  (void)broken;
+}
+
 TEST_P(StoreConformanceTest, TokensKeepOnlyAHashAndRevokedNamesMayBeReused) {
   ApiToken t;
   t.name = "ci";

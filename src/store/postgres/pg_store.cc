@@ -594,13 +594,17 @@ Result<std::vector<Job>> PostgresStore::ListJobs(const JobFilter& filter) {
     p.Add(filter.tag);
     p.Add(filter.driver);
     p.Add(filter.name_prefix);
+    p.Add(filter.failing);
+    p.Add(OptUs(filter.due_before));
     SKED_ASSIGN_OR_RETURN(
         Rows r, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
                             " WHERE j.id > $1 AND ($2::text IS NULL OR j.state = $2) AND "
                             "($3::text IS NULL OR j.source = $3) AND ($5::text IS NULL OR "
                             "strpos(',' || j.tags || ',', ',' || $5 || ',') > 0) AND ($6::text "
                             "IS NULL OR j.driver = $6) AND left(j.name, length($7::text)) = $7 "
-                            "ORDER BY j.id LIMIT $4",
+                            "AND (NOT $8::boolean OR (s.last_run_at IS NOT NULL AND "
+                            "(s.last_success_at IS NULL OR s.last_success_at < s.last_run_at))) "
+                            "AND ($9::bigint IS NULL OR j.next_run_at < $9) ORDER BY j.id LIMIT $4",
                         p));
     std::vector<Job> out;
     out.reserve(static_cast<size_t>(r.size()));

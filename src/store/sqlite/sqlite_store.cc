@@ -403,14 +403,18 @@ Result<Job> SqliteStore::GetJobByName(std::string_view name) {
 
 Result<std::vector<Job>> SqliteStore::ListJobs(const JobFilter& filter) {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(Stmt * s,
-                        Sql(std::string("SELECT ") + kJobColumns +
-                            " FROM jobs j WHERE j.id > ?1 AND (?2 IS NULL OR j.state = ?2) "
-                            "AND (?3 IS NULL OR j.source = ?3) AND (?5 IS NULL OR "
-                            "instr(',' || j.tags || ',', ',' || ?5 || ',') > 0) AND (?6 IS NULL "
-                            "OR j.driver = ?6) AND substr(j.name, 1, length(?7)) = ?7 "
-                            "ORDER BY j.id LIMIT ?4"));
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql(std::string("SELECT ") + kJobColumns +
+                    " FROM jobs j WHERE j.id > ?1 AND (?2 IS NULL OR j.state = ?2) "
+                    "AND (?3 IS NULL OR j.source = ?3) AND (?5 IS NULL OR "
+                    "instr(',' || j.tags || ',', ',' || ?5 || ',') > 0) AND (?6 IS NULL "
+                    "OR j.driver = ?6) AND substr(j.name, 1, length(?7)) = ?7 AND (?8 = 0 OR "
+                    "(j.last_run_at IS NOT NULL AND (j.last_success_at IS NULL OR "
+                    "j.last_success_at < j.last_run_at))) AND (?9 IS NULL OR "
+                    "j.next_run_at < ?9) ORDER BY j.id LIMIT ?4"));
   s->Bind(1, filter.after_id).Bind(4, filter.limit).Bind(7, filter.name_prefix);
+  s->Bind(8, filter.failing ? 1 : 0);
+  if (filter.due_before) s->Bind(9, Us(*filter.due_before));
   if (filter.state) s->Bind(2, JobStateName(*filter.state));
   if (filter.source) s->Bind(3, *filter.source);
   if (filter.tag) s->Bind(5, *filter.tag);
