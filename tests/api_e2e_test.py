@@ -609,7 +609,8 @@ class ApiTest(unittest.TestCase):
         self.assertNotRegex(html, r"<style|\sstyle=|\son[a-z]+=|https?://")
         srcs = re.findall(r'(?:src|href)="(/ui/[^"]+)"', html)
         self.assertIn("/ui/vendor/chart.min.js", srcs)
-        types = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+        types = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                 ".svg": "image/svg+xml"}
         for src in srcs + ["/ui/views.js", "/ui/api.js", "/ui/dom.js", "/ui/format.js",
                            "/ui/job_form.js"]:
             status, _, body, resp = self.s.request("GET", src)

@@ -126,6 +126,7 @@ export function route() {
 }
 
 whenUnauthenticated((err) => {
+  if (session.role === null) return;  // signing in: the form says why
   setToken(null);
   session.role = null;
   signInMessage = 'Signed out: the server no longer accepts this token (' + err.message + ').';

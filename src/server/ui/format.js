@@ -19,7 +19,7 @@ function formatter(zone) {
     try {
       f = new Intl.DateTimeFormat('en-CA', {
         timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
-        minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
+        minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'longOffset',
       });
     } catch (e) {
       f = null;  // a zone this browser does not know: UTC below
@@ -29,16 +29,19 @@ function formatter(zone) {
   return formatters.get(zone);
 }
 
-// "2026-12-01 09:30:00 CET" in the job's zone, or "... UTC".
+// "2026-12-01 09:30:00 +01:00" in the job's zone (its offset then, which
+// says whether DST was on), or "2026-12-01 08:30:00 UTC".
 export function formatTime(iso, jobZone) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  const zone = zonePreference() === 'utc' || !jobZone ? 'UTC' : jobZone;
-  const f = formatter(zone) || formatter('UTC');
+  const utc = zonePreference() === 'utc' || !jobZone || jobZone === 'UTC' ||
+      jobZone === 'Etc/UTC' || !formatter(jobZone);
+  const f = formatter(utc ? 'UTC' : jobZone);
   const parts = Object.fromEntries(f.formatToParts(d).map((p) => [p.type, p.value]));
+  const offset = (parts.timeZoneName || '').replace('GMT', '') || '+00:00';
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:` +
-      `${parts.second} ${parts.timeZoneName || zone}`;
+      `${parts.second} ${utc ? 'UTC' : offset}`;
 }
 
 // "in 4 min", "12 s ago", "3 h ago", "in 2 d".

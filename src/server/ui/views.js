@@ -76,22 +76,23 @@ function jobActions(job, ctx, refresh) {
   const buttons = [actionButton('Trigger', {class: 'act-trigger', 'aria-label': `Trigger ${job.name}`},
       async () => {
         const run = await post(`/api/v1/jobs/${name}/trigger`);
-        toast(`Triggered ${job.name}: run ${run.id}`);
-        await refresh();
+        toast([`Triggered ${job.name}: `, h('a', {href: `#/runs/${run.id}`, class: 'toast-run'},
+            `run ${run.id}`)]);
+        await refresh(true);
       })];
   if (job.state === 'paused') {
     buttons.push(actionButton('Resume', {class: 'act-resume', 'aria-label': `Resume ${job.name}`},
         async () => {
           await post(`/api/v1/jobs/${name}/resume`);
           toast(`Resumed ${job.name}`);
-          await refresh();
+          await refresh(true);
         }));
   } else if (job.state === 'active' || job.state === 'pending') {
     buttons.push(actionButton('Pause', {class: 'act-pause', 'aria-label': `Pause ${job.name}`},
         async () => {
           await post(`/api/v1/jobs/${name}/pause`);
           toast(`Paused ${job.name}`);
-          await refresh();
+          await refresh(true);
         }));
   }
   return h('div', {class: 'actions'}, buttons);
@@ -182,10 +183,13 @@ export function overviewView(main, ctx) {
         id: 'new-job'}, 'New job') : null),
       cards, attention, h('h2', {}, 'All jobs'), filters, list, pager);
 
-  async function refresh() {
-    // Leave a table alone while the keyboard is in it (a redraw would lose the focus).
-    if (main.contains(document.activeElement) &&
-        document.activeElement.closest('table')) return;
+  // `acted`: after an action, redraw at once and put the focus back where it
+  // was (the same job's action, or its link); otherwise a table the keyboard
+  // is in is left alone until the focus leaves it.
+  async function refresh(acted = false) {
+    const focused = document.activeElement;
+    const inTable = main.contains(focused) && focused.closest('table');
+    if (inTable && !acted) return;
     const cursor = overview.cursors[overview.cursors.length - 1];
     try {
       const [summary, failing, late, page] = await Promise.all([
@@ -202,6 +206,7 @@ export function overviewView(main, ctx) {
       replace(attention, needs.length ? [h('h2', {}, 'Needs attention'),
         jobTable(needs, ctx, refresh, 'attention-table')] : null);
       replace(list, jobTable(page.items, ctx, refresh, 'jobs-table'));
+      if (inTable) restoreFocus(focused);
       replace(pager,
           overview.cursors.length > 1 ? h('button', {type: 'button', id: 'page-prev',
             onclick: () => {
@@ -217,6 +222,16 @@ export function overviewView(main, ctx) {
       replace(list, errorBox(e));
       throw e;
     }
+  }
+
+  function restoreFocus(old) {
+    const row = old.closest('tr');
+    const table = old.closest('table');
+    if (!row || !table || !row.dataset.job) return;
+    const again = main.querySelector(`#${table.id} tr[data-job="${CSS.escape(row.dataset.job)}"]`);
+    if (!again) return;
+    const target = again.querySelector('.actions button') || again.querySelector('a');
+    if (target) target.focus();
   }
 
   function renderCards(s) {
