@@ -195,11 +195,21 @@ class DashboardTest(unittest.TestCase):
     def setUp(self):
         self.shot_n = 0
 
-    def shot(self, name):
+    def shot(self, name, full=False):
+        """A screenshot into --shots; `full`: the whole page's height (at most 4000 px)."""
         self.shot_n += 1
         path = os.path.join(ARGS.shots, "%s-%d-%s.png" % (self._testMethodName, self.shot_n,
                                                           name))
-        self.d.save_screenshot(path)
+        if not full:
+            self.d.save_screenshot(path)
+            return
+        height = self.d.execute_script("return document.documentElement.scrollHeight")
+        self.d.set_window_size(1366, min(int(height) + 100, 4000))
+        try:
+            time.sleep(0.3)  # let the chart follow the new size (it redraws on resize)
+            self.d.save_screenshot(path)
+        finally:
+            self.d.set_window_size(1366, 900)
 
     def go(self, route):
         self.d.get(self.s.url + "/ui/#" + route)
@@ -278,6 +288,13 @@ class DashboardTest(unittest.TestCase):
         self.css("#f-prefix")[0].clear()
         self.css("#f-prefix")[0].send_keys(Keys.ENTER)
         wait_for(lambda: self.row("jobs-table", "hello"), what="the whole list again")
+        # The failing count filters the list to the failing jobs.
+        self.css('[data-count="failing"]')[0].click()
+        wait_for(lambda: self.row("jobs-table", "hello") is None and
+                 self.row("jobs-table", "flaky"), what="only failing jobs")
+        self.css("#f-attention option[value='']")[0].click()
+        self.css("#f-prefix")[0].send_keys(Keys.ENTER)
+        wait_for(lambda: self.row("jobs-table", "hello"), what="every job again")
         # A phone-width window still shows the list (no sideways page).
         self.d.set_window_size(390, 844)
         try:
@@ -301,7 +318,7 @@ class DashboardTest(unittest.TestCase):
         self.assertIn("Europe/Berlin", self.css("#schedule")[0].text)
         # Times are in the job's zone, with its offset then; in UTC on request.
         self.assertIn("+01:00", self.css("#schedule")[0].text)
-        self.shot("job-dst")
+        self.shot("job-dst", full=True)
         self.d.find_element(By.CSS_SELECTOR, "#tz-pref option[value=utc]").click()
         wait_for(lambda: "UTC" in self.css("#schedule")[0].text and
                  "+01:00" not in self.css("#schedule")[0].text, what="times in UTC")
@@ -316,7 +333,7 @@ class DashboardTest(unittest.TestCase):
             " c.chart.data.labels.length > 0"), what="the chart drawn")
         self.assertIn("median duration", self.css("#chart-note")[0].text)
         self.assertIn("echo", self.css("#driver-config")[0].text)
-        self.shot("job-hello")
+        self.shot("job-hello", full=True)
 
     def test_04_trigger_and_watch_the_output_stream_in(self):
         self.sign_in("operator")
@@ -333,7 +350,7 @@ class DashboardTest(unittest.TestCase):
         self.wait_text("#run-status", "succeeded")
         self.assertIn("Exit code", self.css("#run-facts")[0].text)
         self.assertEqual(self.css("#output")[0].text.count("first line"), 1)
-        self.shot("succeeded")
+        self.shot("succeeded", full=True)
 
     def test_05_pause_and_resume(self):
         self.sign_in("operator")

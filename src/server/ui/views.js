@@ -149,7 +149,7 @@ function jobTable(jobs, ctx, refresh, id) {
 }
 
 // The overview's filters and page survive going to a job and back.
-const overview = {state: '', tag: '', prefix: '', cursors: [null]};
+const overview = {state: '', tag: '', prefix: '', attention: '', cursors: [null]};
 
 export function overviewView(main, ctx) {
   const cards = h('div', {class: 'cards', id: 'summary'});
@@ -159,22 +159,27 @@ export function overviewView(main, ctx) {
   const stateSel = h('select', {id: 'f-state', name: 'state'},
       ['', 'active', 'pending', 'paused', 'disabled', 'expired'].map((s) =>
         h('option', {value: s, selected: s === overview.state}, s || 'any')));
+  const attentionSel = h('select', {id: 'f-attention', name: 'attention'},
+      [['', 'all'], ['failing', 'failing'], ['late', 'late']].map(([v, t]) =>
+        h('option', {value: v, selected: v === overview.attention}, t)));
   const tagIn = h('input', {id: 'f-tag', name: 'tag', value: overview.tag, size: 12});
   const prefixIn = h('input', {id: 'f-prefix', name: 'prefix', value: overview.prefix, size: 16,
     placeholder: 'name starts with'});
   const filters = h('form', {class: 'filters', role: 'search', onsubmit: (e) => {
     e.preventDefault();
     overview.state = stateSel.value;
+    overview.attention = attentionSel.value;
     overview.tag = tagIn.value.trim();
     overview.prefix = prefixIn.value.trim();
     overview.cursors = [null];
     refresh();
   }},
-  h('label', {}, 'State', stateSel), h('label', {}, 'Tag', tagIn), h('label', {}, 'Name', prefixIn),
+  h('label', {}, 'State', stateSel), h('label', {}, 'Show', attentionSel),
+  h('label', {}, 'Tag', tagIn), h('label', {}, 'Name', prefixIn),
   h('button', {type: 'submit'}, 'Filter'),
   h('button', {type: 'button', onclick: () => {
-    overview.state = overview.tag = overview.prefix = '';
-    stateSel.value = tagIn.value = prefixIn.value = '';
+    overview.state = overview.tag = overview.prefix = overview.attention = '';
+    stateSel.value = tagIn.value = prefixIn.value = attentionSel.value = '';
     overview.cursors = [null];
     refresh();
   }}, 'Clear'));
@@ -197,7 +202,8 @@ export function overviewView(main, ctx) {
         get('/api/v1/jobs' + qs({attention: 'failing', limit: 20, recent: 12})),
         get('/api/v1/jobs' + qs({attention: 'late', limit: 20, recent: 12})),
         get('/api/v1/jobs' + qs({state: overview.state, tag: overview.tag,
-          prefix: overview.prefix, limit: 50, recent: 12, cursor})),
+          prefix: overview.prefix, attention: overview.attention, limit: 50, recent: 12,
+          cursor})),
       ]);
       renderCards(summary);
       const seen = new Set();
@@ -239,9 +245,11 @@ export function overviewView(main, ctx) {
         {class: `card ${cls || ''}`, type: onclick ? 'button' : undefined, onclick,
           dataset: {count: label}}, h('span', {class: 'n'}, String(n)), label);
     const capped = (n) => n >= s.jobs.counts_capped_at ? `${n}+` : n;
-    const show = (state) => () => {
+    const show = (state, attention = '') => () => {
       overview.state = state;
+      overview.attention = attention;
       stateSel.value = state;
+      attentionSel.value = attention;
       overview.cursors = [null];
       refresh();
     };
@@ -250,8 +258,8 @@ export function overviewView(main, ctx) {
         card('active', s.jobs.active, '', show('active')),
         card('paused', s.jobs.paused, '', show('paused')),
         card('disabled', s.jobs.disabled, '', show('disabled')),
-        card('failing', capped(s.jobs.failing), s.jobs.failing ? 'bad' : ''),
-        card('late', capped(s.jobs.late), s.jobs.late ? 'warn' : ''),
+        card('failing', capped(s.jobs.failing), s.jobs.failing ? 'bad' : '', show('', 'failing')),
+        card('late', capped(s.jobs.late), s.jobs.late ? 'warn' : '', show('', 'late')),
         card('running', s.runs.running, ''),
         card('queued', s.runs.queued, ''),
         card('instances alive', `${s.instances.alive}/${s.instances.total}`, ''));
@@ -333,8 +341,8 @@ function firesTable(job) {
       h('tbody', {}, job.next_fires.length ? job.next_fires.map((f) => h('tr',
           {class: f.dst ? 'fire-dst' : ''},
           h('td', {}, relative(f.utc)),
-          h('td', {}, h('code', {}, f.local)),
-          h('td', {}, h('code', {}, f.utc)),
+          h('td', {}, h('code', {}, f.local.replace('T', ' '))),
+          h('td', {}, h('code', {}, f.utc.replace('T', ' '))),
           h('td', {}, f.dst ? h('span', {class: 'dst'}, '⚠ ', f.dst_notes.join('; ')) : ''))) :
         h('tr', {}, h('td', {colspan: 4, class: 'muted'}, 'No fires ahead.')))));
 }
@@ -352,9 +360,15 @@ function runChart(canvas, runs, zone) {
     ],
   };
   const sorted = (xs) => xs.filter((x) => x !== null).sort((a, b) => a - b);
-  const q = (xs, p) => xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] : null;
+  // Nearest rank: the smallest value with at least p of the values at or below it.
+  const q = (xs, p) => xs.length ? xs[Math.max(0, Math.ceil(p * xs.length) - 1)] : null;
   const d = sorted(shown.map((r) => r.duration_ms));
   const l = sorted(shown.map((r) => lagMs(r)));
+  canvas.parentElement.hidden = shown.length === 0;
+  if (shown.length === 0) {
+    canvas.setAttribute('aria-label', 'No run has started yet.');
+    return null;
+  }
   canvas.setAttribute('aria-label', `Over the last ${shown.length} runs: median duration ` +
     `${formatMs(q(d, 0.5))}, median fire lag ${formatMs(q(l, 0.5))}, p95 fire lag ` +
     `${formatMs(q(l, 0.95))}`);
