@@ -2,11 +2,15 @@
 // file: `--jobs` jobs (default 10,000), `--firing` of them (default 1,000)
 // firing every second with the noop driver, and `--runs` finished runs
 // (default 1,000,000) written straight into the store before the engine
-// starts. Three phases of `--seconds` each:
+// starts. Six phases of `--seconds` each:
 //   1. the engine alone (the fire-lag baseline);
 //   2. `--clients` threads paging GET /api/v1/runs (limit 50, from a random
 //      cursor, so pages come from anywhere in the million);
-//   3. the same clients scraping GET /metrics.
+//   3. the same clients scraping GET /metrics;
+//   4. a dashboard's refresh: GET /api/v1/jobs?limit=50&recent=12 (a page from
+//      anywhere, each job with its 12 newest runs);
+//   5. GET /api/v1/summary (job counts by state, failing and late jobs);
+//   6. GET /api/v1/instances (each with its running runs).
 // Each phase reports requests/s and latency (p50, p99, max) on loopback, and
 // the engine's fire lag (start - scheduled_for: p50, p99, max) in it.
 //
@@ -271,6 +275,33 @@ int main(int argc, char** argv) {
       "127.0.0.1", port, minted->secret, a.clients, a.seconds,
       [](std::mt19937_64&) { return std::string("/metrics"); }, &latencies, &errors);
   Report("GET /metrics", std::move(latencies), errors, a.seconds, lags.End());
+
+  // What a dashboard's refresh asks: a page of jobs with their newest runs, and the counts.
+  const int jobs = a.jobs;
+  latencies.clear();
+  lags.Begin();
+  Load(
+      "127.0.0.1", port, minted->secret, a.clients, a.seconds,
+      [jobs](std::mt19937_64& rng) {
+        const long cursor = std::uniform_int_distribution<long>(0, std::max(0, jobs - 50))(rng);
+        return "/api/v1/jobs?limit=50&recent=12&cursor=" + std::to_string(cursor + 1);
+      },
+      &latencies, &errors);
+  Report("GET jobs?recent=12", std::move(latencies), errors, a.seconds, lags.End());
+
+  latencies.clear();
+  lags.Begin();
+  Load(
+      "127.0.0.1", port, minted->secret, a.clients, a.seconds,
+      [](std::mt19937_64&) { return std::string("/api/v1/summary"); }, &latencies, &errors);
+  Report("GET /api/v1/summary", std::move(latencies), errors, a.seconds, lags.End());
+
+  latencies.clear();
+  lags.Begin();
+  Load(
+      "127.0.0.1", port, minted->secret, a.clients, a.seconds,
+      [](std::mt19937_64&) { return std::string("/api/v1/instances"); }, &latencies, &errors);
+  Report("GET /api/v1/instances", std::move(latencies), errors, a.seconds, lags.End());
 
   api.Stop();
   engine.Stop();

@@ -167,6 +167,12 @@ class DashboardTest(unittest.TestCase):
             "name": "dst-nightly", "schedule": "30 2 * * *", "timezone": "Europe/Berlin",
             "driver": "shell", "config": {"command": "true"}, "start_at": start})
         assert status == 201, body
+        # More jobs than a page holds (50), after the ones above (pages go by id).
+        for i in range(56):
+            status, body = s.api("POST", "/api/v1/jobs", {
+                "name": "bulk-%02d" % i, "schedule": "@yearly", "driver": "noop",
+                "tags": ["bulk"]})
+            assert status == 201, body
         cls.profile = tempfile.mkdtemp(prefix="sked-chromium-")
         cls.d = chromium(cls.profile)
         cls.d.set_page_load_timeout(30)
@@ -271,7 +277,7 @@ class DashboardTest(unittest.TestCase):
         self.assertIsNone(self.row("attention-table", "hello"))
         self.assertIn("UTC", self.row("jobs-table", "hello").text)
         self.assertRegex(self.row("jobs-table", "hello").text, r"in \d+ s|now")
-        self.assertEqual(self.css('[data-count="jobs"] .n')[0].text, "9")
+        self.assertEqual(self.css('[data-count="jobs"] .n')[0].text, "65")
         # The token went out as a header: it is in session storage, not the URL or a cookie.
         self.assertEqual(self.d.execute_script("return sessionStorage.getItem('sked.token')"),
                          self.s.tokens["admin"])
@@ -515,6 +521,28 @@ class DashboardTest(unittest.TestCase):
             el.send_keys(Keys.TAB)
         self.assertTrue(any(t == "a" and c == "job-link" for t, c, _ in seen), seen)
         self.assertTrue(any(t == "button" and "act-trigger" in c for t, c, _ in seen), seen)
+
+    def test_13_pages_of_jobs_come_from_the_server(self):
+        self.sign_in("viewer")
+        self.go("/")
+        wait_for(lambda: len(self.css("#jobs-table tbody tr")) == 50, what="a first page of 50")
+        self.assertIsNotNone(self.row("jobs-table", "hello"))
+        self.wait_css("#page-next").click()
+        wait_for(lambda: self.row("jobs-table", "bulk-55") and
+                 self.row("jobs-table", "hello") is None, what="the second page")
+        self.assertLess(len(self.css("#jobs-table tbody tr")), 50)
+        self.assertEqual(self.css("#page-next"), [])  # the last page
+        self.shot("page-2")
+        self.wait_css("#page-prev").click()
+        wait_for(lambda: self.row("jobs-table", "hello"), what="the first page again")
+        # A tag filter is the server's too.
+        tag = self.css("#f-tag")[0]
+        tag.send_keys("bulk", Keys.ENTER)
+        wait_for(lambda: self.row("jobs-table", "hello") is None and
+                 self.row("jobs-table", "bulk-00"), what="the bulk tag")
+        tag.clear()
+        tag.send_keys(Keys.ENTER)
+        wait_for(lambda: self.row("jobs-table", "hello"), what="every job again")
 
 
 if __name__ == "__main__":

@@ -938,12 +938,26 @@ TEST_P(StoreConformanceTest, ListJobsFindsTheFailingAndTheOverdue) {
   EXPECT_EQ(names(due), (std::vector<std::string>{"healthy", "broken"}));
   due.due_before = kT0;  // strictly before
   EXPECT_TRUE(names(due).empty());
+  due.due_before = kT0 + seconds(1);
+  due.state = JobState::kActive;  // SQLite reads these from jobs_due
+  EXPECT_EQ(names(due), (std::vector<std::string>{"healthy", "broken"}));
+  due.after_id = healthy.id;  // and pages by id all the same
+  EXPECT_EQ(names(due), std::vector<std::string>{"broken"});
 
   auto settle = [&](Instant at, const std::vector<RunStatus>& statuses) {
     const std::vector<sked::Run> claimed = ClaimAll(at);
     ASSERT_EQ(claimed.size(), statuses.size());
+    RunFilter queued;
+    queued.status = RunStatus::kQueued;
+    ASSERT_EQ(store_->ListRuns(queued)->size(), statuses.size());
     auto started = store_->StartQueued("inst-a", at, 10, at + seconds(30));
     ASSERT_TRUE(started.ok());
+    RunFilter running;
+    running.status = RunStatus::kRunning;  // SQLite reads these from runs_active
+    const std::vector<sked::Run> listed = *store_->ListRuns(running);
+    ASSERT_EQ(listed.size(), statuses.size());
+    EXPECT_GT(listed.front().id, listed.back().id);  // newest first
+    EXPECT_TRUE(store_->ListRuns(queued)->empty());
     std::vector<RunOutcome> outcomes;
     for (const sked::Run& r : *started) {
       RunOutcome o;

@@ -147,6 +147,11 @@ CREATE TABLE audit_log (
   detail TEXT NOT NULL DEFAULT ''
 );
 )sql"},
+      {5, "indexes for a dashboard: jobs by state, failing jobs", R"sql(
+CREATE INDEX jobs_state ON jobs (state);
+CREATE INDEX job_stats_failing ON job_stats (job_id)
+  WHERE last_run_at IS NOT NULL AND (last_success_at IS NULL OR last_success_at < last_run_at);
+)sql"},
   };
   return migrations;
 }

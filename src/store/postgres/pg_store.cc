@@ -585,27 +585,34 @@ Result<Job> PostgresStore::GetJobByName(std::string_view name) {
 
 Result<std::vector<Job>> PostgresStore::ListJobs(const JobFilter& filter) {
   return With([&](Connection* c) -> Result<std::vector<Job>> {
+    // Only the conditions asked for, numbered as they are added: a generic
+    // plan for "($n IS NULL OR ...)" cannot use an index for any of them.
     Params p;
+    std::string sql = std::string("SELECT ") + kJobColumns + kJobFrom + " WHERE j.id > $1";
     p.Add(filter.after_id);
-    p.Add(filter.state ? std::optional<std::string>(std::string(JobStateName(*filter.state)))
-                       : std::nullopt);
-    p.Add(filter.source);
-    p.Add(filter.limit);
-    p.Add(filter.tag);
-    p.Add(filter.driver);
-    p.Add(filter.name_prefix);
-    p.Add(filter.failing);
-    p.Add(OptUs(filter.due_before));
-    SKED_ASSIGN_OR_RETURN(
-        Rows r, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
-                            " WHERE j.id > $1 AND ($2::text IS NULL OR j.state = $2) AND "
-                            "($3::text IS NULL OR j.source = $3) AND ($5::text IS NULL OR "
-                            "strpos(',' || j.tags || ',', ',' || $5 || ',') > 0) AND ($6::text "
-                            "IS NULL OR j.driver = $6) AND left(j.name, length($7::text)) = $7 "
-                            "AND (NOT $8::boolean OR (s.last_run_at IS NOT NULL AND "
-                            "(s.last_success_at IS NULL OR s.last_success_at < s.last_run_at))) "
-                            "AND ($9::bigint IS NULL OR j.next_run_at < $9) ORDER BY j.id LIMIT $4",
-                        p));
+    auto param = [&](const auto& value) {
+      p.Add(value);
+      return "$" + std::to_string(p.size());
+    };
+    if (filter.state) sql += " AND j.state = " + param(std::string(JobStateName(*filter.state)));
+    if (filter.source) sql += " AND j.source = " + param(*filter.source);
+    if (filter.tag) {
+      sql +=
+          " AND strpos(',' || j.tags || ',', ',' || " + param(*filter.tag) + "::text || ',') > 0";
+    }
+    if (filter.driver) sql += " AND j.driver = " + param(*filter.driver);
+    if (!filter.name_prefix.empty()) {
+      const std::string n = param(filter.name_prefix);
+      sql += " AND left(j.name, length(" + n + "::text)) = " + n;
+    }
+    if (filter.failing) {
+      sql +=
+          " AND s.last_run_at IS NOT NULL AND (s.last_success_at IS NULL OR s.last_success_at < "
+          "s.last_run_at)";
+    }
+    if (filter.due_before) sql += " AND j.next_run_at < " + param(OptUs(filter.due_before));
+    sql += " ORDER BY j.id LIMIT " + param(filter.limit);
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(sql, p));
     std::vector<Job> out;
     out.reserve(static_cast<size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) out.push_back(ReadJob(r, i));

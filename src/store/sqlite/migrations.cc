@@ -226,6 +226,13 @@ CREATE TABLE audit_log (
   detail TEXT NOT NULL DEFAULT ''
 );
 )sql"},
+      {5, "indexes for a dashboard: jobs by state, failing jobs", R"sql(
+CREATE INDEX jobs_state ON jobs (state);
+-- The expression is the one ListJobs writes for JobFilter::failing (SQLite
+-- uses a partial index only for a query whose terms imply its WHERE).
+CREATE INDEX jobs_failing ON jobs (id)
+  WHERE last_run_at IS NOT NULL AND (last_success_at IS NULL OR last_success_at < last_run_at);
+)sql"},
   };
   return migrations;
 }
