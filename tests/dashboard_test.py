@@ -10,6 +10,7 @@ to 127.0.0.1 (background networking off, as this machine's network is closed).
 """
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -190,10 +191,11 @@ class DashboardTest(unittest.TestCase):
         shutil.rmtree(cls.profile, ignore_errors=True)
         for token in cls.s.tokens.values():
             assert token.split("_", 2)[2] not in log, "a token's secret is in the server log"
-        # The page policy was never broken, and no script failed (a 401 the tests provoke
-        # and a 404 for a deleted job are expected network errors, nothing else).
+        # The page policy was never broken, and no script failed. Expected network errors:
+        # the 400/401/404/409 answers the tests provoke, and the 503 of a stream refused
+        # while test_14 holds every one.
         bad = [e for e in logs if e["level"] == "SEVERE" and not re.search(
-            r"status of (401|404|409|400)", e["message"])]
+            r"status of (401|404|409|400)|output/stream - .* status of 503", e["message"])]
         assert not bad, "browser errors: %s" % bad
 
     # ------------------------------------------------------------- helpers
@@ -543,6 +545,37 @@ class DashboardTest(unittest.TestCase):
         tag.clear()
         tag.send_keys(Keys.ENTER)
         wait_for(lambda: self.row("jobs-table", "hello"), what="every job again")
+
+    def test_14_with_every_stream_taken_the_run_page_polls_instead(self):
+        status, run = self.s.api("POST", "/api/v1/jobs/long/trigger")
+        self.assertEqual(status, 202, run)
+        held = []
+        try:
+            wait_for(lambda: self.s.api("GET", "/api/v1/runs/%d" % run["id"])[1]["status"] ==
+                     "running", what="the long run running")
+            # server.max_streams (4) streams, held open by this test.
+            parsed = urllib.parse.urlparse(self.s.url)
+            for _ in range(4):
+                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+                conn.request("GET", "/api/v1/runs/%d/output/stream" % run["id"],
+                             headers={"Authorization": "Bearer " + self.s.tokens["viewer"]})
+                resp = conn.getresponse()
+                self.assertEqual(resp.status, 200)
+                held.append(conn)
+            self.sign_in("viewer")
+            self.go("/runs/%d" % run["id"])
+            self.wait_text("#output-note", "Live output unavailable")
+            self.wait_text("#output", "started")  # read by polling meanwhile
+            self.assertIn("running", self.css("#run-status")[0].text)
+            self.shot("polling")
+            requests = len(re.findall(r"output/stream", read(self.s.log_path)))
+            time.sleep(3)  # no retry storm: at most one stream attempt per 10 s
+            self.assertLessEqual(len(re.findall(r"output/stream", read(self.s.log_path))),
+                                 requests + 1)
+        finally:
+            for conn in held:
+                conn.close()
+            self.s.api("POST", "/api/v1/runs/%d/cancel" % run["id"])
 
 
 if __name__ == "__main__":

@@ -518,7 +518,6 @@ export function runView(main, ctx) {
   let run = null;
   let zone = null;
   let streaming = null;  // AbortController while the output streams
-  let shown = 0;  // output bytes shown (the stream's offsets)
   let stopped = false;
 
   function render() {
@@ -556,27 +555,31 @@ export function runView(main, ctx) {
 
   function showOutput(text, truncated) {
     output.textContent = text;
-    shown = text.length;
     outNote.textContent = truncated ? 'The start of the output was dropped (it was larger ' +
       'than the capture limit).' : text ? '' : 'No output.';
   }
+
+  let streamFailedAt = 0;  // when the stream last failed: polled meanwhile, retried later
+  let zoneKnown = false;
 
   async function stream() {
     if (streaming || stopped) return;
     streaming = new AbortController();
     output.textContent = '';
-    shown = 0;
+    let first = true;
+    let ended = false;
     outNote.textContent = 'Streaming live…';
     try {
       await streamOutput(ctx.id, (event, data) => {
         if (event === 'output') {
-          if (data.offset > shown && shown === 0 && data.offset > 0) {
+          if (first && data.offset > 0) {
             outNote.textContent = 'Streaming live (earlier output was dropped)…';
           }
+          first = false;
           output.appendChild(document.createTextNode(data.data));
-          shown = data.offset + data.data.length;
           output.scrollTop = output.scrollHeight;
         } else if (event === 'end') {
+          ended = true;
           if (!data.error) {
             run = data;
             render();
@@ -584,17 +587,22 @@ export function runView(main, ctx) {
         }
       }, streaming.signal);
     } catch (e) {
-      if (e.name !== 'AbortError') outNote.textContent = `Live output unavailable: ${e.message}`;
+      if (e.name === 'AbortError') return;
+      // Too many streams open (503), or the connection dropped: read the
+      // output by polling, and try streaming again in a while.
+      streamFailedAt = Date.now();
+      outNote.textContent = `Live output unavailable (${e.message}); refreshing every 2 s.`;
     } finally {
       streaming = null;
     }
-    if (!stopped) await poll(true);
+    if (ended && !stopped) await poll(true);
   }
 
   async function poll(final = false) {
     const wasTerminal = run && TERMINAL.has(run.status);
     run = await get(path);
-    if (!zone) {
+    if (!zoneKnown) {
+      zoneKnown = true;
       try {
         zone = (await get(`/api/v1/jobs/${encodeURIComponent(run.job)}`)).timezone;
       } catch (e) {
@@ -606,7 +614,13 @@ export function runView(main, ctx) {
       if (!wasTerminal || final) showOutput(run.output, run.output_truncated);
       return;
     }
-    if (!streaming) stream();
+    if (streaming) return;
+    if (Date.now() - streamFailedAt > 10000) {
+      stream();
+    } else {
+      const out = await get(`${path}/output`);
+      output.textContent = out.output;
+    }
   }
 
   let stopPolling = () => {};
