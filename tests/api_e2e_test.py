@@ -584,6 +584,13 @@ class ApiTest(unittest.TestCase):
         self.assertGreaterEqual(summary["runs"]["running"], 0)
         job = self.api("GET", "/api/v1/jobs/broken")[1]
         self.assertEqual(job["schedule_description"], "every 1s")
+        # With every optional key set too (times with milliseconds, durations as shown).
+        status, _, raw, _ = self.api("PATCH", "/api/v1/jobs/broken", {
+            "version": job["version"], "start_at": "2026-01-01T00:00:00Z",
+            "end_at": "2099-01-01T00:00:00Z", "timeout": "90s", "starting_deadline": "5m"})
+        self.assertEqual(status, 200, raw)
+        job = self.api("GET", "/api/v1/jobs/broken")[1]
+        self.assertEqual(job["start_at"], "2026-01-01T00:00:00.000Z")
         # What GET gives can be sent back (the dashboard's edit does).
         status, _, raw, _ = self.api("PATCH", "/api/v1/jobs/broken", job)
         self.assertEqual(status, 200, raw)

@@ -414,6 +414,9 @@ class DashboardTest(unittest.TestCase):
             self.shot("viewer-run")
             self.go("/new")
             self.wait_text("#forbidden", "admin")
+            self.assertFalse(self.css("#nav-audit")[0].is_displayed())
+            self.go("/audit")
+            self.wait_text("#forbidden", "admin")
         finally:
             self.s.api("POST", "/api/v1/runs/%d/cancel" % run["id"])
 
@@ -487,6 +490,15 @@ class DashboardTest(unittest.TestCase):
         self.confirm()
         wait_for(lambda: self.s.api("GET", "/api/v1/jobs/from-ui")[0] == 404, what="deleted")
         wait_for(lambda: self.row("jobs-table", "hello"), what="back on the list")
+        # All of it is in the audit log, by this token, the stale edit refused.
+        self.wait_css("#nav-audit").click()
+        self.wait_text("#audit-table", "job.delete")
+        log = self.css("#audit-table")[0].text
+        for action in ("job.create", "job.update", "job.delete"):
+            self.assertIn(action, log)
+        self.assertIn("ui-admin", log)
+        self.assertIn("409", log)
+        self.shot("audit")
 
     def test_10_instances(self):
         self.sign_in("viewer")

@@ -128,6 +128,7 @@ int Serve(const ServeArgs& args) {
       return Fail(s);
     }
     log.Info("api listening", {{"url", api->url()}});
+    if (c.config.server.dashboard) log.Info("dashboard", {{"url", api->url() + "/ui/"}});
   }
   log.Info("sked serving", {{"store", Store::Redact(c.config.store_url)},
                             {"instance", engine.instance_id()},

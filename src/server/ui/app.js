@@ -3,7 +3,7 @@
 import {ApiError, get, setToken, token, whenUnauthenticated} from './api.js';
 import {h, replace} from './dom.js';
 import {setZonePreference, zonePreference} from './format.js';
-import {instancesView, jobView, overviewView, runsView, runView} from './views.js';
+import {auditView, instancesView, jobView, overviewView, runsView, runView} from './views.js';
 import {jobFormView} from './job_form.js';
 
 const main = document.getElementById('main');
@@ -23,6 +23,7 @@ function routes(path) {
   if (path === '/' || path === '') return () => overviewView(main, {can});
   if (path === '/runs') return () => runsView(main, {can});
   if (path === '/instances') return () => instancesView(main, {can});
+  if (path === '/audit') return () => auditView(main, {can});
   if (path === '/new') return () => jobFormView(main, {can, name: null});
   if ((m = path.match(/^\/jobs\/([^/]+)\/edit$/))) {
     return () => jobFormView(main, {can, name: decodeURIComponent(m[1])});
@@ -37,12 +38,14 @@ function routes(path) {
 function section(path) {
   if (path.startsWith('/runs')) return 'runs';
   if (path.startsWith('/instances')) return 'instances';
+  if (path.startsWith('/audit')) return 'audit';
   return 'jobs';
 }
 
 function showFrame(signedIn) {
   document.getElementById('nav').hidden = !signedIn;
   document.getElementById('sign-out').hidden = !signedIn;
+  document.getElementById('nav-audit').hidden = !(signedIn && can('admin'));
   replace(document.getElementById('who'), signedIn ?
       h('span', {}, session.name, ' · ', h('span', {class: 'role', id: 'role'}, session.role)) :
       '');

@@ -533,7 +533,8 @@ export function runView(main, ctx) {
       }) : null;
     replace(head, h('p', {class: 'muted'}, h('a', {href: '#/'}, 'Jobs'), ' / ',
         h('a', {href: `#/jobs/${encodeURIComponent(r.job)}`}, r.job), ' / ', `run ${r.id}`),
-    h('h1', {}, `Run ${r.id}`, h('span', {id: 'run-status'}, badge(r.status))),
+    h('h1', {}, `Run ${r.id}`, h('span', {id: 'run-status', 'aria-live': 'polite'},
+        badge(r.status))),
     h('div', {class: 'actions'}, cancel));
     replace(info, facts([
       ['Job', h('a', {href: `#/jobs/${encodeURIComponent(r.job)}`}, r.job)],
@@ -659,6 +660,61 @@ export function instancesView(main, ctx) {
               h('td', {}, i.heartbeat_at ? relative(i.heartbeat_at) : '—'),
               h('td', {}, badge(i.state)),
               h('td', {class: 'num'}, String(i.running))))))));
+    } catch (e) {
+      replace(box, errorBox(e));
+      throw e;
+    }
+  }
+  return {dispose: every(REFRESH_MS, refresh)};
+}
+
+// The audit log (admins): every change made through the API or the CLI, and
+// every refused attempt, newest first.
+export function auditView(main, ctx) {
+  if (!ctx.can('admin')) {
+    replace(main, h('div', {class: 'panel'}, h('div', {class: 'error-box', id: 'forbidden'},
+        'The audit log needs an admin token.'), h('a', {href: '#/'}, 'All jobs')));
+    return {dispose() {}};
+  }
+  const actor = h('input', {id: 'a-actor', size: 14, placeholder: 'token name'});
+  const action = h('input', {id: 'a-action', size: 14, placeholder: 'job.create'});
+  const box = h('div', {});
+  const pager = h('div', {class: 'pager'});
+  const cursors = [null];
+  const filters = h('form', {class: 'filters', role: 'search', onsubmit: (e) => {
+    e.preventDefault();
+    cursors.length = 1;
+    refresh();
+  }}, h('label', {}, 'Actor', actor), h('label', {}, 'Action', action),
+  h('button', {type: 'submit'}, 'Filter'));
+  replace(main, h('h1', {}, 'Audit log'), h('p', {class: 'muted'}, 'Every change made through ' +
+    'the API or the CLI, and every refused attempt (sked audit list shows the same).'),
+  filters, box, pager);
+  async function refresh() {
+    if (main.contains(document.activeElement) && document.activeElement.closest('table')) return;
+    try {
+      const page = await get('/api/v1/audit' + qs({actor: actor.value.trim(),
+        action: action.value.trim(), limit: 50, cursor: cursors[cursors.length - 1]}));
+      replace(box, h('div', {class: 'table-wrap'}, h('table', {id: 'audit-table'},
+          h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'Target', 'From', 'Status',
+            'Detail'].map((t) => h('th', {}, t)))),
+          h('tbody', {}, page.items.length ? page.items.map((e) => h('tr', {},
+              h('td', {}, formatTime(e.at, null), h('br'), h('span', {class: 'muted'},
+                  relative(e.at))),
+              h('td', {}, e.actor), h('td', {}, h('code', {}, e.action)),
+              h('td', {}, e.target), h('td', {class: 'hide-narrow'}, e.source),
+              h('td', {}, badge(e.status < 400 ? 'succeeded' : 'failed'), ' ', String(e.status)),
+              h('td', {}, e.detail))) :
+            h('tr', {}, h('td', {colspan: 7, class: 'muted'}, 'Nothing on record.'))))));
+      replace(pager,
+          cursors.length > 1 ? h('button', {type: 'button', onclick: () => {
+            cursors.pop();
+            refresh();
+          }}, 'Newer') : null,
+          page.next_cursor ? h('button', {type: 'button', onclick: () => {
+            cursors.push(page.next_cursor);
+            refresh();
+          }}, 'Older') : null);
     } catch (e) {
       replace(box, errorBox(e));
       throw e;
