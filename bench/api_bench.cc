@@ -255,53 +255,32 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(a.seconds));
   Report("engine alone", {}, 0, a.seconds, lags.End());
 
+  // One phase: the clients ask for what `path` gives, for --seconds.
+  auto phase = [&](const char* name, auto path) {
+    std::vector<double> latencies;
+    long errors = 0;
+    lags.Begin();
+    Load("127.0.0.1", port, minted->secret, a.clients, a.seconds, path, &latencies, &errors);
+    Report(name, std::move(latencies), errors, a.seconds, lags.End());
+  };
+  auto fixed = [](const char* path) {
+    return [path](std::mt19937_64&) { return std::string(path); };
+  };
   // The newest run id is about runs + what the engine added; a cursor picks a page anywhere.
   const long top = a.runs;
-  std::vector<double> latencies;
-  long errors = 0;
-  lags.Begin();
-  Load(
-      "127.0.0.1", port, minted->secret, a.clients, a.seconds,
-      [top](std::mt19937_64& rng) {
-        const long cursor = std::uniform_int_distribution<long>(51, top)(rng);
-        return "/api/v1/runs?limit=50&cursor=" + std::to_string(cursor);
-      },
-      &latencies, &errors);
-  Report("GET /api/v1/runs", std::move(latencies), errors, a.seconds, lags.End());
-
-  latencies.clear();
-  lags.Begin();
-  Load(
-      "127.0.0.1", port, minted->secret, a.clients, a.seconds,
-      [](std::mt19937_64&) { return std::string("/metrics"); }, &latencies, &errors);
-  Report("GET /metrics", std::move(latencies), errors, a.seconds, lags.End());
-
+  phase("GET /api/v1/runs", [top](std::mt19937_64& rng) {
+    const long cursor = std::uniform_int_distribution<long>(51, top)(rng);
+    return "/api/v1/runs?limit=50&cursor=" + std::to_string(cursor);
+  });
+  phase("GET /metrics", fixed("/metrics"));
   // What a dashboard's refresh asks: a page of jobs with their newest runs, and the counts.
   const int jobs = a.jobs;
-  latencies.clear();
-  lags.Begin();
-  Load(
-      "127.0.0.1", port, minted->secret, a.clients, a.seconds,
-      [jobs](std::mt19937_64& rng) {
-        const long cursor = std::uniform_int_distribution<long>(0, std::max(0, jobs - 50))(rng);
-        return "/api/v1/jobs?limit=50&recent=12&cursor=" + std::to_string(cursor + 1);
-      },
-      &latencies, &errors);
-  Report("GET jobs?recent=12", std::move(latencies), errors, a.seconds, lags.End());
-
-  latencies.clear();
-  lags.Begin();
-  Load(
-      "127.0.0.1", port, minted->secret, a.clients, a.seconds,
-      [](std::mt19937_64&) { return std::string("/api/v1/summary"); }, &latencies, &errors);
-  Report("GET /api/v1/summary", std::move(latencies), errors, a.seconds, lags.End());
-
-  latencies.clear();
-  lags.Begin();
-  Load(
-      "127.0.0.1", port, minted->secret, a.clients, a.seconds,
-      [](std::mt19937_64&) { return std::string("/api/v1/instances"); }, &latencies, &errors);
-  Report("GET /api/v1/instances", std::move(latencies), errors, a.seconds, lags.End());
+  phase("GET jobs?recent=12", [jobs](std::mt19937_64& rng) {
+    const long cursor = std::uniform_int_distribution<long>(0, std::max(0, jobs - 50))(rng);
+    return "/api/v1/jobs?limit=50&recent=12&cursor=" + std::to_string(cursor + 1);
+  });
+  phase("GET /api/v1/summary", fixed("/api/v1/summary"));
+  phase("GET /api/v1/instances", fixed("/api/v1/instances"));
 
   api.Stop();
   engine.Stop();

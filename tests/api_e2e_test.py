@@ -15,8 +15,6 @@ import os
 import ssl
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,28 +24,16 @@ import urllib.parse
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from sked_serve import SkedServe, read, wait_for
+
 ARGS = None
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def wait_for(predicate, timeout=15.0, step=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-
-
-class Sked:
+class Sked(SkedServe):
     """A `sked serve` in a temporary directory, and an HTTP client for it."""
 
     def __init__(self, config_extra="", store_url="sqlite://sked.db", schema=None, tls=False):
+        self.sked = ARGS.sked
         self.dir = tempfile.mkdtemp(prefix="sked-api-")
         self.tls = tls
         if tls:
@@ -83,27 +69,11 @@ class Sked:
         self.tokens["revoked"] = self.cli("token", "create", "--name", "gone", "--role",
                                           "admin").strip()
         self.cli("token", "revoke", "gone")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([ARGS.sked, "serve", "--config", self.config],
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
-        self.url = wait_for(self._url, what="the api listening line")
+        self.start()
         parsed = urllib.parse.urlparse(self.url)
         self.host, self.port = parsed.hostname, parsed.port
         assert self.host == "127.0.0.1"
         assert parsed.scheme == ("https" if tls else "http"), self.url
-
-    def _url(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("sked serve exited: " + read(self.log_path))
-        m = re.search(r"api listening url=(\S+)", read(self.log_path))
-        return m.group(1) if m else None
-
-    def cli(self, *args):
-        out = subprocess.run([ARGS.sked, *args, "--config", self.config], cwd=self.dir,
-                             capture_output=True, text=True, timeout=30)
-        if out.returncode != 0:
-            raise AssertionError("sked %s failed: %s" % (" ".join(args), out.stderr))
-        return out.stdout
 
     def request(self, method, path, body=None, token=None, headers=None, raw=None,
                 timeout=10):
@@ -129,16 +99,6 @@ class Sked:
         if "json" in ctype and payload:
             parsed = json.loads(payload)
         return resp.status, parsed, payload, resp
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)

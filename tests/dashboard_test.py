@@ -15,8 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,14 +30,11 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from sked_serve import SkedServe, read
+
 ARGS = None
 HERE = os.path.dirname(os.path.abspath(__file__))
 WAIT = 20.0  # seconds, for any one condition
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
 
 
 def wait_for(predicate, timeout=WAIT, step=0.1, what="condition"):
@@ -68,10 +63,11 @@ def next_transition(zone_name, after):
     return None
 
 
-class Sked:
+class Sked(SkedServe):
     """`sked serve` on the example config (its port made free), with tokens of each role."""
 
     def __init__(self):
+        self.sked = ARGS.sked
         self.dir = tempfile.mkdtemp(prefix="sked-ui-")
         self.config = os.path.join(self.dir, "sked.toml")
         example = read(os.path.join(HERE, "..", "examples", "sked.toml"))
@@ -85,24 +81,8 @@ class Sked:
         self.tokens = {role: self.cli("token", "create", "--name", "ui-" + role, "--role",
                                       role).strip()
                        for role in ("viewer", "operator", "admin")}
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([ARGS.sked, "serve", "--config", self.config],
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
-        self.url = wait_for(self._url, what="the api listening line")
+        self.start()
         assert urllib.parse.urlparse(self.url).hostname == "127.0.0.1"
-
-    def _url(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("sked serve exited: " + read(self.log_path))
-        m = re.search(r"api listening url=(\S+)", read(self.log_path))
-        return m.group(1) if m else None
-
-    def cli(self, *args):
-        out = subprocess.run([ARGS.sked, *args, "--config", self.config], cwd=self.dir,
-                             capture_output=True, text=True, timeout=30)
-        if out.returncode != 0:
-            raise AssertionError("sked %s failed: %s" % (" ".join(args), out.stderr))
-        return out.stdout
 
     def api(self, method, path, body=None, role="admin"):
         req = urllib.request.Request(self.url + path, method=method,
@@ -116,17 +96,6 @@ class Sked:
                 return resp.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
-
 
 def chromium(profile):
     options = webdriver.ChromeOptions()
