@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of sked from Debian 12 packages.
+# Installs the build and test dependencies of sked from Debian 12 packages;
+# `--browser` adds the dashboard's browser tests' (Chromium, its driver,
+# Selenium: scripts/test.sh asks for them, the quick start does not).
 # Idempotent: installs only what is missing; safe to run again. Needs root (or sudo).
 set -euo pipefail
 
@@ -10,8 +12,14 @@ packages=(
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpq-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libssl-dev libcurl4-openssl-dev python3 python3-prometheus-client curl openssl
-  libjs-chart.js chromium chromium-driver python3-selenium
+  libjs-chart.js
 )
+for arg in "$@"; do
+  case "$arg" in
+    --browser) packages+=(chromium chromium-driver python3-selenium) ;;
+    *) echo "setup: unknown argument $arg (known: --browser)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

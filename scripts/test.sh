@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/setup.sh
+./scripts/setup.sh --browser
 
 echo "== PostgreSQL on loopback (store conformance, fleet and fault tests)"
 SKED_TEST_PG_URL="$(./scripts/postgres.sh)"
