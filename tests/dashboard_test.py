@@ -429,12 +429,20 @@ class DashboardTest(unittest.TestCase):
         self.wait_text("#f-config-err", "not valid JSON")
         config.clear()
         config.send_keys('{"command": "echo made in the browser"}')
+        retry_on = self.css("#f-retry-on")[0]
+        retry_on.clear()
+        retry_on.send_keys("failed, sometimes")
+        self.css("#job-save")[0].click()
+        self.wait_text("#f-retry-on-err", "retry.on")
+        retry_on.clear()
+        retry_on.send_keys("timed_out")
         self.css("#f-tags")[0].send_keys("ui, test")
         self.css("#job-save")[0].click()
         self.wait_text("#job-name", "from-ui")
         job = self.s.api("GET", "/api/v1/jobs/from-ui")[1]
         self.assertEqual(job["schedule"], "*/5 * * * *")
         self.assertEqual(job["tags"], ["ui", "test"])
+        self.assertEqual(job["retry"]["on"], ["timed_out"])
         self.shot("created")
         # Edit: the version it was opened at is sent; a change by someone else is refused.
         self.wait_css("#edit-job").click()
@@ -454,6 +462,7 @@ class DashboardTest(unittest.TestCase):
         after = self.s.api("GET", "/api/v1/jobs/from-ui")[1]
         self.assertEqual(after["description"], "edited in the browser")
         self.assertEqual(after["priority"], 5)  # the other change is kept
+        self.assertEqual(after["retry"], job["retry"])  # what the form did not change stays
         # Delete asks first.
         self.wait_css(".act-delete").click()
         self.confirm()

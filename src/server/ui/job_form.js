@@ -24,6 +24,8 @@ const FIELDS = [
   ['retry.backoff', 'Retry backoff', 'text', 'such as 10s'],
   ['retry.multiplier', 'Backoff multiplier', 'number', ''],
   ['retry.max_backoff', 'Max backoff', 'text', ''],
+  ['retry.jitter', 'Backoff jitter', 'number', '0 to 1: a share of each backoff, random'],
+  ['retry.on', 'Retry on', 'text', 'comma-separated: failed, timed_out, abandoned'],
   ['tags', 'Tags', 'text', 'comma-separated'],
   ['start_at', 'Active from', 'text', 'RFC 3339; empty: now'],
   ['end_at', 'Active until', 'text', 'RFC 3339; empty: forever'],
@@ -36,8 +38,10 @@ function valueOf(job, key) {
     return {driver: 'shell', timezone: 'UTC', config: '{\n  "command": "echo hello"\n}',
       overlap: 'skip', misfire: 'run_once', max_concurrent: 1, max_queued: 1,
       catchup_window: '1h', priority: 0, 'retry.max': 0, 'retry.backoff': '10s',
-      'retry.multiplier': 2, 'retry.max_backoff': '1h'}[key] ?? '';
+      'retry.multiplier': 2, 'retry.max_backoff': '1h', 'retry.jitter': 0.1,
+      'retry.on': 'failed, timed_out, abandoned'}[key] ?? '';
   }
+  if (key === 'retry.on') return job.retry.on.join(', ');
   if (key.startsWith('retry.')) return job.retry[key.slice(6)];
   if (key === 'config') return JSON.stringify(job.config, null, 2);
   if (key === 'tags') return job.tags.join(', ');
@@ -166,7 +170,7 @@ export function jobFormView(main, ctx) {
         } catch (e) {
           throw new FieldProblem('config', 'config: is not valid JSON: ' + e.message);
         }
-      } else if (key === 'tags') {
+      } else if (key === 'tags' || key === 'retry.on') {
         v = text ? text.split(',').map((t) => t.trim()).filter((t) => t) : [];
       } else if (kind === 'int' || kind === 'number') {
         if (text === '') continue;
