@@ -14,7 +14,7 @@ let signInMessage = '';
 const RANK = {viewer: 0, operator: 1, admin: 2};
 // Whether the signed-in token's role is at least `role`: the page shows only
 // the actions the token may take (the server checks every request anyway).
-export function can(role) {
+function can(role) {
   return session.role !== null && RANK[session.role] >= RANK[role];
 }
 
@@ -97,7 +97,7 @@ async function signIn() {
   session.role = me.role;
 }
 
-export function route() {
+function route() {
   if (current && current.dispose) current.dispose();
   current = null;
   const path = (location.hash || '#/').slice(1) || '/';

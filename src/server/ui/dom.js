@@ -52,8 +52,8 @@ export function replace(el, ...children) {
 }
 
 // A definition list from [label, value] pairs (values may be nodes).
-export function facts(pairs, cls = 'facts') {
-  return h('dl', {class: cls}, pairs.filter((p) => p).map(([k, v]) => [h('dt', {}, k),
+export function facts(pairs) {
+  return h('dl', {class: 'facts'}, pairs.filter((p) => p).map(([k, v]) => [h('dt', {}, k),
     h('dd', {}, v === null || v === undefined || v === '' ? '—' : v)]));
 }
 

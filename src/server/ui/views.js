@@ -34,8 +34,8 @@ function every(ms, fn) {
   };
 }
 
-export function badge(text, extra = '') {
-  return h('span', {class: `badge s-${text} ${extra}`.trim()}, text.replace('_', ' '));
+export function badge(text) {
+  return h('span', {class: `badge s-${text}`}, text.replace('_', ' '));
 }
 
 // What a failed request means to the person looking.
