@@ -1,0 +1,60 @@
+// Which notification events a settled run raises (DESIGN.md §6): the pure
+// rule the settle transactions of both store backends will call, so an event
+// is decided, and written to the outbox, in the transaction that settles the
+// run. No store, no clock, no channels: what happens to an event after it is
+// raised (channels, de-duplication, delivery) is decided elsewhere.
+
+#ifndef SKED_CORE_NOTIFY_POLICY_H_
+#define SKED_CORE_NOTIFY_POLICY_H_
+
+#include <string_view>
+#include <vector>
+
+#include "sked/run.h"
+#include "sked/status.h"
+
+namespace sked::policy {
+
+// What a notification is about. The first six come from a run's settlement;
+// the last four from the watchdog.
+enum class NotifyEvent {
+  kFailed,            // an attempt failed
+  kTimedOut,          // an attempt ran past its timeout
+  kAbandoned,         // an attempt's instance died (its lease expired)
+  kRetriesExhausted,  // the final failure of a fire: no retry follows
+  kSucceeded,         // an attempt succeeded
+  kRecovered,         // the first success after a failure
+  kMissed,            // a fire that did not run (skipped for any reason)
+  kLate,              // a run that started later than the job's late_after
+  kOverrun,           // a run still running past its expected duration
+  kStale,             // no successful run for the job's no_success_for
+};
+
+std::string_view NotifyEventName(NotifyEvent event);  // "failed", "retries_exhausted", ...
+Result<NotifyEvent> ParseNotifyEvent(std::string_view name);
+
+// The settlement of one attempt, as the settle transaction sees it.
+struct SettledAttempt {
+  RunStatus status = RunStatus::kSucceeded;  // the terminal status written
+  bool retry_follows = false;                // a retry run is written in the same transaction
+  // The job's newest settled run before this one did not succeed (the
+  // job was failing): a success now is a recovery.
+  bool was_failing = false;
+};
+
+// The events `attempt` raises, in a fixed order, before any job's choice of
+// events is applied: a failure raises its own kind (failed, timed_out or
+// abandoned) and, when no retry follows, retries_exhausted; a success raises
+// succeeded and, after a failure, recovered; skipped raises missed;
+// cancelled raises nothing (someone asked for it).
+std::vector<NotifyEvent> SettleEvents(const SettledAttempt& attempt);
+
+// The events a job notifies on when it names none: the final failure of a
+// fire only, not each attempt (a run that fails and then succeeds on retry
+// sends nothing), and the watchdog's events, which each fire only for a job
+// that set their threshold (missed needs none: every skipped fire is one).
+const std::vector<NotifyEvent>& DefaultNotifyEvents();
+
+}  // namespace sked::policy
+
+#endif  // SKED_CORE_NOTIFY_POLICY_H_
