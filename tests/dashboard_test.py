@@ -45,8 +45,8 @@ def wait_for(predicate, timeout=WAIT, step=0.1, what="condition"):
             value = predicate()
             if value:
                 return value
-        except (StaleElementReferenceException, WebDriverException) as e:
-            last = e  # the page redrew under us: look again
+        except (StaleElementReferenceException, WebDriverException, IndexError) as e:
+            last = e  # the page redrew under us, or has not drawn it yet: look again
         time.sleep(step)
     raise AssertionError("timed out after %.0fs waiting for %s (%s)" % (timeout, what, last))
 
