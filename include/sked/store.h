@@ -177,6 +177,13 @@ struct StoreOptions {
   // PostgreSQL: connections opened at most (on demand); the engine's worker
   // slots plus its own threads is enough.
   int max_connections = 10;
+  // PostgreSQL: the server ends a session of this handle that stays idle
+  // inside a transaction longer than this (idle_in_transaction_session_timeout;
+  // zero: never). sked's own transactions take milliseconds; one left open
+  // this long belongs to a process that is stopped or stalled, and the row
+  // locks it holds would block every other instance's claims, settles and
+  // reaps until it woke up. `sked serve` sets it to its lease.
+  std::chrono::milliseconds idle_transaction_timeout{30000};
 };
 
 // What another handle (usually another process) changed, as a backend with

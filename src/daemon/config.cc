@@ -520,6 +520,10 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
                                 ") must be shorter than scheduler.lease (" +
                                 FormatDuration(e.lease) + ")");
   }
+  // A transaction left open longer than a lease belongs to a stalled
+  // process whose runs are reaped anyway: PostgreSQL ends it, so its row
+  // locks do not hold up the other instances.
+  c.store.idle_transaction_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(e.lease);
   return c;
 }
 

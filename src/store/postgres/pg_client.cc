@@ -200,8 +200,9 @@ std::string Trimmed(const char* message) {
 
 }  // namespace
 
-Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url,
-                                                     const std::string& schema) {
+Result<std::unique_ptr<Connection>> Connection::Open(
+    const std::string& url, const std::string& schema,
+    std::chrono::milliseconds idle_transaction_timeout) {
   char* parse_error = nullptr;
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &parse_error);
   if (options == nullptr) {
@@ -224,6 +225,14 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url,
   // integers, so the session's time zone does not matter.
   SKED_RETURN_IF_ERROR(
       c->ExecScript("SET search_path TO " + *quoted + "; SET client_min_messages TO warning"));
+  if (idle_transaction_timeout.count() > 0) {
+    // A stopped process's open transaction would hold its row locks, and
+    // block the other instances, until it woke: the server ends it instead.
+    SKED_RETURN_IF_ERROR(
+        c->Exec("SELECT set_config('idle_in_transaction_session_timeout', $1, false)",
+                Params().Add(std::to_string(idle_transaction_timeout.count())))
+            .status());
+  }
   return c;
 }
 
@@ -290,8 +299,12 @@ Status Connection::ExecScript(std::string_view sql) {
 
 // ---------------------------------------------------------------- Pool
 
-Pool::Pool(std::string url, std::string schema, int max_size)
-    : url_(std::move(url)), schema_(std::move(schema)), max_size_(std::max(1, max_size)) {}
+Pool::Pool(std::string url, std::string schema, int max_size,
+           std::chrono::milliseconds idle_transaction_timeout)
+    : url_(std::move(url)),
+      schema_(std::move(schema)),
+      idle_transaction_timeout_(idle_transaction_timeout),
+      max_size_(std::max(1, max_size)) {}
 
 Pool::~Pool() = default;
 
@@ -314,7 +327,7 @@ Result<Pool::Lease> Pool::Acquire() {
       if (now < retry_at_) return UnavailableError(last_error_);
       ++open_;
       lock.unlock();
-      auto opened = Connection::Open(url_, schema_);
+      auto opened = Connection::Open(url_, schema_, idle_transaction_timeout_);
       lock.lock();
       if (!opened.ok()) {
         --open_;

@@ -103,10 +103,12 @@ class Rows {
 class Connection {
  public:
   // Connects to `url` (any libpq connection string or URI) and sets the
-  // search_path to `schema` (quoted). UNAVAILABLE when the server cannot be
-  // reached; INVALID_ARGUMENT for a malformed url.
-  static Result<std::unique_ptr<Connection>> Open(const std::string& url,
-                                                  const std::string& schema);
+  // search_path to `schema` (quoted) and, when positive, the session's
+  // idle_in_transaction_session_timeout. UNAVAILABLE when the server cannot
+  // be reached; INVALID_ARGUMENT for a malformed url.
+  static Result<std::unique_ptr<Connection>> Open(
+      const std::string& url, const std::string& schema,
+      std::chrono::milliseconds idle_transaction_timeout = std::chrono::milliseconds(0));
   ~Connection();
 
   // Runs `sql` (prepared once per connection and cached) with `params`.
@@ -142,7 +144,10 @@ Result<std::string> QuoteIdentifier(pg_conn* conn, std::string_view name);
 // the connection no more often than an exponential backoff (50 ms to 5 s).
 class Pool {
  public:
-  Pool(std::string url, std::string schema, int max_size);
+  // Every connection opened gets `idle_transaction_timeout` (see
+  // Connection::Open).
+  Pool(std::string url, std::string schema, int max_size,
+       std::chrono::milliseconds idle_transaction_timeout = std::chrono::milliseconds(0));
   ~Pool();
 
   class Lease {
@@ -173,6 +178,7 @@ class Pool {
 
   const std::string url_;
   const std::string schema_;
+  const std::chrono::milliseconds idle_transaction_timeout_;
   const int max_size_;
   std::mutex mu_;
   std::condition_variable cv_;

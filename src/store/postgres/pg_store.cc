@@ -323,7 +323,7 @@ class Listener {
 class PostgresStore final : public Store {
  public:
   PostgresStore(const std::string& url, const StoreOptions& options)
-      : pool_(url, options.schema, options.max_connections),
+      : pool_(url, options.schema, options.max_connections, options.idle_transaction_timeout),
         channel_(ChannelFor(options.schema)),
         listener_(url, options.schema, channel_, &pool_),
         rng_(std::random_device{}()) {}

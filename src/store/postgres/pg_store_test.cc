@@ -146,6 +146,73 @@ TEST_F(PostgresStoreTest, OtherHandlesChangesArriveAsNotificationsOwnDoNot) {
   EXPECT_FALSE(cv.wait_for(l, std::chrono::milliseconds(300), [&] { return !events.empty(); }));
 }
 
+// An instance stopped (SIGSTOP, a frozen VM) inside a transaction holds its
+// row locks; the server ends its session after idle_transaction_timeout, so
+// another instance's write to the same job goes on instead of waiting for it
+// to wake (a fleet once stalled whole while one instance was stopped).
+TEST_F(PostgresStoreTest, AStalledTransactionIsEndedAndReleasesItsLocks) {
+  StoreOptions options;
+  options.schema = schema_;
+  options.idle_transaction_timeout = std::chrono::milliseconds(300);
+  auto stalled = Store::Open(url_, options);
+  ASSERT_TRUE(stalled.ok()) << stalled.status().ToString();
+  std::unique_ptr<Store> other = Open();
+  ASSERT_TRUE(other->Migrate().ok());
+  auto job = other->CreateJob(NewJob("locked"));
+  ASSERT_TRUE(job.ok());
+
+  // The stalled handle claims the job (locking its row) and stops inside the
+  // transaction until the other handle's update of that job has returned
+  // (bounded: 20 s, so the test ends whatever happens).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool updated = false, in_claim = false;
+  Status claim_status;
+  std::thread claimer([&] {
+    ClaimRequest request;
+    request.now = request.horizon = kT0;
+    auto claimed = (*stalled)->ClaimDue(request, [&](const DueJob& due) {
+      std::unique_lock<std::mutex> l(mu);
+      in_claim = true;
+      cv.notify_all();
+      cv.wait_for(l, seconds(20), [&] { return updated; });
+      FirePlan plan;
+      plan.next_run_at = due.job.next_run_at;
+      return plan;
+    });
+    claim_status = claimed.status();
+  });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, seconds(20), [&] { return in_claim; }));
+  }
+  const auto asked = std::chrono::steady_clock::now();
+  Job edit = *job;
+  edit.spec.description = "changed while another instance was stopped";
+  auto result = other->UpdateJob(edit);
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    updated = true;
+    cv.notify_all();
+  }
+  claimer.join();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_LT(waited, seconds(10)) << "the update waited for the stalled transaction";
+  // The stalled handle finds its transaction gone: nothing of it was written.
+  EXPECT_FALSE(claim_status.ok());
+  EXPECT_EQ(other->GetJob(job->id)->spec.description, edit.spec.description);
+  // And it recovers: its next call opens a new session.
+  ClaimRequest again;
+  again.now = again.horizon = kT0;
+  auto claimed = (*stalled)->ClaimDue(again, [](const DueJob& due) {
+    FirePlan plan;
+    plan.next_run_at = *due.job.next_run_at + seconds(60);
+    return plan;
+  });
+  EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
+}
+
 TEST_F(PostgresStoreTest, OutputThatIsNotUtf8IsStoredWithReplacementCharacters) {
   std::unique_ptr<Store> store = Open();
   ASSERT_TRUE(store->Migrate().ok());
