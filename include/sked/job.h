@@ -44,6 +44,15 @@ struct RetryPolicy {
   friend bool operator==(const RetryPolicy&, const RetryPolicy&) = default;
 };
 
+// Which notification events a job raises, and the channels they go to.
+// Unset: the defaults ([notify] in sked.toml); an empty list: none.
+struct NotifySpec {
+  std::optional<std::vector<std::string>> on;        // event names ("retries_exhausted", ...)
+  std::optional<std::vector<std::string>> channels;  // channel names
+
+  friend bool operator==(const NotifySpec&, const NotifySpec&) = default;
+};
+
 // What a user writes: every field that can be set on create or update.
 struct JobSpec {
   std::string name;  // unique; letters, digits, '.', '_', '-'; 1-128 chars
@@ -64,6 +73,7 @@ struct JobSpec {
   int priority = 0;                                 // higher runs first when slots are short
   RetryPolicy retry;
   std::vector<std::string> tags;
+  NotifySpec notify;
   bool paused = false;  // create paused / pause on update
 
   friend bool operator==(const JobSpec&, const JobSpec&) = default;

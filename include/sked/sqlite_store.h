@@ -15,7 +15,8 @@
 namespace sked {
 
 // `path` is a file name or ":memory:".
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
+                                               const StoreOptions& options = {});
 
 }  // namespace sked
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "sked/job.h"
+#include "sked/notification.h"
 #include "sked/run.h"
 #include "sked/status.h"
 #include "sked/time.h"
@@ -184,6 +185,9 @@ struct StoreOptions {
   // locks it holds would block every other instance's claims, settles and
   // reaps until it woke up. `sked serve` sets it to its lease.
   std::chrono::milliseconds idle_transaction_timeout{30000};
+  // Where a settled run's notifications go when its job does not say (no
+  // channels: none are written).
+  NotifyDefaults notify;
 };
 
 // What another handle (usually another process) changed, as a backend with
@@ -366,6 +370,31 @@ class Store {
   virtual Result<std::int64_t> AppendAudit(const AuditEntry& entry) = 0;
   // Newest first.
   virtual Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) = 0;
+
+  // --- Notifications: the outbox ---
+  // Settling a run (SettleRuns, ReapExpired) writes, in its transaction, one
+  // pending notification per event it raises that the job notifies on and
+  // per channel (policy::RouteSettlement, with the job's notify settings and
+  // StoreOptions::notify).
+  //
+  // Claims for `instance`, until `claim_until`, up to `limit` pending
+  // notifications due by `now` (next_attempt_at) that no live claim holds,
+  // oldest first; each counts one more attempt. Two instances never hold one
+  // notification at once.
+  virtual Result<std::vector<Notification>> ClaimNotifications(std::string_view instance,
+                                                               Instant now, int limit,
+                                                               Instant claim_until) = 0;
+  // Records attempts of notifications claimed by `instance`: delivered, to
+  // be retried at `retry_at`, or failed for good. One whose claim `instance`
+  // no longer holds (expired and taken by another) changes nothing. Returns,
+  // per result, whether it was applied.
+  virtual Result<std::vector<bool>> RecordDeliveries(std::string_view instance,
+                                                     const std::vector<DeliveryResult>& results) = 0;
+  // The earliest next_attempt_at among pending notifications, or the end of
+  // the earliest claim on one (nullopt: none pending).
+  virtual Result<std::optional<Instant>> NextNotificationAt() = 0;
+  // Newest first.
+  virtual Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) = 0;
 
   // --- Change notifications ---
   // Calls `listener` (from a store thread; it must be quick) when another

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <string>
 
+#include "core/notify_policy.h"
 #include "sked/schedule.h"
 #include "sked/time_zone.h"
 
@@ -116,7 +117,7 @@ Status ValidateJobSpecShape(const JobSpec& spec) {
                         "each tag must be 1-64 characters without ',' or control characters");
     }
   }
-  return Status::Ok();
+  return policy::ValidateNotifySpec(spec.notify);
 }
 
 }  // namespace sked

@@ -1,5 +1,6 @@
 #include "core/notify_policy.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -10,7 +11,28 @@ constexpr std::array<std::string_view, 10> kEventNames = {
     "failed",    "timed_out", "abandoned", "retries_exhausted", "succeeded",
     "recovered", "missed",    "late",      "overrun",           "stale"};
 
+constexpr std::array<std::string_view, 3> kStatusNames = {"pending", "delivered", "failed"};
+
 }  // namespace
+}  // namespace sked::policy
+
+namespace sked {
+
+std::string_view NotificationStatusName(NotificationStatus status) {
+  return policy::kStatusNames[static_cast<size_t>(status)];
+}
+
+Result<NotificationStatus> ParseNotificationStatus(std::string_view name) {
+  for (size_t i = 0; i < policy::kStatusNames.size(); ++i) {
+    if (policy::kStatusNames[i] == name) return static_cast<NotificationStatus>(i);
+  }
+  return InvalidArgumentError("unknown notification status '" + std::string(name) +
+                              "' (expected pending, delivered or failed)");
+}
+
+}  // namespace sked
+
+namespace sked::policy {
 
 std::string_view NotifyEventName(NotifyEvent event) {
   return kEventNames[static_cast<size_t>(event)];
@@ -62,6 +84,43 @@ const std::vector<NotifyEvent>& DefaultNotifyEvents() {
                                                   NotifyEvent::kMissed, NotifyEvent::kLate,
                                                   NotifyEvent::kOverrun, NotifyEvent::kStale};
   return events;
+}
+
+std::vector<OutboxEntry> RouteSettlement(const SettledAttempt& attempt, const NotifySpec& job,
+                                         const NotifyDefaults& defaults) {
+  const std::vector<std::string>& on = job.on ? *job.on : defaults.on;
+  const std::vector<std::string>& channels = job.channels ? *job.channels : defaults.channels;
+  std::vector<OutboxEntry> out;
+  if (channels.empty() || on.empty()) return out;
+  for (NotifyEvent event : SettleEvents(attempt)) {
+    if (std::find(on.begin(), on.end(), NotifyEventName(event)) == on.end()) continue;
+    for (const std::string& channel : channels) out.push_back({event, channel});
+  }
+  return out;
+}
+
+Status ValidateNotifySpec(const NotifySpec& spec) {
+  if (spec.on) {
+    for (const std::string& name : *spec.on) {
+      if (auto event = ParseNotifyEvent(name); !event.ok()) {
+        return InvalidArgumentError("notify.on: " + event.status().message());
+      }
+    }
+  }
+  if (spec.channels) {
+    for (const std::string& name : *spec.channels) {
+      const bool ok = !name.empty() && name.size() <= 64 &&
+                      std::all_of(name.begin(), name.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+                      });
+      if (!ok) {
+        return InvalidArgumentError(
+            "notify.channels: a channel name is 1-64 letters, digits, '.', '_' or '-'");
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace sked::policy

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sked/job.h"
+#include "sked/notification.h"
 #include "sked/run.h"
 #include "sked/status.h"
 
@@ -54,6 +56,25 @@ std::vector<NotifyEvent> SettleEvents(const SettledAttempt& attempt);
 // sends nothing), and the watchdog's events, which each fire only for a job
 // that set their threshold (missed needs none: every skipped fire is one).
 const std::vector<NotifyEvent>& DefaultNotifyEvents();
+
+// One row of the outbox: an event for one channel.
+struct OutboxEntry {
+  NotifyEvent event;
+  std::string channel;
+
+  friend bool operator==(const OutboxEntry&, const OutboxEntry&) = default;
+};
+
+// What one settlement writes to the outbox: each event `attempt` raises that
+// the job notifies on (its own `on`, else the defaults'), once per channel
+// (its own `channels`, else the defaults'). Unknown event names are ignored
+// (they were refused where they entered).
+std::vector<OutboxEntry> RouteSettlement(const SettledAttempt& attempt, const NotifySpec& job,
+                                         const NotifyDefaults& defaults);
+
+// Checks a job's notify settings: known event names, channel names of
+// letters, digits, '.', '_', '-' (1-64). The message names the field.
+Status ValidateNotifySpec(const NotifySpec& spec);
 
 }  // namespace sked::policy
 

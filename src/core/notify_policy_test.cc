@@ -68,5 +68,57 @@ TEST(NotifyPolicyTest, TheDefaultAlertsOnTheFinalFailureNotOnEachAttempt) {
   EXPECT_FALSE(has(E::kRecovered));
 }
 
+TEST(NotifyPolicyTest, TheStoresDefaultsAreThePolicysDefaults) {
+  std::vector<std::string> names;
+  for (E e : DefaultNotifyEvents()) names.emplace_back(NotifyEventName(e));
+  EXPECT_EQ(NotifyDefaults().on, names);
+  EXPECT_TRUE(NotifyDefaults().channels.empty()) << "no channel unless one is configured";
+}
+
+TEST(NotifyPolicyTest, ASettlementGoesToEachChannelForEachEventTheJobNotifiesOn) {
+  NotifyDefaults defaults;
+  defaults.channels = {"ops"};
+  SettledAttempt final_failure{RunStatus::kFailed, false, false};
+  // The job says nothing: the defaults (the final failure only) to the default channel.
+  EXPECT_EQ(RouteSettlement(final_failure, {}, defaults),
+            (std::vector<OutboxEntry>{{E::kRetriesExhausted, "ops"}}));
+  // Its own events and channels replace the defaults'.
+  NotifySpec own;
+  own.on = std::vector<std::string>{"failed", "retries_exhausted"};
+  own.channels = std::vector<std::string>{"a", "b"};
+  EXPECT_EQ(RouteSettlement(final_failure, own, defaults),
+            (std::vector<OutboxEntry>{{E::kFailed, "a"},
+                                      {E::kFailed, "b"},
+                                      {E::kRetriesExhausted, "a"},
+                                      {E::kRetriesExhausted, "b"}}));
+  // An attempt a retry follows, and a plain success, raise nothing by default.
+  EXPECT_TRUE(RouteSettlement({RunStatus::kFailed, true, false}, {}, defaults).empty());
+  EXPECT_TRUE(RouteSettlement({RunStatus::kSucceeded, false, true}, {}, defaults).empty());
+  // No channel anywhere, or an empty list of its own: nothing is written.
+  EXPECT_TRUE(RouteSettlement(final_failure, {}, NotifyDefaults()).empty());
+  NotifySpec silent;
+  silent.channels = std::vector<std::string>{};
+  EXPECT_TRUE(RouteSettlement(final_failure, silent, defaults).empty());
+}
+
+TEST(NotifyPolicyTest, NotifySettingsAreCheckedWhereTheyEnter) {
+  NotifySpec bad_event;
+  bad_event.on = std::vector<std::string>{"failed", "exploded"};
+  Status st = ValidateNotifySpec(bad_event);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("notify.on: unknown notification event 'exploded'"),
+            std::string::npos)
+      << st.message();
+  for (const char* name : {"", "two words", "<script>", "a,b", "x'; DROP TABLE jobs; --"}) {
+    NotifySpec bad_channel;
+    bad_channel.channels = std::vector<std::string>{name};
+    EXPECT_FALSE(ValidateNotifySpec(bad_channel).ok()) << name;
+  }
+  NotifySpec good;
+  good.on = std::vector<std::string>{"recovered", "stale"};
+  good.channels = std::vector<std::string>{"ops-chat", "pager.primary"};
+  EXPECT_TRUE(ValidateNotifySpec(good).ok());
+}
+
 }  // namespace
 }  // namespace sked::policy

@@ -98,6 +98,20 @@ class ForwardingStore : public Store {
   Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override {
     return base_->ListAudit(filter);
   }
+  Result<std::vector<Notification>> ClaimNotifications(std::string_view instance, Instant now,
+                                                       int limit, Instant claim_until) override {
+    return base_->ClaimNotifications(instance, now, limit, claim_until);
+  }
+  Result<std::vector<bool>> RecordDeliveries(std::string_view instance,
+                                             const std::vector<DeliveryResult>& results) override {
+    return base_->RecordDeliveries(instance, results);
+  }
+  Result<std::optional<Instant>> NextNotificationAt() override {
+    return base_->NextNotificationAt();
+  }
+  Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override {
+    return base_->ListNotifications(filter);
+  }
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return base_->SetListener(listener);
   }

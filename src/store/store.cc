@@ -11,11 +11,11 @@ namespace sked {
 
 Result<std::unique_ptr<Store>> Store::Open(std::string_view url, const StoreOptions& options) {
   constexpr std::string_view kSqlite = "sqlite://";
-  if (url == "sqlite::memory:") return OpenSqliteStore(":memory:");
+  if (url == "sqlite::memory:") return OpenSqliteStore(":memory:", options);
   if (url.substr(0, kSqlite.size()) == kSqlite) {
     const std::string path(url.substr(kSqlite.size()));
     if (path.empty()) return InvalidArgumentError("store url '" + std::string(url) + "': no path");
-    return OpenSqliteStore(path);
+    return OpenSqliteStore(path, options);
   }
   for (std::string_view scheme : {"postgresql://", "postgres://"}) {
     if (url.substr(0, scheme.size()) == scheme) return OpenPostgresStore(std::string(url), options);

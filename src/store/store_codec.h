@@ -52,6 +52,16 @@ inline std::vector<std::string> SplitTags(const std::string& text) {
   return out;
 }
 
+// A job's notify lists: NULL when unset (the defaults apply), else a comma
+// list ("" for an empty one).
+inline std::optional<std::string> JoinNotifyList(const std::optional<std::vector<std::string>>& l) {
+  return l ? std::optional<std::string>(JoinTags(*l)) : std::nullopt;
+}
+inline std::optional<std::vector<std::string>> SplitNotifyList(
+    const std::optional<std::string>& text) {
+  return text ? std::optional<std::vector<std::string>>(SplitTags(*text)) : std::nullopt;
+}
+
 inline std::string RetryOn(const RetryPolicy& r) {
   std::string out;
   if (r.on_failed) out += "failed,";

@@ -31,7 +31,9 @@ struct StoreFactory {
   std::string name;
   // Opens a fresh, empty store; `path` names the database, so a test may open
   // a second handle on it.
-  std::function<Result<std::unique_ptr<Store>>(const std::string& path)> open;
+  std::function<Result<std::unique_ptr<Store>>(const std::string& path,
+                                               const StoreOptions& options)>
+      open;
   bool shares_between_handles;
   // Why the backend cannot be tested here (empty: it can).
   std::function<std::string()> unavailable = [] { return std::string(); };
@@ -85,8 +87,8 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
     if (!path_.empty()) GetParam().remove(path_);
   }
 
-  std::unique_ptr<Store> Open() {
-    auto s = GetParam().open(path_);
+  std::unique_ptr<Store> Open(const StoreOptions& options = {}) {
+    auto s = GetParam().open(path_, options);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (!s.ok()) return nullptr;
     EXPECT_TRUE((*s)->Migrate().ok());
@@ -1115,16 +1117,209 @@ TEST_P(StoreConformanceTest, RacingClaimersClaimEachFireOnce) {
   EXPECT_EQ(fires.size(), static_cast<size_t>(kJobs * 5));
 }
 
+// --- Notifications: the outbox ---
+
+// Settling writes, in its transaction, one notification per event the job
+// notifies on and per channel: the job's own settings, else the defaults; a
+// fenced-out settle writes none.
+TEST_P(StoreConformanceTest, SettlingWritesTheNotificationsItsJobAsksFor) {
+  StoreOptions options;
+  options.notify.channels = {"default-ops"};  // on: the defaults (the final failure, ...)
+  store_.reset();
+  store_ = Open(options);
+  Job own = NewJob("own");
+  own.spec.notify.on = std::vector<std::string>{"failed", "recovered"};
+  own.spec.notify.channels = std::vector<std::string>{"pager", "chat"};
+  own = *store_->CreateJob(own);
+  Job inherits = Create("inherits");
+  Job silent = NewJob("silent");
+  silent.spec.notify.channels = std::vector<std::string>{};
+  silent = *store_->CreateJob(silent);
+  EXPECT_EQ(store_->GetJob(own.id)->spec.notify, own.spec.notify);
+  EXPECT_FALSE(store_->GetJob(inherits.id)->spec.notify.on.has_value());
+  EXPECT_EQ(store_->GetJob(silent.id)->spec.notify.channels, std::vector<std::string>{});
+
+  ASSERT_EQ(ClaimAll(kT0).size(), 3u);
+  auto started = store_->StartQueued("inst-a", kT0, 10, kT0 + seconds(30));
+  ASSERT_TRUE(started.ok() && started->size() == 3u);
+  std::map<std::int64_t, sked::Run> by_job;
+  for (const sked::Run& r : *started) by_job[r.job_id] = r;
+  auto outcome = [](const sked::Run& r, RunStatus status, bool retry) {
+    RunOutcome o;
+    o.run_id = r.id;
+    o.lease_token = r.lease_token;
+    o.status = status;
+    o.finished_at = kT0 + seconds(1);
+    if (retry) {
+      NewRun next;
+      next.scheduled_for = r.scheduled_for;
+      next.attempt = r.attempt + 1;
+      next.trigger = RunTrigger::kRetry;
+      next.not_before = kT0 + seconds(5);
+      o.retry = next;
+    }
+    return o;
+  };
+  RunOutcome fenced = outcome(by_job[own.id], RunStatus::kFailed, true);
+  fenced.lease_token += 1;
+  ASSERT_EQ(*store_->SettleRuns({fenced}), std::vector<bool>{false});
+  EXPECT_TRUE(store_->ListNotifications({})->empty()) << "a fenced-out settle wrote one";
+  // own: failed with a retry to follow -> "failed" to both its channels (not
+  // retries_exhausted: it did not ask for it). inherits: the final failure ->
+  // the default channel. silent: nothing.
+  ASSERT_EQ(*store_->SettleRuns({outcome(by_job[own.id], RunStatus::kFailed, true),
+                                 outcome(by_job[inherits.id], RunStatus::kFailed, false),
+                                 outcome(by_job[silent.id], RunStatus::kFailed, false)}),
+            (std::vector<bool>{true, true, true}));
+  auto all = store_->ListNotifications({});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  std::multiset<std::string> got;
+  for (const Notification& n : *all) {
+    got.insert(n.job_name + ":" + n.event + ":" + n.channel);
+    EXPECT_EQ(n.status, NotificationStatus::kPending);
+    EXPECT_EQ(n.attempts, 0);
+    EXPECT_EQ(n.created_at, kT0 + seconds(1));
+    EXPECT_EQ(n.next_attempt_at, kT0 + seconds(1));
+    EXPECT_EQ(*n.run_id, by_job[n.job_id].id);
+  }
+  EXPECT_EQ(got, (std::multiset<std::string>{"own:failed:pager", "own:failed:chat",
+                                             "inherits:retries_exhausted:default-ops"}));
+
+  // The retry succeeds: own was failing, so it recovered.
+  auto retry = store_->StartQueued("inst-a", kT0 + seconds(5), 10, kT0 + seconds(35));
+  ASSERT_TRUE(retry.ok() && retry->size() == 1u);
+  ASSERT_EQ(*store_->SettleRuns({outcome(retry->front(), RunStatus::kSucceeded, false)}),
+            std::vector<bool>{true});
+  NotificationFilter of_run;
+  of_run.run_id = retry->front().id;
+  auto recovered = store_->ListNotifications(of_run);
+  ASSERT_EQ(recovered->size(), 2u);
+  for (const Notification& n : *recovered) EXPECT_EQ(n.event, "recovered");
+  NotificationFilter of_job;
+  of_job.job_id = inherits.id;
+  EXPECT_EQ(store_->ListNotifications(of_job)->size(), 1u);
+}
+
+// A run whose instance died raises abandoned and, with no retry, the final
+// failure, written by the reaper's transaction.
+TEST_P(StoreConformanceTest, ReapingWritesTheNotificationsOfAnAbandonedRun) {
+  Job job = NewJob("reaped");
+  job.spec.notify.on = std::vector<std::string>{"abandoned", "retries_exhausted"};
+  job.spec.notify.channels = std::vector<std::string>{"ops"};
+  job = *store_->CreateJob(job);
+  ASSERT_EQ(ClaimAll(kT0).size(), 1u);
+  sked::Run run = Start();
+  auto reaped = store_->ReapExpired(kT0 + seconds(31), 10,
+                                    [](const Job&, const sked::Run&) { return std::nullopt; });
+  ASSERT_TRUE(reaped.ok() && reaped->size() == 1u);
+  auto all = store_->ListNotifications({});
+  ASSERT_EQ(all->size(), 2u);
+  std::set<std::string> events;
+  for (const Notification& n : *all) {
+    events.insert(n.event);
+    EXPECT_EQ(*n.run_id, run.id);
+    EXPECT_EQ(n.channel, "ops");
+  }
+  EXPECT_EQ(events, (std::set<std::string>{"abandoned", "retries_exhausted"}));
+}
+
+// A notification is claimed by one instance at a time; a claim that runs
+// out makes it due again (its claimer died), and the late claimer's record
+// is fenced out; a failed attempt is retried at its time, then delivered
+// or given up.
+TEST_P(StoreConformanceTest, NotificationsAreClaimedOnceAndRetriedUntilDelivered) {
+  StoreOptions options;
+  options.notify.channels = {"ops"};
+  store_.reset();
+  store_ = Open(options);
+  Create("a");
+  Create("b", kT0 + seconds(1));
+  ASSERT_EQ(ClaimAll(kT0 + seconds(1)).size(), 2u);
+  auto started = store_->StartQueued("inst-a", kT0 + seconds(1), 10, kT0 + seconds(30));
+  ASSERT_EQ(started->size(), 2u);
+  std::vector<RunOutcome> failed;
+  for (const sked::Run& r : *started) {
+    RunOutcome o;
+    o.run_id = r.id;
+    o.lease_token = r.lease_token;
+    o.status = RunStatus::kTimedOut;
+    o.finished_at = kT0 + seconds(2);
+    failed.push_back(o);
+  }
+  ASSERT_EQ(*store_->SettleRuns(failed), (std::vector<bool>{true, true}));
+  EXPECT_EQ(*store_->NextNotificationAt(), kT0 + seconds(2));
+  EXPECT_TRUE(store_->ClaimNotifications("x", kT0 + seconds(1), 10, kT0 + seconds(60))->empty())
+      << "claimed before it was due";
+
+  const Instant t = kT0 + seconds(3);
+  auto first = store_->ClaimNotifications("inst-a", t, 1, t + seconds(10));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ(first->front().claimed_by, "inst-a");
+  EXPECT_EQ(first->front().attempts, 1);
+  auto second = store_->ClaimNotifications("inst-b", t, 10, t + seconds(10));
+  ASSERT_EQ(second->size(), 1u) << "the other one only";
+  EXPECT_NE(second->front().id, first->front().id);
+  EXPECT_TRUE(store_->ClaimNotifications("inst-c", t, 10, t + seconds(10))->empty());
+  EXPECT_EQ(*store_->NextNotificationAt(), t + seconds(10));
+
+  // inst-b delivers its own; it cannot record inst-a's.
+  DeliveryResult ok{second->front().id, true, "", std::nullopt, t + seconds(1)};
+  DeliveryResult not_yours{first->front().id, true, "", std::nullopt, t + seconds(1)};
+  EXPECT_EQ(*store_->RecordDeliveries("inst-b", {ok, not_yours}), (std::vector<bool>{true, false}));
+  const std::vector<Notification> listed = *store_->ListNotifications({});
+  Notification delivered;
+  for (const Notification& n : listed) {
+    if (n.id == ok.notification_id) delivered = n;
+  }
+  EXPECT_EQ(delivered.status, NotificationStatus::kDelivered);
+  EXPECT_EQ(*delivered.finished_at, t + seconds(1));
+  EXPECT_EQ(delivered.claimed_by, "");
+
+  // inst-a's claim runs out (it died): inst-c takes it, and inst-a's late
+  // record changes nothing.
+  auto again = store_->ClaimNotifications("inst-c", t + seconds(10), 10, t + seconds(20));
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ(again->front().id, first->front().id);
+  EXPECT_EQ(again->front().attempts, 2);
+  EXPECT_EQ(*store_->RecordDeliveries("inst-a", {not_yours}), std::vector<bool>{false});
+  // inst-c fails and asks for a retry at t+30s: pending, unclaimed, due then.
+  DeliveryResult retry{again->front().id, false, "HTTP 503", t + seconds(30), t + seconds(11)};
+  EXPECT_EQ(*store_->RecordDeliveries("inst-c", {retry}), std::vector<bool>{true});
+  EXPECT_EQ(*store_->NextNotificationAt(), t + seconds(30));
+  EXPECT_TRUE(store_->ClaimNotifications("inst-c", t + seconds(29), 10, t + seconds(60))->empty());
+  auto third = store_->ClaimNotifications("inst-c", t + seconds(30), 10, t + seconds(60));
+  ASSERT_EQ(third->size(), 1u);
+  EXPECT_EQ(third->front().last_error, "HTTP 503");
+  EXPECT_EQ(third->front().attempts, 3);
+  // Given up: failed for good, never claimed again.
+  DeliveryResult give_up{third->front().id, false, "HTTP 500", std::nullopt, t + seconds(31)};
+  EXPECT_EQ(*store_->RecordDeliveries("inst-c", {give_up}), std::vector<bool>{true});
+  EXPECT_FALSE(store_->NextNotificationAt()->has_value());
+  NotificationFilter failed_only;
+  failed_only.status = NotificationStatus::kFailed;
+  auto given_up = store_->ListNotifications(failed_only);
+  ASSERT_EQ(given_up->size(), 1u);
+  EXPECT_EQ(given_up->front().last_error, "HTTP 500");
+  EXPECT_EQ(given_up->front().attempts, 3);
+  EXPECT_TRUE(store_->ClaimNotifications("inst-c", t + seconds(99), 10, t + seconds(120))->empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreConformanceTest,
     ::testing::Values(
         StoreFactory{"sqlite_file",
-                     [](const std::string& path) { return Store::Open("sqlite://" + path); }, true},
+                     [](const std::string& path, const StoreOptions& options) {
+                       return Store::Open("sqlite://" + path, options);
+                     },
+                     true},
         StoreFactory{"sqlite_memory",
-                     [](const std::string&) { return Store::Open("sqlite::memory:"); }, false},
+                     [](const std::string&, const StoreOptions& options) {
+                       return Store::Open("sqlite::memory:", options);
+                     },
+                     false},
         StoreFactory{"postgres",
-                     [](const std::string& path) {
-                       StoreOptions options;
+                     [](const std::string& path, StoreOptions options) {
                        options.schema = PgSchema(path);
                        return Store::Open(PgUrl(), options);
                      },

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/notify_policy.h"
 #include "core/run_policy.h"
 #include "store/postgres/pg_client.h"
 #include "store/postgres/pg_migrations.h"
@@ -37,11 +38,16 @@ using store_internal::JoinTags;
 using store_internal::OptUs;
 using store_internal::RetryOn;
 using store_internal::SetRetryOn;
+using store_internal::JoinNotifyList;
+using store_internal::SplitNotifyList;
 using store_internal::SplitTags;
 using store_internal::Us;
 
 std::optional<Instant> OptInstant(const Rows& r, int row, int col) {
   return r.IsNull(row, col) ? std::nullopt : std::optional<Instant>(AtUs(r.Int(row, col)));
+}
+std::optional<std::string> OptText(const Rows& r, int row, int col) {
+  return r.IsNull(row, col) ? std::nullopt : std::optional<std::string>(r.Text(row, col));
 }
 std::optional<Duration> OptDuration(const Rows& r, int row, int col) {
   return r.IsNull(row, col) ? std::nullopt : std::optional<Duration>(Duration(r.Int(row, col)));
@@ -53,7 +59,8 @@ constexpr const char* kJobColumns =
     "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
-    "j.created_at, j.updated_at, j.state_reason, s.last_success_at";
+    "j.created_at, j.updated_at, j.state_reason, s.last_success_at, j.notify_on, "
+    "j.notify_channels";
 // A job row with its counters (kept apart: settling a run never locks the
 // job's row, which claims lock).
 constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
@@ -100,10 +107,12 @@ Job ReadJob(const Rows& s, int row) {
   j.updated_at = AtUs(num(33));
   j.state_reason = text(34);
   j.last_success_at = OptInstant(s, row, 35);
+  spec.notify.on = SplitNotifyList(OptText(s, row, 36));
+  spec.notify.channels = SplitNotifyList(OptText(s, row, 37));
   return j;
 }
 
-// The written job fields as parameters $1-$28, in the order the INSERT names them.
+// The written job fields as parameters $1-$30, in the order the INSERT names them.
 Params JobSpecParams(const Job& j) {
   const JobSpec& spec = j.spec;
   Params p;
@@ -134,7 +143,9 @@ Params JobSpecParams(const Job& j) {
       .Add(j.source)
       .Add(OptUs(j.next_run_at))
       .Add(Us(j.updated_at))
-      .Add(j.state_reason);
+      .Add(j.state_reason)
+      .Add(JoinNotifyList(spec.notify.on))
+      .Add(JoinNotifyList(spec.notify.channels));
   return p;
 }
 
@@ -326,6 +337,7 @@ class PostgresStore final : public Store {
       : pool_(url, options.schema, options.max_connections, options.idle_transaction_timeout),
         channel_(ChannelFor(options.schema)),
         listener_(url, options.schema, channel_, &pool_),
+        notify_(options.notify),
         rng_(std::random_device{}()) {}
 
   Status Migrate() override;
@@ -386,6 +398,13 @@ class PostgresStore final : public Store {
   Result<std::int64_t> AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override;
 
+  Result<std::vector<Notification>> ClaimNotifications(std::string_view instance, Instant now,
+                                                       int limit, Instant claim_until) override;
+  Result<std::vector<bool>> RecordDeliveries(std::string_view instance,
+                                             const std::vector<DeliveryResult>& results) override;
+  Result<std::optional<Instant>> NextNotificationAt() override;
+  Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
+
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return listener_.Set(listener);
   }
@@ -430,8 +449,16 @@ class PostgresStore final : public Store {
     std::int64_t job_id;
     RunStatus status;
     std::optional<Instant> started_at;
+    std::int64_t run_id;
+    bool retry_follows;
+    Instant at;  // when it was settled
   };
-  static Status CountSettled(Connection* c, const std::vector<Settled>& settled);
+  // Counts settled runs in their jobs' counters and writes the outbox rows
+  // their settlement raises (policy::RouteSettlement).
+  Status CountSettled(Connection* c, const std::vector<Settled>& settled);
+  // REQUIRES: `jobs` holds, per settled job, its id, whether it was failing,
+  // its name and notify settings (CountSettled's locking read).
+  Status WriteOutbox(Connection* c, const std::vector<Settled>& settled, const Rows& jobs);
   // Queued and running runs per job, for the jobs in `job_ids` (an array
   // literal); jobs with neither are absent. One pass over the active runs
   // whatever plan the server picks.
@@ -441,6 +468,7 @@ class PostgresStore final : public Store {
   pg::Pool pool_;
   const std::string channel_;
   Listener listener_;
+  const NotifyDefaults notify_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // guarded by rng_mu_ (lease tokens)
 };
@@ -516,9 +544,10 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
                     "misfire, catchup_window_us, starting_deadline_us, timeout_us, priority, "
                     "retry_max, retry_backoff_us, retry_multiplier, retry_max_backoff_us, "
                     "retry_jitter, retry_on, tags, source, next_run_at, updated_at, state_reason, "
-                    "created_at) "
+                    "notify_on, notify_channels, created_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-                    "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) "
+                    "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, "
+                    "$31) "
                     "RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
@@ -549,8 +578,8 @@ Result<Job> PostgresStore::UpdateJob(const Job& job) {
                     "timeout_us = $16, priority = $17, retry_max = $18, retry_backoff_us = $19, "
                     "retry_multiplier = $20, retry_max_backoff_us = $21, retry_jitter = $22, "
                     "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
-                    "$27, state_reason = $28, version = version + 1 WHERE id = $29 AND "
-                    "version = $30 RETURNING id"),
+                    "$27, state_reason = $28, notify_on = $29, notify_channels = $30, version = "
+                    "version + 1 WHERE id = $31 AND version = $32 RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -1112,6 +1141,61 @@ Result<std::int64_t> PostgresStore::QueueDepth() {
 
 // ---------------------------------------------------------------- settling
 
+Status PostgresStore::WriteOutbox(Connection* c, const std::vector<Settled>& settled,
+                                  const Rows& jobs) {
+  struct JobNotify {
+    std::string name;
+    NotifySpec spec;
+    bool failing = false;
+  };
+  std::unordered_map<std::int64_t, JobNotify> by_job;
+  for (int i = 0; i < jobs.size(); ++i) {
+    JobNotify& j = by_job[jobs.Int(i, 0)];
+    j.failing = jobs.Bool(i, 1);
+    j.name = jobs.Text(i, 2);
+    j.spec.on = SplitNotifyList(OptText(jobs, i, 3));
+    j.spec.channels = SplitNotifyList(OptText(jobs, i, 4));
+  }
+  ArrayLiteral job_ids, names, run_ids, events, channels, at;
+  int rows = 0;
+  for (const Settled& s : settled) {
+    auto it = by_job.find(s.job_id);
+    if (it == by_job.end()) continue;  // deleted meanwhile
+    JobNotify& j = it->second;
+    policy::SettledAttempt attempt;
+    attempt.status = s.status;
+    attempt.retry_follows = s.retry_follows;
+    attempt.was_failing = j.failing;
+    // Runs of one job settled together: each sees the ones before it.
+    if (s.started_at && s.status == RunStatus::kSucceeded) j.failing = false;
+    if (s.started_at && IsFailure(s.status)) j.failing = true;
+    for (const policy::OutboxEntry& e : policy::RouteSettlement(attempt, j.spec, notify_)) {
+      ++rows;
+      job_ids.Add(s.job_id);
+      names.Add(j.name);
+      run_ids.Add(s.run_id);
+      events.Add(policy::NotifyEventName(e.event));
+      channels.Add(e.channel);
+      at.Add(Us(s.at));
+    }
+  }
+  if (rows == 0) return Status::Ok();
+  return c
+      ->Exec(
+          "INSERT INTO notifications (job_id, job_name, run_id, event, channel, created_at, "
+          "next_attempt_at) SELECT u.job_id, u.name, u.run_id, u.event, u.channel, u.at, u.at "
+          "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], "
+          "$6::bigint[]) AS u(job_id, name, run_id, event, channel, at)",
+          Params()
+              .Add(job_ids.str())
+              .Add(names.str())
+              .Add(run_ids.str())
+              .Add(events.str())
+              .Add(channels.str())
+              .Add(at.str()))
+      .status();
+}
+
 Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& settled) {
   struct Counts {
     std::int64_t runs = 0, successes = 0, failures = 0;
@@ -1143,10 +1227,16 @@ Status PostgresStore::CountSettled(Connection* c, const std::vector<Settled>& se
   // updated the counter rows in its own order (an UPDATE ... FROM unnest has
   // none): lock them in id order first. A deadlock costs PostgreSQL's
   // deadlock_timeout (1 s) before one side is aborted.
-  SKED_RETURN_IF_ERROR(c->Exec("SELECT 1 FROM job_stats WHERE job_id = ANY($1::bigint[]) ORDER BY "
-                               "job_id FOR UPDATE",
-                               Params().Add(ids.str()))
-                           .status());
+  // The same read gives what the outbox needs: whether each job was failing
+  // before these runs, and its notify settings.
+  SKED_ASSIGN_OR_RETURN(
+      Rows locked,
+      c->Exec("SELECT s.job_id, s.last_run_at IS NOT NULL AND (s.last_success_at IS NULL OR "
+              "s.last_success_at < s.last_run_at), j.name, j.notify_on, j.notify_channels FROM "
+              "job_stats s JOIN jobs j ON j.id = s.job_id WHERE s.job_id = ANY($1::bigint[]) "
+              "ORDER BY s.job_id FOR UPDATE OF s",
+              Params().Add(ids.str())));
+  SKED_RETURN_IF_ERROR(WriteOutbox(c, settled, locked));
   return c
       ->Exec(
           "UPDATE job_stats s SET runs = s.runs + u.runs, successes = s.successes + "
@@ -1232,7 +1322,8 @@ Result<std::vector<bool>> PostgresStore::SettleRuns(const std::vector<RunOutcome
       auto it = done.find(o.run_id);
       if (it == done.end()) continue;  // fenced out: reaped, cancelled or settled elsewhere
       applied[i] = true;
-      settled.push_back({it->second.first, o.status, it->second.second});
+      settled.push_back({it->second.first, o.status, it->second.second, o.run_id,
+                         o.retry.has_value(), o.finished_at});
       if (o.retry) retries.push_back({it->second.first, *o.retry, o.finished_at, "", {}});
     }
     SKED_RETURN_IF_ERROR(CountSettled(c, settled));
@@ -1285,11 +1376,11 @@ Result<std::vector<Run>> PostgresStore::ReapExpired(
                   Params().Add(Us(now)).Add(id))
               .status());
       SKED_ASSIGN_OR_RETURN(Run run, GetRunOn(c, id));
-      settled.push_back({run.job_id, RunStatus::kAbandoned, run.started_at});
       SKED_ASSIGN_OR_RETURN(Job job, GetJobOn(c, run.job_id));
-      if (std::optional<NewRun> next = retry(job, run)) {
-        retries.push_back({run.job_id, *next, now, "", {}});
-      }
+      std::optional<NewRun> next = retry(job, run);
+      settled.push_back(
+          {run.job_id, RunStatus::kAbandoned, run.started_at, run.id, next.has_value(), now});
+      if (next) retries.push_back({run.job_id, *next, now, "", {}});
       out.push_back(std::move(run));
     }
     SKED_RETURN_IF_ERROR(CountSettled(c, settled));
@@ -1603,6 +1694,122 @@ Result<std::vector<AuditEntry>> PostgresStore::ListAudit(const AuditFilter& f) {
       out.push_back({r.Int(i, 0), AtUs(r.Int(i, 1)), r.Text(i, 2), r.Text(i, 3), r.Text(i, 4),
                      r.Text(i, 5), static_cast<int>(r.Int(i, 6)), r.Text(i, 7)});
     }
+    return out;
+  });
+}
+
+constexpr const char* kNotificationColumns =
+    "id, job_id, job_name, run_id, event, channel, status, attempts, created_at, "
+    "next_attempt_at, claimed_by, claim_expires_at, finished_at, last_error";
+
+Notification ReadNotification(const Rows& r, int i) {
+  Notification n;
+  n.id = r.Int(i, 0);
+  n.job_id = r.Int(i, 1);
+  n.job_name = r.Text(i, 2);
+  if (!r.IsNull(i, 3)) n.run_id = r.Int(i, 3);
+  n.event = r.Text(i, 4);
+  n.channel = r.Text(i, 5);
+  n.status = ParseNotificationStatus(r.Text(i, 6)).value_or(NotificationStatus::kFailed);
+  n.attempts = static_cast<int>(r.Int(i, 7));
+  n.created_at = AtUs(r.Int(i, 8));
+  n.next_attempt_at = AtUs(r.Int(i, 9));
+  n.claimed_by = r.Text(i, 10);
+  n.claim_expires_at = OptInstant(r, i, 11);
+  n.finished_at = OptInstant(r, i, 12);
+  n.last_error = r.Text(i, 13);
+  return n;
+}
+
+Result<std::vector<Notification>> PostgresStore::ClaimNotifications(std::string_view instance,
+                                                                    Instant now, int limit,
+                                                                    Instant claim_until) {
+  return With([&](Connection* c) -> Result<std::vector<Notification>> {
+    // One statement: what another claimer holds is skipped, never waited
+    // for. A claim moves next_attempt_at to its end: a claimer that dies
+    // leaves the notification due again when its claim runs out.
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec(std::string("UPDATE notifications SET claimed_by = $1, "
+                                    "claim_expires_at = $2, next_attempt_at = $2, attempts = "
+                                    "attempts + 1 WHERE id IN (SELECT id FROM notifications "
+                                    "WHERE status = 'pending' AND next_attempt_at <= $3 ORDER BY "
+                                    "next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+                                    "RETURNING ") +
+                            kNotificationColumns,
+                        Params().Add(instance).Add(Us(claim_until)).Add(Us(now)).Add(limit)));
+    std::vector<Notification> out;
+    out.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadNotification(r, i));
+    std::sort(out.begin(), out.end(),
+              [](const Notification& a, const Notification& b) { return a.id < b.id; });
+    return out;
+  });
+}
+
+Result<std::vector<bool>> PostgresStore::RecordDeliveries(
+    std::string_view instance, const std::vector<DeliveryResult>& results) {
+  return With([&](Connection* c) -> Result<std::vector<bool>> {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    std::vector<bool> applied;
+    applied.reserve(results.size());
+    for (const DeliveryResult& r : results) {
+      // Delivered or given up: finished. To be retried: pending, unclaimed,
+      // due at retry_at.
+      const bool finished = r.delivered || !r.retry_at;
+      SKED_ASSIGN_OR_RETURN(
+          Rows u,
+          c->Exec("UPDATE notifications SET status = $1, finished_at = $2, last_error = $3, "
+                  "next_attempt_at = $4, claimed_by = '', claim_expires_at = NULL WHERE id = $5 "
+                  "AND status = 'pending' AND claimed_by = $6 RETURNING id",
+                  Params()
+                      .Add(r.delivered ? "delivered" : (finished ? "failed" : "pending"))
+                      .Add(finished ? std::optional<std::int64_t>(Us(r.at)) : std::nullopt)
+                      .Add(r.delivered ? std::string() : r.error)
+                      .Add(Us(r.retry_at && !r.delivered ? *r.retry_at : r.at))
+                      .Add(r.notification_id)
+                      .Add(instance)));
+      applied.push_back(!u.empty());
+    }
+    SKED_RETURN_IF_ERROR(tx.Commit());
+    return applied;
+  });
+}
+
+Result<std::optional<Instant>> PostgresStore::NextNotificationAt() {
+  return With([&](Connection* c) -> Result<std::optional<Instant>> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT min(next_attempt_at) FROM notifications WHERE "
+                                          "status = 'pending'"));
+    return OptInstant(r, 0, 0);
+  });
+}
+
+Result<std::vector<Notification>> PostgresStore::ListNotifications(const NotificationFilter& f) {
+  return With([&](Connection* c) -> Result<std::vector<Notification>> {
+    Params p;
+    int n = 0;
+    auto param = [&n] { return "$" + std::to_string(++n); };
+    std::string sql =
+        std::string("SELECT ") + kNotificationColumns + " FROM notifications WHERE id < " + param();
+    p.Add(f.before_id > 0 ? f.before_id : std::numeric_limits<std::int64_t>::max());
+    if (f.job_id) {
+      sql += " AND job_id = " + param();
+      p.Add(*f.job_id);
+    }
+    if (f.run_id) {
+      sql += " AND run_id = " + param();
+      p.Add(*f.run_id);
+    }
+    if (f.status) {
+      sql += " AND status = " + param();
+      p.Add(NotificationStatusName(*f.status));
+    }
+    sql += " ORDER BY id DESC LIMIT " + param();
+    p.Add(f.limit);
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(sql, p));
+    std::vector<Notification> out;
+    out.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadNotification(r, i));
     return out;
   });
 }

@@ -233,6 +233,35 @@ CREATE INDEX jobs_state ON jobs (state);
 CREATE INDEX jobs_failing ON jobs (id)
   WHERE last_run_at IS NOT NULL AND (last_success_at IS NULL OR last_success_at < last_run_at);
 )sql"},
+      {6, "notifications: a job's notify settings, the outbox", R"sql(
+-- NULL: the defaults apply; else a comma list ('' for none).
+ALTER TABLE jobs ADD COLUMN notify_on TEXT;
+ALTER TABLE jobs ADD COLUMN notify_channels TEXT;
+
+-- One row per (event, channel), written in the transaction that settles the
+-- run. Not tied to the job by a foreign key: an alert outlives a deleted job.
+CREATE TABLE notifications (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id           INTEGER NOT NULL,
+  job_name         TEXT NOT NULL,
+  run_id           INTEGER,
+  event            TEXT NOT NULL,
+  channel          TEXT NOT NULL,
+  status           TEXT NOT NULL DEFAULT 'pending'
+                   CHECK (status IN ('pending', 'delivered', 'failed')),
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  created_at       INTEGER NOT NULL,
+  next_attempt_at  INTEGER NOT NULL,
+  claimed_by       TEXT NOT NULL DEFAULT '',
+  claim_expires_at INTEGER,
+  finished_at      INTEGER,
+  last_error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX notifications_pending ON notifications (next_attempt_at, id)
+  WHERE status = 'pending';
+CREATE INDEX notifications_by_job ON notifications (job_id, id);
+CREATE INDEX notifications_by_run ON notifications (run_id) WHERE run_id IS NOT NULL;
+)sql"},
   };
   return migrations;
 }

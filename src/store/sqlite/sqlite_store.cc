@@ -1,5 +1,6 @@
 #include "sked/sqlite_store.h"
 
+#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -9,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/notify_policy.h"
 #include "core/run_policy.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_db.h"
@@ -23,6 +25,8 @@ using store_internal::JoinTags;
 using store_internal::OptUs;
 using store_internal::RetryOn;
 using store_internal::SetRetryOn;
+using store_internal::JoinNotifyList;
+using store_internal::SplitNotifyList;
 using store_internal::SplitTags;
 using store_internal::SqliteDb;
 using store_internal::Stmt;
@@ -31,6 +35,9 @@ using store_internal::Us;
 
 std::optional<Instant> OptInstant(const Stmt& s, int col) {
   return s.IsNull(col) ? std::nullopt : std::optional<Instant>(AtUs(s.Int(col)));
+}
+std::optional<std::string> OptText(const Stmt& s, int col) {
+  return s.IsNull(col) ? std::nullopt : std::optional<std::string>(s.Text(col));
 }
 std::optional<Duration> OptDuration(const Stmt& s, int col) {
   return s.IsNull(col) ? std::nullopt : std::optional<Duration>(Duration(s.Int(col)));
@@ -42,8 +49,9 @@ constexpr const char* kJobColumns =
     "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
-    "j.created_at, j.updated_at, j.state_reason, j.last_success_at";
-constexpr int kJobColumnCount = 36;
+    "j.created_at, j.updated_at, j.state_reason, j.last_success_at, j.notify_on, "
+    "j.notify_channels";
+constexpr int kJobColumnCount = 38;
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -85,10 +93,12 @@ Job ReadJob(const Stmt& s) {
   j.updated_at = AtUs(s.Int(33));
   j.state_reason = s.Text(34);
   j.last_success_at = OptInstant(s, 35);
+  spec.notify.on = SplitNotifyList(OptText(s, 36));
+  spec.notify.channels = SplitNotifyList(OptText(s, 37));
   return j;
 }
 
-// Binds the written job fields as parameters 1-28, in the order the INSERT names them.
+// Binds the written job fields as parameters 1-30, in the order the INSERT names them.
 void BindJobSpec(Stmt* s, const Job& j) {
   const JobSpec& spec = j.spec;
   s->Bind(1, spec.name)
@@ -118,7 +128,9 @@ void BindJobSpec(Stmt* s, const Job& j) {
       .Bind(25, j.source)
       .Bind(26, OptUs(j.next_run_at))
       .Bind(27, Us(j.updated_at))
-      .Bind(28, j.state_reason);
+      .Bind(28, j.state_reason)
+      .Bind(29, JoinNotifyList(spec.notify.on))
+      .Bind(30, JoinNotifyList(spec.notify.channels));
 }
 
 constexpr const char* kRunColumns =
@@ -159,8 +171,8 @@ int CountFor(RunStatus status, RunStatus is) { return status == is ? 1 : 0; }
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(std::unique_ptr<SqliteDb> db)
-      : db_(std::move(db)), rng_(std::random_device{}()) {}
+  SqliteStore(std::unique_ptr<SqliteDb> db, NotifyDefaults notify)
+      : notify_(std::move(notify)), db_(std::move(db)), rng_(std::random_device{}()) {}
 
   Status Migrate() override;
   Result<int> SchemaVersion() override;
@@ -220,6 +232,13 @@ class SqliteStore final : public Store {
   Result<std::int64_t> AppendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter) override;
 
+  Result<std::vector<Notification>> ClaimNotifications(std::string_view instance, Instant now,
+                                                       int limit, Instant claim_until) override;
+  Result<std::vector<bool>> RecordDeliveries(std::string_view instance,
+                                             const std::vector<DeliveryResult>& results) override;
+  Result<std::optional<Instant>> NextNotificationAt() override;
+  Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
+
  private:
   // Serializes use of the connection; every statement is reset when the
   // operation ends so no read transaction outlives it.
@@ -246,7 +265,13 @@ class SqliteStore final : public Store {
   Result<std::optional<Run>> InsertRunLocked(std::int64_t job_id, const NewRun& run, Instant now,
                                              const ClaimRequest* request = nullptr);
   Status CountSettled(std::int64_t job_id, RunStatus status, std::optional<Instant> started_at);
+  // Writes the outbox rows the settlement of run `run_id` as `status` raises
+  // (policy::RouteSettlement). REQUIRES: a transaction, before CountSettled
+  // (it reads whether the job was failing).
+  Status WriteOutbox(std::int64_t job_id, std::int64_t run_id, RunStatus status,
+                     bool retry_follows, Instant now);
 
+  const NotifyDefaults notify_;
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;  // guarded by mu_
   std::mt19937_64 rng_;           // guarded by mu_ (lease tokens)
@@ -336,11 +361,11 @@ Result<Job> SqliteStore::CreateJob(const Job& job) {
           "state, start_at, end_at, overlap, max_queued, max_concurrent, misfire, "
           "catchup_window_us, starting_deadline_us, timeout_us, priority, retry_max, "
           "retry_backoff_us, retry_multiplier, retry_max_backoff_us, retry_jitter, retry_on, "
-          "tags, source, next_run_at, updated_at, state_reason, created_at, version, runs, "
-          "successes, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
+          "tags, source, next_run_at, updated_at, state_reason, notify_on, notify_channels, "
+          "created_at, version, runs, successes, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
   BindJobSpec(s, job);
-  s->Bind(29, Us(job.created_at));
+  s->Bind(31, Us(job.created_at));
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -363,10 +388,10 @@ Result<Job> SqliteStore::UpdateJob(const Job& job) {
           "starting_deadline_us = ?, timeout_us = ?, priority = ?, retry_max = ?, "
           "retry_backoff_us = ?, retry_multiplier = ?, retry_max_backoff_us = ?, "
           "retry_jitter = ?, retry_on = ?, tags = ?, source = ?, next_run_at = ?, "
-          "updated_at = ?, state_reason = ?, version = version + 1 WHERE id = ? AND "
-          "version = ?"));
+          "updated_at = ?, state_reason = ?, notify_on = ?, notify_channels = ?, "
+          "version = version + 1 WHERE id = ? AND version = ?"));
   BindJobSpec(s, job);
-  s->Bind(29, job.id).Bind(30, job.version);
+  s->Bind(31, job.id).Bind(32, job.version);
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -813,6 +838,38 @@ Status SqliteStore::CountSettled(std::int64_t job_id, RunStatus status,
       .Run();
 }
 
+Status SqliteStore::WriteOutbox(std::int64_t job_id, std::int64_t run_id, RunStatus status,
+                                bool retry_follows, Instant now) {
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * j, Sql("SELECT name, notify_on, notify_channels, last_run_at IS NOT NULL AND "
+                    "(last_success_at IS NULL OR last_success_at < last_run_at) FROM jobs "
+                    "WHERE id = ?"));
+  j->Bind(1, job_id);
+  if (!j->Step()) return j->status();
+  NotifySpec spec;
+  spec.on = SplitNotifyList(OptText(*j, 1));
+  spec.channels = SplitNotifyList(OptText(*j, 2));
+  policy::SettledAttempt attempt;
+  attempt.status = status;
+  attempt.retry_follows = retry_follows;
+  attempt.was_failing = j->Int(3) != 0;
+  const std::string job_name = j->Text(0);
+  j->Reset();
+  for (const policy::OutboxEntry& e : policy::RouteSettlement(attempt, spec, notify_)) {
+    SKED_ASSIGN_OR_RETURN(
+        Stmt * n, Sql("INSERT INTO notifications (job_id, job_name, run_id, event, channel, "
+                      "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?6)"));
+    SKED_RETURN_IF_ERROR(n->Bind(1, job_id)
+                             .Bind(2, job_name)
+                             .Bind(3, run_id)
+                             .Bind(4, policy::NotifyEventName(e.event))
+                             .Bind(5, e.channel)
+                             .Bind(6, Us(now))
+                             .Run());
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<bool>> SqliteStore::SettleRuns(const std::vector<RunOutcome>& outcomes) {
   Op op(this);
   Transaction tx(db_.get());
@@ -859,6 +916,8 @@ Result<std::vector<bool>> SqliteStore::SettleRuns(const std::vector<RunOutcome>&
     const std::int64_t job_id = u->Int(0);
     const std::optional<Instant> started = OptInstant(*u, 1);
     SKED_RETURN_IF_ERROR(u->Run());
+    SKED_RETURN_IF_ERROR(
+        WriteOutbox(job_id, o.run_id, o.status, o.retry.has_value(), o.finished_at));
     SKED_RETURN_IF_ERROR(CountSettled(job_id, o.status, started));
     if (o.retry) SKED_RETURN_IF_ERROR(InsertRunLocked(job_id, *o.retry, o.finished_at).status());
     applied.push_back(true);
@@ -902,11 +961,12 @@ Result<std::vector<Run>> SqliteStore::ReapExpired(
             "'running')"));
     SKED_RETURN_IF_ERROR(u->Bind(1, Us(now)).Bind(2, id).Run());
     SKED_ASSIGN_OR_RETURN(Run run, GetRunLocked(id));
-    SKED_RETURN_IF_ERROR(CountSettled(run.job_id, RunStatus::kAbandoned, run.started_at));
     SKED_ASSIGN_OR_RETURN(Job job, GetJobLocked(run.job_id));
-    if (std::optional<NewRun> next = retry(job, run)) {
-      SKED_RETURN_IF_ERROR(InsertRunLocked(run.job_id, *next, now).status());
-    }
+    std::optional<NewRun> next = retry(job, run);
+    SKED_RETURN_IF_ERROR(
+        WriteOutbox(run.job_id, run.id, RunStatus::kAbandoned, next.has_value(), now));
+    SKED_RETURN_IF_ERROR(CountSettled(run.job_id, RunStatus::kAbandoned, run.started_at));
+    if (next) SKED_RETURN_IF_ERROR(InsertRunLocked(run.job_id, *next, now).status());
     out.push_back(std::move(run));
   }
   SKED_RETURN_IF_ERROR(tx.Commit());
@@ -1188,11 +1248,117 @@ Result<std::vector<AuditEntry>> SqliteStore::ListAudit(const AuditFilter& f) {
   return out;
 }
 
+constexpr const char* kNotificationColumns =
+    "id, job_id, job_name, run_id, event, channel, status, attempts, created_at, "
+    "next_attempt_at, claimed_by, claim_expires_at, finished_at, last_error";
+
+Notification ReadNotification(const Stmt& s) {
+  Notification n;
+  n.id = s.Int(0);
+  n.job_id = s.Int(1);
+  n.job_name = s.Text(2);
+  n.run_id = s.OptInt(3);
+  n.event = s.Text(4);
+  n.channel = s.Text(5);
+  n.status = ParseNotificationStatus(s.Text(6)).value_or(NotificationStatus::kFailed);
+  n.attempts = static_cast<int>(s.Int(7));
+  n.created_at = AtUs(s.Int(8));
+  n.next_attempt_at = AtUs(s.Int(9));
+  n.claimed_by = s.Text(10);
+  n.claim_expires_at = OptInstant(s, 11);
+  n.finished_at = OptInstant(s, 12);
+  n.last_error = s.Text(13);
+  return n;
+}
+
+Result<std::vector<Notification>> SqliteStore::ClaimNotifications(std::string_view instance,
+                                                                  Instant now, int limit,
+                                                                  Instant claim_until) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  // A claim moves next_attempt_at to its end: a claimer that dies leaves the
+  // notification due again when its claim runs out.
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s,
+      Sql(std::string("UPDATE notifications SET claimed_by = ?1, claim_expires_at = ?2, "
+                      "next_attempt_at = ?2, attempts = attempts + 1 WHERE id IN (SELECT id "
+                      "FROM notifications WHERE status = 'pending' AND next_attempt_at <= ?3 "
+                      "ORDER BY next_attempt_at, id LIMIT ?4) RETURNING ") +
+          kNotificationColumns));
+  s->Bind(1, instance).Bind(2, Us(claim_until)).Bind(3, Us(now)).Bind(4, limit);
+  std::vector<Notification> out;
+  while (s->Step()) out.push_back(ReadNotification(*s));
+  SKED_RETURN_IF_ERROR(s->status());
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  std::sort(out.begin(), out.end(),
+            [](const Notification& a, const Notification& b) { return a.id < b.id; });
+  return out;
+}
+
+Result<std::vector<bool>> SqliteStore::RecordDeliveries(
+    std::string_view instance, const std::vector<DeliveryResult>& results) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  std::vector<bool> applied;
+  applied.reserve(results.size());
+  for (const DeliveryResult& r : results) {
+    // Delivered or given up: finished. To be retried: pending, unclaimed,
+    // due at retry_at.
+    const bool finished = r.delivered || !r.retry_at;
+    SKED_ASSIGN_OR_RETURN(
+        Stmt * u, Sql("UPDATE notifications SET status = ?1, finished_at = ?2, last_error = ?3, "
+                      "next_attempt_at = ?4, claimed_by = '', claim_expires_at = NULL WHERE "
+                      "id = ?5 AND status = 'pending' AND claimed_by = ?6"));
+    u->Bind(1, r.delivered ? "delivered" : (finished ? "failed" : "pending"))
+        .Bind(2, finished ? std::optional<std::int64_t>(Us(r.at)) : std::nullopt)
+        .Bind(3, r.delivered ? std::string() : r.error)
+        .Bind(4, Us(r.retry_at && !r.delivered ? *r.retry_at : r.at))
+        .Bind(5, r.notification_id)
+        .Bind(6, instance);
+    SKED_RETURN_IF_ERROR(u->Run());
+    applied.push_back(db_->Changes() > 0);
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
+  return applied;
+}
+
+Result<std::optional<Instant>> SqliteStore::NextNotificationAt() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT min(next_attempt_at) FROM notifications WHERE "
+                                      "status = 'pending'"));
+  if (!s->Step()) return s->status();
+  return OptInstant(*s, 0);
+}
+
+Result<std::vector<Notification>> SqliteStore::ListNotifications(const NotificationFilter& f) {
+  Op op(this);
+  // Only the conditions asked for, so that the id range reaches the planner.
+  std::string sql = std::string("SELECT ") + kNotificationColumns +
+                    " FROM notifications WHERE id < ?1";
+  if (f.job_id) sql += " AND job_id = ?2";
+  if (f.run_id) sql += " AND run_id = ?3";
+  if (f.status) sql += " AND status = ?4";
+  sql += " ORDER BY id DESC LIMIT ?5";
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(sql));
+  s->Bind(1, f.before_id > 0 ? f.before_id : std::numeric_limits<std::int64_t>::max())
+      .Bind(5, f.limit);
+  if (f.job_id) s->Bind(2, *f.job_id);
+  if (f.run_id) s->Bind(3, *f.run_id);
+  if (f.status) s->Bind(4, NotificationStatusName(*f.status));
+  std::vector<Notification> out;
+  while (s->Step()) out.push_back(ReadNotification(*s));
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
+                                               const StoreOptions& options) {
   SKED_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db, SqliteDb::Open(path));
-  return std::unique_ptr<Store>(new SqliteStore(std::move(db)));
+  return std::unique_ptr<Store>(new SqliteStore(std::move(db), options.notify));
 }
 
 }  // namespace sked
