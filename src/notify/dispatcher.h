@@ -1,0 +1,87 @@
+// The notification dispatcher: a service that delivers the store's outbox.
+// Each pass claims the pending notifications that are due (one claimer at a
+// time fleet-wide, so each is delivered once), delivers each through its
+// channel, and records the attempt: delivered, retried later with
+// exponential backoff, or failed for good after max_attempts. A claimer that
+// dies leaves its claims to run out; another instance then delivers them.
+//
+// Thread safety: Start/Stop from one thread; RunOnce is for tests (on the
+// simulated clock) and must not run beside a started dispatcher.
+
+#ifndef SKED_NOTIFY_DISPATCHER_H_
+#define SKED_NOTIFY_DISPATCHER_H_
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "notify/channel.h"
+#include "sked/clock.h"
+#include "sked/notification.h"
+#include "sked/store.h"
+
+namespace sked::notify {
+
+struct DispatcherOptions {
+  std::string instance_id;  // who claims (this instance's id)
+  int batch = 8;            // notifications claimed per pass
+  int max_attempts = 5;
+  Duration backoff = std::chrono::seconds(10);
+  Duration max_backoff = std::chrono::minutes(10);
+  // How long a claim holds: longer than a batch of deliveries can take.
+  Duration claim = std::chrono::minutes(2);
+  // How often the store is asked for due notifications at least.
+  Duration poll = std::chrono::seconds(1);
+};
+
+// The JSON document a channel delivers (docs/notifications.md): the event,
+// the job, the run as it was settled (null when the run is gone), and the
+// attempt.
+std::string BuildPayload(const Notification& n, const Run* run, const std::string& instance_id);
+
+class Dispatcher {
+ public:
+  // `on_attempt` is told of every attempt (for the log): the notification,
+  // and the error when it was not delivered.
+  using AttemptObserver = std::function<void(const Notification&, const Status&)>;
+
+  Dispatcher(DispatcherOptions options, Store* store, Clock* clock,
+             std::map<std::string, std::unique_ptr<Channel>> channels,
+             AttemptObserver on_attempt = {});
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+  ~Dispatcher() { Stop(); }
+
+  void Start();
+  // Finishes the delivery in progress and joins. Safe before Start and twice.
+  void Stop();
+
+  // One pass: claims what is due and delivers it. Returns how many
+  // notifications were attempted.
+  Result<int> RunOnce();
+
+  // The retry delay after `attempts` failed attempts (exponential, capped).
+  Duration Backoff(int attempts) const;
+
+ private:
+  void Loop();
+
+  const DispatcherOptions options_;
+  Store* const store_;
+  Clock* const clock_;
+  const std::map<std::string, std::unique_ptr<Channel>> channels_;
+  const AttemptObserver on_attempt_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace sked::notify
+
+#endif  // SKED_NOTIFY_DISPATCHER_H_
