@@ -18,6 +18,8 @@
 #include "cli/exit_codes.h"
 #include "daemon/job_sync.h"
 #include "daemon/logger.h"
+#include "notify/channel.h"
+#include "notify/dispatcher.h"
 #include "server/api_server.h"
 #include "server/timed_store.h"
 
@@ -117,7 +119,42 @@ int Serve(const ServeArgs& args) {
     log.Warn("declared job removed from the config: deleted with its history (--prune-undeclared)",
              {{"job", n}});
   }
+  // Notifications: delivered from the outbox by a dispatcher of their own
+  // (when any channel is declared), claimed like runs so a fleet sends each once.
+  std::unique_ptr<notify::Dispatcher> dispatcher;
+  const notify::NotifyConfig& nc = c.config.notify;
+  if (!nc.channels.empty()) {
+    auto channels = notify::BuildChannels(nc, [&log](const std::string& payload) {
+      log.Warn("notification", {{"payload", payload}});
+    });
+    if (!channels.ok()) return Fail(channels.status());
+    notify::DispatcherOptions d;
+    d.instance_id = engine.instance_id();
+    d.max_attempts = nc.max_attempts;
+    d.backoff = nc.backoff;
+    d.max_backoff = nc.max_backoff;
+    Duration longest{0};
+    for (const notify::ChannelConfig& ch : nc.channels) longest = std::max(longest, ch.timeout);
+    // A claim outlasts a whole batch of deliveries that all time out.
+    d.claim = longest * d.batch + std::chrono::seconds(5);
+    dispatcher = std::make_unique<notify::Dispatcher>(
+        d, &timed_store, Clock::Real(), std::move(*channels),
+        [&log](const Notification& n, const Status& st) {
+          LogFields fields = {{"notification", std::to_string(n.id)},
+                              {"event", n.event},
+                              {"job", n.job_name},
+                              {"channel", n.channel},
+                              {"attempt", std::to_string(n.attempts)}};
+          if (st.ok()) {
+            log.Info("notification delivered", fields);
+          } else {
+            fields.emplace_back("error", st.message());
+            log.Warn("notification not delivered", fields);
+          }
+        });
+  }
   if (Status s = engine.Start(); !s.ok()) return Fail(s);
+  if (dispatcher) dispatcher->Start();
   std::unique_ptr<server::ApiServer> api;
   if (!c.config.server.listen.empty()) {
     api = std::make_unique<server::ApiServer>(
@@ -125,6 +162,7 @@ int Serve(const ServeArgs& args) {
         server::ServeContext{&engine, c.store.get(), Clock::Real(), &log, options, &timings});
     if (Status s = api->Start(); !s.ok()) {
       engine.Stop();
+      if (dispatcher) dispatcher->Stop();
       return Fail(s);
     }
     log.Info("api listening", {{"url", api->url()}});
@@ -158,6 +196,9 @@ int Serve(const ServeArgs& args) {
     }
   }
   stopper.join();
+  // After the engine: a delivery in progress finishes; what is still pending
+  // stays in the outbox for the next start or another instance.
+  if (dispatcher) dispatcher->Stop();
   if (api) api->Stop();
   log.Info("stopped", {{"forced", forced ? "true" : "false"}});
   return forced ? kExitFailure : kExitOk;

@@ -1,6 +1,7 @@
 // `sked token create|list|revoke` and `sked audit list`: the REST API's
 // bearer tokens (only their hashes are stored, in the store, so a fleet
-// shares them) and the log of changes made through the API and here.
+// shares them) and the log of changes made through the API and here; and
+// `sked notify list`, the notification outbox.
 
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -22,7 +23,8 @@ namespace {
 struct TokenArgs {
   const ConfigFlag& config = Globals().config;
   const bool& json = Globals().json;
-  std::string name, role, actor, action, since;
+  std::string name, role, actor, action, since, job, status;
+  std::int64_t run = 0;
   int limit = 50;
 };
 
@@ -131,6 +133,51 @@ int Audit(const TokenArgs& args) {
   return kExitOk;
 }
 
+// `sked notify list`: the outbox, newest first.
+int Notifications(const TokenArgs& args) {
+  auto ctx = OpenContext(args.config, SchemaCheck::kCurrent);
+  if (!ctx.ok()) return Fail(ctx.status());
+  if (args.limit < 1 || args.limit > 100000) {
+    return Fail(InvalidArgumentError("--limit: must be from 1 to 100000, got " +
+                                     std::to_string(args.limit)));
+  }
+  NotificationFilter f;
+  f.limit = args.limit;
+  if (!args.job.empty()) {
+    auto job = (*ctx)->store->GetJobByName(args.job);
+    if (!job.ok()) return Fail(job.status().WithContext("--job"));
+    f.job_id = job->id;
+  }
+  if (args.run > 0) f.run_id = args.run;
+  if (!args.status.empty()) {
+    auto status = ParseNotificationStatus(args.status);
+    if (!status.ok()) return Fail(status.status().WithContext("--status"));
+    f.status = *status;
+  }
+  auto list = (*ctx)->store->ListNotifications(f);
+  if (!list.ok()) return Fail(list.status());
+  if (args.json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const Notification& n : *list) out.push_back(daemon::NotificationJson(n));
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const Notification& n : *list) {
+    std::string when =
+        n.finished_at ? ShortTime(*n.finished_at) : "next " + ShortTime(n.next_attempt_at);
+    rows.push_back({std::to_string(n.id), ShortTime(n.created_at), n.job_name,
+                    n.run_id ? std::to_string(*n.run_id) : "-", n.event, n.channel,
+                    std::string(NotificationStatusName(n.status)), std::to_string(n.attempts), when,
+                    n.last_error});
+  }
+  PrintTable(std::cout,
+             {"ID", "RAISED (UTC)", "JOB", "RUN", "EVENT", "CHANNEL", "STATUS", "TRIES", "WHEN",
+              "LAST ERROR"},
+             rows);
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddTokenCommands(CLI::App& app, int* exit_code) {
@@ -156,6 +203,15 @@ void AddTokenCommands(CLI::App& app, int* exit_code) {
   alist->add_option("--since", args->since, "at or after this RFC 3339 time");
   alist->add_option("-n,--limit", args->limit, "at most this many (50)");
   alist->callback([args, exit_code] { *exit_code = Audit(*args); });
+
+  CLI::App* notify = app.add_subcommand("notify", "notifications: the outbox and its deliveries");
+  notify->require_subcommand(1);
+  CLI::App* nlist = notify->add_subcommand("list", "notifications, newest first");
+  nlist->add_option("--job", args->job, "only this job's");
+  nlist->add_option("--run", args->run, "only this run's");
+  nlist->add_option("--status", args->status, "pending | delivered | failed");
+  nlist->add_option("-n,--limit", args->limit, "at most this many (50)");
+  nlist->callback([args, exit_code] { *exit_code = Notifications(*args); });
 }
 
 }  // namespace sked::cli

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -12,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+
+#include "core/notify_policy.h"
 
 extern char** environ;
 
@@ -254,6 +257,164 @@ Status ParseRetry(const std::string& file, const toml::node& node, const std::st
   return ApplyTable(file, name, *t, setters);
 }
 
+Result<std::vector<std::string>> AsStringList(const Value& v) {
+  const toml::array* a = v.node != nullptr ? v.node->as_array() : nullptr;
+  if (a == nullptr) {
+    // From the environment: a comma list.
+    if (v.node == nullptr) {
+      std::vector<std::string> out;
+      size_t start = 0;
+      while (start < v.env.size()) {
+        size_t comma = v.env.find(',', start);
+        if (comma == std::string::npos) comma = v.env.size();
+        if (comma > start) out.push_back(v.env.substr(start, comma - start));
+        start = comma + 1;
+      }
+      return out;
+    }
+    return InvalidArgumentError(v.where.Say("must be a list of strings"));
+  }
+  std::vector<std::string> out;
+  for (const toml::node& e : *a) {
+    if (!e.is_string()) return InvalidArgumentError(v.where.Say("must be a list of strings"));
+    out.push_back(*e.value<std::string>());
+  }
+  return out;
+}
+
+// A job's `notify = { on = [...], channels = [...] }`.
+Status ParseJobNotify(const std::string& file, const toml::node& node, const std::string& name,
+                      NotifySpec* notify) {
+  const toml::table* t = node.as_table();
+  if (t == nullptr) return InvalidArgumentError(At(file, node, name).Say("must be a table"));
+  std::map<std::string, Setter> setters = {
+      {"on", SKED_SET(notify->on, AsStringList(v))},
+      {"channels", SKED_SET(notify->channels, AsStringList(v))},
+  };
+  SKED_RETURN_IF_ERROR(ApplyTable(file, name, *t, setters));
+  if (Status st = policy::ValidateNotifySpec(*notify); !st.ok()) {
+    return InvalidArgumentError(At(file, node, name).Say(st.message()));
+  }
+  return Status::Ok();
+}
+
+// A secret named by `<key>_env` (an environment variable) or `<key>_file`
+// (a file, trailing newline dropped); never logged.
+Result<std::string> ReadSecret(const Value& v, bool from_file,
+                               const std::map<std::string, std::string>& env) {
+  SKED_ASSIGN_OR_RETURN(std::string ref, AsString(v));
+  if (!from_file) {
+    auto it = env.find(ref);
+    const char* value = it != env.end() ? it->second.c_str() : std::getenv(ref.c_str());
+    if (value == nullptr || *value == '\0') {
+      return InvalidArgumentError(v.where.Say("environment variable '" + ref + "' is not set"));
+    }
+    return std::string(value);
+  }
+  std::ifstream in(ref, std::ios::binary);
+  if (!in) {
+    return InvalidArgumentError(v.where.Say("cannot read '" + ref + "': " + std::strerror(errno)));
+  }
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) return InvalidArgumentError(v.where.Say("'" + ref + "' is empty"));
+  return secret;
+}
+
+Result<notify::ChannelConfig> ParseChannel(const std::string& file, const toml::table& t,
+                                           size_t index,
+                                           const std::map<std::string, std::string>& env) {
+  notify::ChannelConfig c;
+  const std::string section = "channel[" + std::to_string(index) + "]";
+  std::map<std::string, Setter> setters = {
+      {"name", SKED_SET(c.name, AsString(v))},
+      {"type",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(c.type, AsString(v));
+         if (c.type != "webhook" && c.type != "command" && c.type != "log") {
+           return InvalidArgumentError(
+               v.where.Say("must be one of webhook, command, log, got '" + c.type + "'"));
+         }
+         return Status::Ok();
+       }},
+      {"timeout", SKED_SET(c.timeout, AsDuration(v, std::chrono::milliseconds(100)))},
+      {"url",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(c.url, AsString(v));
+         const bool http = c.url.rfind("http://", 0) == 0 || c.url.rfind("https://", 0) == 0;
+         const size_t host = c.url.find("://") + 3;
+         if (!http || c.url.size() <= host || c.url.find_first_of(" \t\r\n") != std::string::npos) {
+           return InvalidArgumentError(v.where.Say("must be an http:// or https:// URL"));
+         }
+         return Status::Ok();
+       }},
+      {"ca_file", SKED_SET(c.ca_file, AsString(v))},
+      {"secret_env", SKED_SET(c.secret, ReadSecret(v, false, env))},
+      {"secret_file", SKED_SET(c.secret, ReadSecret(v, true, env))},
+      {"headers",
+       [&](const Value& v) -> Status {
+         const toml::table* h = v.node->as_table();
+         if (h == nullptr) return InvalidArgumentError(v.where.Say("must be a table"));
+         for (auto&& [k, hv] : *h) {
+           const std::string key(k.str());
+           const bool token = !key.empty() && std::all_of(key.begin(), key.end(), [](char ch) {
+             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+           });
+           const std::string value = hv.value<std::string>().value_or("");
+           if (!token || !hv.is_string() || value.find_first_of("\r\n") != std::string::npos) {
+             return InvalidArgumentError(
+                 v.where.Say("header '" + key +
+                             "': a name of letters, digits, '-', '_' and a one-line "
+                             "string value"));
+           }
+           c.headers.emplace_back(key, value);
+         }
+         return Status::Ok();
+       }},
+      {"command", SKED_SET(c.command, AsStringList(v))},
+  };
+  SKED_RETURN_IF_ERROR(ApplyTable(file, section, t, setters));
+  const Where where = At(file, t, section);
+  for (const char* required : {"name", "type"}) {
+    if (!t.contains(required)) {
+      return InvalidArgumentError(
+          where.Say(std::string("missing required key '") + required + "'"));
+    }
+  }
+  NotifySpec name_check;
+  name_check.channels = std::vector<std::string>{c.name};
+  if (!policy::ValidateNotifySpec(name_check).ok()) {
+    return InvalidArgumentError(
+        where.Say("name '" + c.name + "': 1-64 letters, digits, '.', '_' or '-'"));
+  }
+  const auto only = [&](std::initializer_list<const char*> keys, const char* type) -> Status {
+    for (auto&& [k, kv] : t) {
+      const std::string key(k.str());
+      if (key == "name" || key == "type" || key == "timeout") continue;
+      if (std::find_if(keys.begin(), keys.end(), [&](const char* x) { return key == x; }) ==
+          keys.end()) {
+        return InvalidArgumentError(
+            where.Say("key '" + key + "' does not apply to a " + type + " channel"));
+      }
+    }
+    return Status::Ok();
+  };
+  if (c.type == "webhook") {
+    if (c.url.empty()) return InvalidArgumentError(where.Say("a webhook channel needs url"));
+    SKED_RETURN_IF_ERROR(
+        only({"url", "headers", "secret_env", "secret_file", "ca_file"}, "webhook"));
+  } else if (c.type == "command") {
+    if (c.command.empty() || c.command[0].empty()) {
+      return InvalidArgumentError(
+          where.Say("a command channel needs command = [\"program\", ...]"));
+    }
+    SKED_RETURN_IF_ERROR(only({"command"}, "command"));
+  } else {
+    SKED_RETURN_IF_ERROR(only({}, "log"));
+  }
+  return c;
+}
+
 Result<JobSpec> ParseJob(const std::string& file, const toml::table& t, size_t index) {
   JobSpec spec;
   const std::string section = "job[" + std::to_string(index) + "]";
@@ -297,6 +458,10 @@ Result<JobSpec> ParseJob(const std::string& file, const toml::table& t, size_t i
          return Status::Ok();
        }},
       {"paused", SKED_SET(spec.paused, AsBool(v))},
+      {"notify",
+       [&](const Value& v) {
+         return ParseJobNotify(file, *v.node, section + ".notify", &spec.notify);
+       }},
   };
   SKED_RETURN_IF_ERROR(ApplyTable(file, section, t, setters));
   const Where where = At(file, t, section);
@@ -450,6 +615,24 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       {"dashboard", SKED_SET(srv.dashboard, AsBool(v))},
   };
 
+  notify::NotifyConfig& nc = c.notify;
+  std::map<std::string, Setter> notify_section = {
+      {"on",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(nc.defaults.on, AsStringList(v));
+         NotifySpec check;
+         check.on = nc.defaults.on;
+         if (Status st = policy::ValidateNotifySpec(check); !st.ok()) {
+           return InvalidArgumentError(v.where.Say(st.message()));
+         }
+         return Status::Ok();
+       }},
+      {"channels", SKED_SET(nc.defaults.channels, AsStringList(v))},
+      {"max_attempts", SKED_SET(nc.max_attempts, AsInt(v, 1, 100))},
+      {"backoff", SKED_SET(nc.backoff, AsDuration(v, std::chrono::seconds(1)))},
+      {"max_backoff", SKED_SET(nc.max_backoff, AsDuration(v, std::chrono::seconds(1)))},
+  };
+
   for (auto&& entry : root) {
     // Not a structured binding: clang 14 cannot capture those in lambdas.
     const std::string key(entry.first.str());
@@ -467,6 +650,25 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       SKED_RETURN_IF_ERROR(section(log));
     } else if (key == "server") {
       SKED_RETURN_IF_ERROR(section(server));
+    } else if (key == "notify") {
+      SKED_RETURN_IF_ERROR(section(notify_section));
+    } else if (key == "channel") {
+      const toml::array* channels = v.as_array();
+      if (channels == nullptr || !channels->is_array_of_tables()) {
+        return InvalidArgumentError(At(name, v, key).Say("must be [[channel]] tables"));
+      }
+      for (size_t i = 0; i < channels->size(); ++i) {
+        const toml::table& t = *channels->get(i)->as_table();
+        SKED_ASSIGN_OR_RETURN(notify::ChannelConfig channel, ParseChannel(name, t, i, env));
+        for (const notify::ChannelConfig& other : nc.channels) {
+          if (other.name == channel.name) {
+            return InvalidArgumentError(
+                At(name, t, "channel[" + std::to_string(i) + "]")
+                    .Say("channel name '" + channel.name + "' is declared twice"));
+          }
+        }
+        nc.channels.push_back(std::move(channel));
+      }
     } else if (key == "job") {
       const toml::array* jobs = v.as_array();
       if (jobs == nullptr || !jobs->is_array_of_tables()) {
@@ -484,7 +686,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       }
     } else {
       return InvalidArgumentError(
-          At(name, v, key).Say("unknown section (known: store, scheduler, log, server, job)"));
+          At(name, v, key)
+              .Say("unknown section (known: store, scheduler, log, server, notify, channel, job)"));
     }
   }
   // Relative to the config file's folder (the default too, when there is a
@@ -494,6 +697,30 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
   SKED_RETURN_IF_ERROR(ApplyEnv("scheduler", scheduler, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("log", log, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("server", server, env));
+  SKED_RETURN_IF_ERROR(ApplyEnv("notify", notify_section, env));
+  // Every channel named (by [notify] or a job) is declared.
+  auto declared = [&](const std::string& channel) {
+    return std::any_of(nc.channels.begin(), nc.channels.end(),
+                       [&](const notify::ChannelConfig& x) { return x.name == channel; });
+  };
+  auto undeclared = [&](std::string who, const std::string& channel) {
+    who.append("notify.channels names '")
+        .append(channel)
+        .append("', which no [[channel]] declares");
+    return InvalidArgumentError(name + ": " + who);
+  };
+  for (const std::string& channel : nc.defaults.channels) {
+    if (!declared(channel)) return undeclared("", channel);
+  }
+  for (const JobSpec& job : c.jobs) {
+    for (const std::string& channel : job.notify.channels.value_or(std::vector<std::string>{})) {
+      if (!declared(channel)) return undeclared("job '" + job.name + "': ", channel);
+    }
+  }
+  if (nc.max_backoff < nc.backoff) {
+    return InvalidArgumentError(name + ": notify.max_backoff is less than notify.backoff");
+  }
+  c.store.notify = nc.defaults;
   if (srv.tls_cert.empty() != srv.tls_key.empty()) {
     return InvalidArgumentError(name +
                                 ": server.tls_cert and server.tls_key go together (HTTPS "

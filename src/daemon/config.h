@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "notify/channel.h"
 #include "server/server_options.h"
 #include "sked/engine.h"
 #include "sked/job.h"
@@ -29,6 +30,7 @@ struct Config {
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;
   server::ServerOptions server;  // [server]: the REST API (off unless listen is set)
+  notify::NotifyConfig notify;   // [notify] and [[channel]]
   std::vector<JobSpec> jobs;     // [[job]] tables, in file order
 };
 

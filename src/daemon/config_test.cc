@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 namespace sked::daemon {
@@ -107,7 +109,8 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(Error("[log]\nlevel = \"loud\"\n"),
             "sked.toml:2: log.level: must be one of debug, info, warn, error, got 'loud'");
   EXPECT_EQ(Error("[storage]\nurl = \"x\"\n"),
-            "sked.toml:1: storage: unknown section (known: store, scheduler, log, server, job)");
+            "sked.toml:1: storage: unknown section (known: store, scheduler, log, server, notify, "
+            "channel, job)");
   EXPECT_EQ(Error("[scheduler]\nworkers = 8\n[scheduler\n").rfind("sked.toml:3: ", 0), 0u);
 }
 
@@ -144,6 +147,89 @@ TEST(ConfigTest, ServerIsOffUnlessListenIsSetAndItsKeysAreChecked) {
             "stream holds a thread");
   EXPECT_EQ(Error("[server]\nport = 80\n").rfind("sked.toml:2: server.port: unknown key", 0), 0u);
   EXPECT_EQ(Parse("", {{"SKED_SERVER_LISTEN", "127.0.0.1:9090"}})->server.listen, "127.0.0.1:9090");
+}
+
+TEST(ConfigTest, NotifyAndChannelsAreCheckedWhereTheyEnter) {
+  const std::string secret_file = ::testing::TempDir() + "/sked-hook-secret";
+  {
+    std::ofstream out(secret_file);
+    out << "from-a-file\n";
+  }
+  auto c = Parse(R"(
+[notify]
+on = ["retries_exhausted", "recovered"]
+channels = ["hook"]
+max_attempts = 7
+backoff = "5s"
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.test/sked"
+secret_env = "HOOK_SECRET"
+headers = { "X-Team" = "infra" }
+timeout = "3s"
+[[channel]]
+name = "filed"
+type = "webhook"
+url = "http://127.0.0.1:9/x"
+secret_file = ")" + secret_file +
+                     R"("
+[[channel]]
+name = "script"
+type = "command"
+command = ["/usr/local/bin/page", "--json"]
+[[job]]
+name = "a"
+schedule = "* * * * *"
+driver = "noop"
+notify = { on = ["failed"], channels = ["script"] }
+)",
+                 {{"HOOK_SECRET", "s3cret"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->notify.defaults.on, (std::vector<std::string>{"retries_exhausted", "recovered"}));
+  EXPECT_EQ(c->store.notify.channels, std::vector<std::string>{"hook"}) << "the store's defaults";
+  EXPECT_EQ(c->notify.max_attempts, 7);
+  ASSERT_EQ(c->notify.channels.size(), 3u);
+  EXPECT_EQ(c->notify.channels[0].secret, "s3cret");
+  EXPECT_EQ(c->notify.channels[0].timeout, std::chrono::seconds(3));
+  EXPECT_EQ(c->notify.channels[1].secret, "from-a-file");
+  EXPECT_EQ(c->notify.channels[2].command,
+            (std::vector<std::string>{"/usr/local/bin/page", "--json"}));
+  EXPECT_EQ(c->jobs[0].notify.channels, std::vector<std::string>{"script"});
+
+  const std::string hook = "[[channel]]\nname = \"hook\"\ntype = \"webhook\"\n";
+  EXPECT_EQ(Error("[notify]\nchannels = [\"pager\"]\n"),
+            "sked.toml: notify.channels names 'pager', which no [[channel]] declares");
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\ndriver = \"noop\"\n"
+                  "notify = { channels = [\"pager\"] }\n"),
+            "sked.toml: job 'a': notify.channels names 'pager', which no [[channel]] declares");
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\ndriver = \"noop\"\n"
+                  "notify = { on = [\"exploded\"] }\n")
+                .rfind("sked.toml:5: job[0].notify: notify.on: unknown notification event "
+                       "'exploded'",
+                       0),
+            0u);
+  EXPECT_EQ(Error(hook + "url = \"ftp://x/y\"\n"),
+            "sked.toml:4: channel[0].url: must be an http:// or https:// URL");
+  EXPECT_EQ(Error(hook + "url = \"https://x/y\"\nsecret_env = \"NOT_SET_ANYWHERE_42\"\n"),
+            "sked.toml:5: channel[0].secret_env: environment variable 'NOT_SET_ANYWHERE_42' is "
+            "not set");
+  EXPECT_EQ(
+      Error(hook + "url = \"https://x/y\"\nheaders = { \"X-A\" = \"1\\r\\nX-Injected: 2\" }\n")
+          .rfind("sked.toml:5: channel[0].headers: header 'X-A'", 0),
+      0u);
+  EXPECT_EQ(Error(hook), "sked.toml:1: channel[0]: a webhook channel needs url");
+  EXPECT_EQ(Error(hook + "url = \"https://x/y\"\ncommand = [\"x\"]\n"),
+            "sked.toml:1: channel[0]: key 'command' does not apply to a webhook channel");
+  EXPECT_EQ(Error("[[channel]]\nname = \"<b>\"\ntype = \"log\"\n"),
+            "sked.toml:1: channel[0]: name '<b>': 1-64 letters, digits, '.', '_' or '-'");
+  EXPECT_EQ(Error("[[channel]]\nname = \"x\"\ntype = \"pigeon\"\n"),
+            "sked.toml:3: channel[0].type: must be one of webhook, command, log, got 'pigeon'");
+  EXPECT_EQ(Error("[[channel]]\nname = \"x\"\ntype = \"log\"\n[[channel]]\nname = \"x\"\n"
+                  "type = \"log\"\n"),
+            "sked.toml:4: channel[1]: channel name 'x' is declared twice");
+  EXPECT_EQ(Error("[[channel]]\nname = \"x\"\ntype = \"command\"\n"),
+            "sked.toml:1: channel[0]: a command channel needs command = [\"program\", ...]");
 }
 
 TEST(ConfigTest, JobErrorsNameTheJobTable) {

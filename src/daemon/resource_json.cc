@@ -106,6 +106,10 @@ nlohmann::ordered_json JobJson(const Job& job) {
   j["start_at"] = TimeJson(s.start_at);
   j["end_at"] = TimeJson(s.end_at);
   j["tags"] = s.tags;
+  nlohmann::ordered_json notify;
+  notify["on"] = s.notify.on ? nlohmann::ordered_json(*s.notify.on) : nullptr;
+  notify["channels"] = s.notify.channels ? nlohmann::ordered_json(*s.notify.channels) : nullptr;
+  j["notify"] = notify;
   j["source"] = job.source;
   j["runs"] = job.runs;
   j["successes"] = job.successes;
@@ -166,6 +170,25 @@ nlohmann::ordered_json TokenJson(const ApiToken& t) {
   j["created_by"] = t.created_by;
   j["created_at"] = TimeJson(t.created_at);
   j["revoked_at"] = TimeJson(t.revoked_at);
+  return j;
+}
+
+nlohmann::ordered_json NotificationJson(const Notification& n) {
+  nlohmann::ordered_json j;
+  j["id"] = n.id;
+  j["event"] = n.event;
+  j["channel"] = n.channel;
+  j["job"] = n.job_name;
+  j["job_id"] = n.job_id;
+  j["run"] = n.run_id ? nlohmann::ordered_json(*n.run_id) : nlohmann::ordered_json(nullptr);
+  j["status"] = NotificationStatusName(n.status);
+  j["attempts"] = n.attempts;
+  j["created_at"] = TimeJson(n.created_at);
+  j["next_attempt_at"] =
+      n.status == NotificationStatus::kPending ? TimeJson(n.next_attempt_at) : nullptr;
+  j["claimed_by"] = n.claimed_by;
+  j["finished_at"] = n.finished_at ? TimeJson(*n.finished_at) : nullptr;
+  j["last_error"] = n.last_error;
   return j;
 }
 
@@ -294,6 +317,35 @@ std::optional<SpecError> ApplyRetry(const Json& body, RetryPolicy* r) {
   return std::nullopt;
 }
 
+// `notify`: {"on": [...] | null, "channels": [...] | null}; a key left out
+// keeps what is set.
+std::optional<SpecError> ApplyNotify(const Json& body, NotifySpec* n) {
+  if (!body.is_object()) return Wrong("notify", "must be an object with on and channels");
+  for (const auto& [key, v] : body.items()) {
+    const std::string field = "notify." + key;
+    std::optional<std::vector<std::string>>* target = nullptr;
+    if (key == "on") {
+      target = &n->on;
+    } else if (key == "channels") {
+      target = &n->channels;
+    } else {
+      return Wrong(field, "unknown key (known: on, channels)");
+    }
+    if (v.is_null()) {
+      target->reset();
+      continue;
+    }
+    if (!v.is_array()) return Wrong(field, "must be a list of strings or null");
+    std::vector<std::string> names;
+    for (const Json& s : v) {
+      if (!s.is_string()) return Wrong(field, "must be a list of strings or null");
+      names.push_back(s.get<std::string>());
+    }
+    *target = std::move(names);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<SpecError> ApplySpecJson(const Json& body, bool allow_read_only, JobSpec* spec) {
@@ -361,6 +413,8 @@ std::optional<SpecError> ApplySpecJson(const Json& body, bool allow_read_only, J
         tags.push_back(t.get<std::string>());
       }
       spec->tags = std::move(tags);
+    } else if (key == "notify") {
+      e = ApplyNotify(v, &spec->notify);
     } else if (key == "paused") {
       if (!v.is_boolean()) return Wrong(key, "must be true or false");
       spec->paused = v.get<bool>();

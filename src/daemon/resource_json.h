@@ -37,6 +37,7 @@ nlohmann::ordered_json InstanceJson(const InstanceInfo& instance);
 // Never the secret or its hash.
 nlohmann::ordered_json TokenJson(const ApiToken& token);
 nlohmann::ordered_json AuditJson(const AuditEntry& entry);
+nlohmann::ordered_json NotificationJson(const Notification& n);
 
 // A spec field that failed to read: `field` names it ("retry.backoff").
 struct SpecError {

@@ -109,8 +109,8 @@ class CommandChannel final : public Channel {
         break;
       }
       if (in_open && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
-        const ssize_t n = ::send(in[0], payload.data() + written, payload.size() - written,
-                                 MSG_NOSIGNAL);
+        const ssize_t n =
+            ::send(in[0], payload.data() + written, payload.size() - written, MSG_NOSIGNAL);
         if (n > 0) {
           written += static_cast<size_t>(n);
         } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -179,7 +179,9 @@ class WebhookChannel final : public Channel {
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "User-Agent: sked");
     for (const auto& [k, v] : config_.headers) {
-      headers = curl_slist_append(headers, (k + ": " + v).c_str());
+      std::string line = k;
+      line.append(": ").append(v);
+      headers = curl_slist_append(headers, line.c_str());
     }
     if (!config_.secret.empty()) {
       const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -195,10 +197,10 @@ class WebhookChannel final : public Channel {
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           config_.timeout)
-                                           .count()));
+    curl_easy_setopt(
+        curl, CURLOPT_TIMEOUT_MS,
+        static_cast<long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeout).count()));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect is an answer, not a delivery
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);

@@ -139,6 +139,8 @@ std::string FieldOf(const std::string& message) {
                                                              "retry.multiplier",
                                                              "retry.jitter",
                                                              "tags",
+                                                             "notify.on",
+                                                             "notify.channels",
                                                              "role"};
   const size_t colon = message.find(": ");
   if (colon == std::string::npos) return "";
