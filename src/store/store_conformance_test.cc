@@ -1305,32 +1305,89 @@ TEST_P(StoreConformanceTest, NotificationsAreClaimedOnceAndRetriedUntilDelivered
   EXPECT_TRUE(store_->ClaimNotifications("inst-c", t + seconds(99), 10, t + seconds(120))->empty());
 }
 
+// A fire that did not run, for any reason, raises "missed" in the
+// transaction that records it skipped: skipped by the planner (overlap,
+// misfire), past its starting deadline in the queue, or skipped by the
+// instance that had reserved it.
+TEST_P(StoreConformanceTest, EveryWayAFireIsSkippedRaisesMissed) {
+  StoreOptions options;
+  options.notify.channels = {"ops"};  // the defaults include missed
+  store_.reset();
+  store_ = Open(options);
+  Job planner = Create("skipped-by-planner");
+  ClaimRequest request{kT0, kT0, 100, "", kT0};
+  ASSERT_TRUE(store_
+                  ->ClaimDue(request,
+                             [](const DueJob& d) {
+                               FirePlan p;
+                               NewRun r;
+                               r.scheduled_for = *d.job.next_run_at;
+                               r.status = RunStatus::kSkipped;
+                               r.reason = "overlap";
+                               p.runs.push_back(r);
+                               p.next_run_at = *d.job.next_run_at + seconds(60);
+                               return p;
+                             })
+                  .ok());
+  auto [one, many, late] = QueueOfThreeJobs();
+  // "late" has a queued run past its 5 s deadline: skipped as the queue is served.
+  ASSERT_TRUE(store_->StartQueued("inst-a", kT0 + seconds(10), 1, kT0 + seconds(40)).ok());
+  Job reserved = Create("skipped-by-its-instance", kT0 + seconds(60));
+  auto claimed = ClaimAll(kT0 + seconds(60), nullptr, std::nullopt, "inst-b");
+  std::int64_t reserved_run = 0;
+  for (const sked::Run& r : claimed) {
+    if (r.job_id == reserved.id) reserved_run = r.id;
+  }
+  ASSERT_NE(reserved_run, 0);
+  Dispatch skip;
+  skip.run_id = reserved_run;
+  skip.kind = Dispatch::Kind::kSkipped;
+  skip.at = kT0 + seconds(61);
+  skip.reason = "deadline";
+  ASSERT_EQ(*store_->RecordDispatches("inst-b", {skip}, kT0 + seconds(90)),
+            std::vector<bool>{true});
+  // Given again: already skipped, nothing more is written.
+  ASSERT_EQ(*store_->RecordDispatches("inst-b", {skip}, kT0 + seconds(90)),
+            std::vector<bool>{false});
+
+  std::multiset<std::string> got;
+  const std::vector<Notification> all = *store_->ListNotifications({});
+  for (const Notification& n : all) got.insert(n.job_name + ":" + n.event + ":" + n.channel);
+  EXPECT_EQ(got, (std::multiset<std::string>{"skipped-by-planner:missed:ops", "late:missed:ops",
+                                             "skipped-by-its-instance:missed:ops"}));
+  (void)planner;
+  (void)one;
+  (void)many;
+  (void)late;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreConformanceTest,
-    ::testing::Values(
-        StoreFactory{"sqlite_file",
-                     [](const std::string& path, const StoreOptions& options) {
-                       return Store::Open("sqlite://" + path, options);
-                     },
-                     true},
-        StoreFactory{"sqlite_memory",
-                     [](const std::string&, const StoreOptions& options) {
-                       return Store::Open("sqlite::memory:", options);
-                     },
-                     false},
-        StoreFactory{"postgres",
-                     [](const std::string& path, StoreOptions options) {
-                       options.schema = PgSchema(path);
-                       return Store::Open(PgUrl(), options);
-                     },
-                     true,
-                     [] {
-                       return PgUrl().empty() ? std::string(
-                                                    "SKED_TEST_PG_URL is not set (scripts/test.sh "
-                                                    "starts PostgreSQL and sets it)")
-                                              : std::string();
-                     },
-                     [](const std::string& path) { DropPgSchema(PgSchema(path)); }}),
+    ::testing::Values(StoreFactory{"sqlite_file",
+                                   [](const std::string& path, const StoreOptions& options) {
+                                     return Store::Open("sqlite://" + path, options);
+                                   },
+                                   true},
+                      StoreFactory{"sqlite_memory",
+                                   [](const std::string&, const StoreOptions& options) {
+                                     return Store::Open("sqlite::memory:", options);
+                                   },
+                                   false},
+                      StoreFactory{
+                          "postgres",
+                          [](const std::string& path, StoreOptions options) {
+                            options.schema = PgSchema(path);
+                            return Store::Open(PgUrl(), options);
+                          },
+                          true,
+                          [] {
+                            return PgUrl().empty()
+                                       ? std::string(
+                                             "SKED_TEST_PG_URL is not set (scripts/test.sh "
+                                             "starts PostgreSQL and sets it)")
+                                       : std::string();
+                          },
+                          [](const std::string& path) { DropPgSchema(PgSchema(path)); }}),
     [](const ::testing::TestParamInfo<StoreFactory>& p) { return p.param.name; });
 
 }  // namespace

@@ -34,11 +34,11 @@ using pg::Params;
 using pg::Rows;
 using store_internal::AtUs;
 using store_internal::IsFailure;
+using store_internal::JoinNotifyList;
 using store_internal::JoinTags;
 using store_internal::OptUs;
 using store_internal::RetryOn;
 using store_internal::SetRetryOn;
-using store_internal::JoinNotifyList;
 using store_internal::SplitNotifyList;
 using store_internal::SplitTags;
 using store_internal::Us;
@@ -459,6 +459,10 @@ class PostgresStore final : public Store {
   // REQUIRES: `jobs` holds, per settled job, its id, whether it was failing,
   // its name and notify settings (CountSettled's locking read).
   Status WriteOutbox(Connection* c, const std::vector<Settled>& settled, const Rows& jobs);
+  // The outbox rows of runs recorded skipped (missed): `rows` holds per run
+  // its id, job id and finished_at (RETURNING id, job_id, finished_at).
+  Status WriteMissed(Connection* c, const Rows& rows);
+  Status WriteMissed(Connection* c, std::vector<Settled> skipped);
   // Queued and running runs per job, for the jobs in `job_ids` (an array
   // literal); jobs with neither are absent. One pass over the active runs
   // whatever plan the server picks.
@@ -787,6 +791,13 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
       }
     }
     SKED_ASSIGN_OR_RETURN(std::vector<std::optional<Run>> inserted, InsertRuns(c, rows));
+    std::vector<Settled> missed;
+    for (const std::optional<Run>& r : inserted) {
+      if (r && r->status == RunStatus::kSkipped) {
+        missed.push_back({r->job_id, RunStatus::kSkipped, std::nullopt, r->id, false, now});
+      }
+    }
+    SKED_RETURN_IF_ERROR(WriteMissed(c, std::move(missed)));
     SKED_RETURN_IF_ERROR(
         c->Exec("UPDATE jobs SET next_run_at = u.next, state = u.state FROM unnest($1::bigint[], "
                 "$2::bigint[], $3::text[]) AS u(id, next, state) WHERE jobs.id = u.id",
@@ -958,14 +969,15 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
       taken_jobs.insert(job_id);
     }
     if (any_skipped) {
-      SKED_RETURN_IF_ERROR(
-          c->Exec("UPDATE runs SET status = 'skipped', reason = $3, "
-                  "finished_at = $1 WHERE id = ANY($2::bigint[])",
-                  Params()
-                      .Add(Us(now))
-                      .Add(skipped.str())
-                      .Add(policy::SkipReason(policy::StartVerdict::kSkipDeadline)))
-              .status());
+      SKED_ASSIGN_OR_RETURN(
+          Rows r, c->Exec("UPDATE runs SET status = 'skipped', reason = $3, "
+                          "finished_at = $1 WHERE id = ANY($2::bigint[]) RETURNING id, job_id, "
+                          "finished_at",
+                          Params()
+                              .Add(Us(now))
+                              .Add(skipped.str())
+                              .Add(policy::SkipReason(policy::StartVerdict::kSkipDeadline))));
+      SKED_RETURN_IF_ERROR(WriteMissed(c, r));
     }
     if (any_taken && reserve) {
       SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET instance_id = $1, lease_expires_at = $2 "
@@ -1100,9 +1112,11 @@ Result<std::vector<bool>> PostgresStore::RecordDispatches(std::string_view insta
               "UPDATE runs SET status = 'skipped', finished_at = u.at, reason = "
               "u.reason, lease_expires_at = NULL FROM unnest($1::bigint[], "
               "$2::bigint[], $3::text[]) AS u(id, at, reason) WHERE runs.id = u.id "
-              "AND runs.status = 'queued' AND runs.instance_id = $4 RETURNING runs.id",
+              "AND runs.status = 'queued' AND runs.instance_id = $4 RETURNING runs.id, "
+              "runs.job_id, runs.finished_at",
               Params().Add(skipped.str()).Add(skipped_at.str()).Add(reasons.str()).Add(instance)));
       collect(r);
+      SKED_RETURN_IF_ERROR(WriteMissed(c, r));
     }
     SKED_RETURN_IF_ERROR(tx.Commit());
     // One entry per run: a run listed twice is applied once (its first entry).
@@ -1140,6 +1154,29 @@ Result<std::int64_t> PostgresStore::QueueDepth() {
 }
 
 // ---------------------------------------------------------------- settling
+
+Status PostgresStore::WriteMissed(Connection* c, const Rows& rows) {
+  std::vector<Settled> skipped;
+  for (int i = 0; i < rows.size(); ++i) {
+    skipped.push_back({rows.Int(i, 1), RunStatus::kSkipped, std::nullopt, rows.Int(i, 0), false,
+                       AtUs(rows.Int(i, 2))});
+  }
+  return WriteMissed(c, std::move(skipped));
+}
+
+Status PostgresStore::WriteMissed(Connection* c, std::vector<Settled> skipped) {
+  if (skipped.empty()) return Status::Ok();
+  ArrayLiteral ids;
+  std::set<std::int64_t> seen;
+  for (const Settled& s : skipped) {
+    if (seen.insert(s.job_id).second) ids.Add(s.job_id);
+  }
+  SKED_ASSIGN_OR_RETURN(Rows jobs, c->Exec("SELECT j.id, false, j.name, j.notify_on, "
+                                           "j.notify_channels FROM jobs j WHERE j.id = "
+                                           "ANY($1::bigint[])",
+                                           Params().Add(ids.str())));
+  return WriteOutbox(c, skipped, jobs);
+}
 
 Status PostgresStore::WriteOutbox(Connection* c, const std::vector<Settled>& settled,
                                   const Rows& jobs) {

@@ -21,11 +21,11 @@ namespace {
 
 using store_internal::AtUs;
 using store_internal::IsFailure;
+using store_internal::JoinNotifyList;
 using store_internal::JoinTags;
 using store_internal::OptUs;
 using store_internal::RetryOn;
 using store_internal::SetRetryOn;
-using store_internal::JoinNotifyList;
 using store_internal::SplitNotifyList;
 using store_internal::SplitTags;
 using store_internal::SqliteDb;
@@ -268,8 +268,8 @@ class SqliteStore final : public Store {
   // Writes the outbox rows the settlement of run `run_id` as `status` raises
   // (policy::RouteSettlement). REQUIRES: a transaction, before CountSettled
   // (it reads whether the job was failing).
-  Status WriteOutbox(std::int64_t job_id, std::int64_t run_id, RunStatus status,
-                     bool retry_follows, Instant now);
+  Status WriteOutbox(std::int64_t job_id, std::int64_t run_id, RunStatus status, bool retry_follows,
+                     Instant now);
 
   const NotifyDefaults notify_;
   std::mutex mu_;
@@ -512,6 +512,9 @@ Result<std::optional<Run>> SqliteStore::InsertRunLocked(std::int64_t job_id, con
   // Built from what was written, not read back: this is the hot path of a claim.
   Run inserted;
   inserted.id = db_->LastInsertId();
+  if (run.status == RunStatus::kSkipped) {
+    SKED_RETURN_IF_ERROR(WriteOutbox(job_id, inserted.id, RunStatus::kSkipped, false, now));
+  }
   inserted.job_id = job_id;
   inserted.scheduled_for = run.scheduled_for;
   inserted.attempt = run.attempt;
@@ -693,6 +696,7 @@ Result<Store::Reservation> SqliteStore::TakeQueuedLocked(std::string_view instan
                                           "finished_at = ? WHERE id = ?"));
       SKED_RETURN_IF_ERROR(
           k->Bind(1, policy::SkipReason(verdict)).Bind(2, Us(now)).Bind(3, c.id).Run());
+      SKED_RETURN_IF_ERROR(WriteOutbox(c.job_id, c.id, RunStatus::kSkipped, false, now));
       changed.push_back(c.id);
       continue;
     }
@@ -788,6 +792,14 @@ Result<std::vector<bool>> SqliteStore::RecordDispatches(std::string_view instanc
     }
     SKED_RETURN_IF_ERROR(s->Bind(4, d.run_id).Bind(5, instance).Run());
     applied.push_back(db_->Changes() > 0);
+    if (d.kind == Dispatch::Kind::kSkipped && applied.back()) {
+      SKED_ASSIGN_OR_RETURN(Stmt * j, Sql("SELECT job_id FROM runs WHERE id = ?"));
+      j->Bind(1, d.run_id);
+      if (!j->Step()) return j->status().ok() ? InternalError("skipped run vanished") : j->status();
+      const std::int64_t job_id = j->Int(0);
+      j->Reset();
+      SKED_RETURN_IF_ERROR(WriteOutbox(job_id, d.run_id, RunStatus::kSkipped, false, d.at));
+    }
   }
   SKED_RETURN_IF_ERROR(tx.Commit());
   return applied;
@@ -840,10 +852,10 @@ Status SqliteStore::CountSettled(std::int64_t job_id, RunStatus status,
 
 Status SqliteStore::WriteOutbox(std::int64_t job_id, std::int64_t run_id, RunStatus status,
                                 bool retry_follows, Instant now) {
-  SKED_ASSIGN_OR_RETURN(
-      Stmt * j, Sql("SELECT name, notify_on, notify_channels, last_run_at IS NOT NULL AND "
-                    "(last_success_at IS NULL OR last_success_at < last_run_at) FROM jobs "
-                    "WHERE id = ?"));
+  SKED_ASSIGN_OR_RETURN(Stmt * j,
+                        Sql("SELECT name, notify_on, notify_channels, last_run_at IS NOT NULL AND "
+                            "(last_success_at IS NULL OR last_success_at < last_run_at) FROM jobs "
+                            "WHERE id = ?"));
   j->Bind(1, job_id);
   if (!j->Step()) return j->status();
   NotifySpec spec;
@@ -1335,8 +1347,8 @@ Result<std::optional<Instant>> SqliteStore::NextNotificationAt() {
 Result<std::vector<Notification>> SqliteStore::ListNotifications(const NotificationFilter& f) {
   Op op(this);
   // Only the conditions asked for, so that the id range reaches the planner.
-  std::string sql = std::string("SELECT ") + kNotificationColumns +
-                    " FROM notifications WHERE id < ?1";
+  std::string sql =
+      std::string("SELECT ") + kNotificationColumns + " FROM notifications WHERE id < ?1";
   if (f.job_id) sql += " AND job_id = ?2";
   if (f.run_id) sql += " AND run_id = ?3";
   if (f.status) sql += " AND status = ?4";
