@@ -24,6 +24,11 @@ struct NotifyDefaults {
   // Event names: the final failure of a fire, and the watchdog's events.
   std::vector<std::string> on = {"retries_exhausted", "missed", "late", "overrun", "stale"};
   std::vector<std::string> channels;  // channel names; empty: nothing is written
+  // De-duplication: a failure event of a job that was already failing, or a
+  // missed fire, is not raised again for the same channel within this long
+  // of the last one (zero: every time). The first failure after a success
+  // is always raised.
+  Duration realert = std::chrono::hours(1);
 };
 
 // pending -> delivered | failed (every attempt failed; nothing more is tried)

@@ -99,6 +99,27 @@ std::vector<OutboxEntry> RouteSettlement(const SettledAttempt& attempt, const No
   return out;
 }
 
+bool IsRepeat(const OutboxEntry& entry, bool was_failing, std::optional<Instant> last, Instant now,
+              Duration realert) {
+  if (!last || realert <= Duration(0) || now - *last >= realert) return false;
+  switch (entry.event) {
+    case NotifyEvent::kFailed:
+    case NotifyEvent::kTimedOut:
+    case NotifyEvent::kAbandoned:
+    case NotifyEvent::kRetriesExhausted:
+      return was_failing;
+    case NotifyEvent::kMissed:
+    case NotifyEvent::kLate:
+    case NotifyEvent::kOverrun:
+    case NotifyEvent::kStale:
+      return true;
+    case NotifyEvent::kSucceeded:
+    case NotifyEvent::kRecovered:
+      return false;
+  }
+  return false;
+}
+
 Status ValidateNotifySpec(const NotifySpec& spec) {
   if (spec.on) {
     for (const std::string& name : *spec.on) {
@@ -109,11 +130,11 @@ Status ValidateNotifySpec(const NotifySpec& spec) {
   }
   if (spec.channels) {
     for (const std::string& name : *spec.channels) {
-      const bool ok = !name.empty() && name.size() <= 64 &&
-                      std::all_of(name.begin(), name.end(), [](char c) {
-                        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-                      });
+      const bool ok =
+          !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '.' || c == '_' || c == '-';
+          });
       if (!ok) {
         return InvalidArgumentError(
             "notify.channels: a channel name is 1-64 letters, digits, '.', '_' or '-'");

@@ -7,6 +7,7 @@
 #ifndef SKED_CORE_NOTIFY_POLICY_H_
 #define SKED_CORE_NOTIFY_POLICY_H_
 
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -71,6 +72,14 @@ struct OutboxEntry {
 // (they were refused where they entered).
 std::vector<OutboxEntry> RouteSettlement(const SettledAttempt& attempt, const NotifySpec& job,
                                          const NotifyDefaults& defaults);
+
+// Whether `entry` repeats an alert already raised: a failure event
+// (failed, timed_out, abandoned, retries_exhausted) of a job that was
+// already failing, or a missed fire, when the same (job, event, channel) was
+// last raised at `last` within `realert` before `now`. A recovery, a success
+// and the first failure of an incident are never repeats.
+bool IsRepeat(const OutboxEntry& entry, bool was_failing, std::optional<Instant> last, Instant now,
+              Duration realert);
 
 // Checks a job's notify settings: known event names, channel names of
 // letters, digits, '.', '_', '-' (1-64). The message names the field.

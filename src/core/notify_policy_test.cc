@@ -101,6 +101,20 @@ TEST(NotifyPolicyTest, ASettlementGoesToEachChannelForEachEventTheJobNotifiesOn)
   EXPECT_TRUE(RouteSettlement(final_failure, silent, defaults).empty());
 }
 
+TEST(NotifyPolicyTest, OnlyAFailureWhileFailingOrAMissedFireRepeatsWithinRealert) {
+  const Instant t0 = Instant(std::chrono::seconds(1'800'000'000));
+  const Duration hour = std::chrono::hours(1);
+  const auto minute = std::chrono::minutes(1);
+  const OutboxEntry failure{E::kRetriesExhausted, "ops"};
+  EXPECT_TRUE(IsRepeat(failure, true, t0, t0 + minute, hour));
+  EXPECT_FALSE(IsRepeat(failure, false, t0, t0 + minute, hour)) << "a new incident";
+  EXPECT_FALSE(IsRepeat(failure, true, t0, t0 + hour, hour)) << "realert passed";
+  EXPECT_FALSE(IsRepeat(failure, true, std::nullopt, t0, hour)) << "never raised";
+  EXPECT_FALSE(IsRepeat(failure, true, t0, t0 + minute, Duration(0))) << "realert off";
+  EXPECT_TRUE(IsRepeat({E::kMissed, "ops"}, false, t0, t0 + minute, hour));
+  EXPECT_FALSE(IsRepeat({E::kRecovered, "ops"}, true, t0, t0 + minute, hour));
+}
+
 TEST(NotifyPolicyTest, NotifySettingsAreCheckedWhereTheyEnter) {
   NotifySpec bad_event;
   bad_event.on = std::vector<std::string>{"failed", "exploded"};

@@ -161,6 +161,7 @@ on = ["retries_exhausted", "recovered"]
 channels = ["hook"]
 max_attempts = 7
 backoff = "5s"
+realert = "30m"
 [[channel]]
 name = "hook"
 type = "webhook"
@@ -189,6 +190,7 @@ notify = { on = ["failed"], channels = ["script"] }
   EXPECT_EQ(c->notify.defaults.on, (std::vector<std::string>{"retries_exhausted", "recovered"}));
   EXPECT_EQ(c->store.notify.channels, std::vector<std::string>{"hook"}) << "the store's defaults";
   EXPECT_EQ(c->notify.max_attempts, 7);
+  EXPECT_EQ(c->store.notify.realert, std::chrono::minutes(30));
   ASSERT_EQ(c->notify.channels.size(), 3u);
   EXPECT_EQ(c->notify.channels[0].secret, "s3cret");
   EXPECT_EQ(c->notify.channels[0].timeout, std::chrono::seconds(3));

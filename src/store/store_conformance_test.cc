@@ -1361,6 +1361,43 @@ TEST_P(StoreConformanceTest, EveryWayAFireIsSkippedRaisesMissed) {
   (void)late;
 }
 
+// A job that keeps failing alerts once per incident, then again only after
+// realert; a success ends the incident; the first failure after it alerts.
+TEST_P(StoreConformanceTest, AJobThatKeepsFailingAlertsOncePerRealert) {
+  StoreOptions options;
+  options.notify.channels = {"ops"};
+  options.notify.realert = std::chrono::minutes(10);
+  store_.reset();
+  store_ = Open(options);
+  Job job = Create("keeps-failing", std::nullopt);
+  auto settle_at = [&](Instant t, RunStatus status) {
+    NewRun manual;
+    manual.scheduled_for = t;
+    manual.not_before = t;
+    manual.trigger = RunTrigger::kManual;
+    EXPECT_TRUE(store_->InsertRun(job.id, manual, t).ok());
+    auto started = store_->StartQueued("inst-a", t, 1, t + seconds(30));
+    EXPECT_TRUE(started.ok() && started->size() == 1u);
+    RunOutcome o;
+    o.run_id = started->front().id;
+    o.lease_token = started->front().lease_token;
+    o.status = status;
+    o.finished_at = t + seconds(1);
+    EXPECT_EQ(*store_->SettleRuns({o}), std::vector<bool>{true});
+  };
+  auto count = [&] { return store_->ListNotifications({})->size(); };
+  settle_at(kT0, RunStatus::kFailed);
+  EXPECT_EQ(count(), 1u) << "the first failure alerts";
+  settle_at(kT0 + std::chrono::minutes(1), RunStatus::kFailed);
+  settle_at(kT0 + std::chrono::minutes(5), RunStatus::kTimedOut);
+  EXPECT_EQ(count(), 1u) << "still failing, within realert: no repeat";
+  settle_at(kT0 + std::chrono::minutes(11), RunStatus::kFailed);
+  EXPECT_EQ(count(), 2u) << "still failing, realert passed: alerts again";
+  settle_at(kT0 + std::chrono::minutes(12), RunStatus::kSucceeded);
+  settle_at(kT0 + std::chrono::minutes(13), RunStatus::kFailed);
+  EXPECT_EQ(count(), 3u) << "a new incident after a success alerts at once";
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite_file",

@@ -1193,6 +1193,32 @@ Status PostgresStore::WriteOutbox(Connection* c, const std::vector<Settled>& set
     j.spec.on = SplitNotifyList(OptText(jobs, i, 3));
     j.spec.channels = SplitNotifyList(OptText(jobs, i, 4));
   }
+  // De-duplication: the newest of each (job, event, channel) raised within
+  // realert, for these jobs (one read, only when some job was failing or a
+  // fire was missed).
+  std::map<std::tuple<std::int64_t, std::string, std::string>, std::int64_t> last;
+  const bool may_repeat =
+      notify_.realert > Duration(0) &&
+      std::any_of(settled.begin(), settled.end(), [&](const Settled& s) {
+        auto it = by_job.find(s.job_id);
+        return s.status == RunStatus::kSkipped || (it != by_job.end() && it->second.failing);
+      });
+  if (may_repeat) {
+    ArrayLiteral ids;
+    for (const auto& [id, j] : by_job) ids.Add(id);
+    const Instant newest =
+        std::max_element(settled.begin(), settled.end(), [](const Settled& a, const Settled& b) {
+          return a.at < b.at;
+        })->at;
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec("SELECT job_id, event, channel, max(created_at) FROM notifications WHERE "
+                        "job_id = ANY($1::bigint[]) AND created_at > $2 GROUP BY job_id, event, "
+                        "channel",
+                        Params().Add(ids.str()).Add(Us(newest - notify_.realert))));
+    for (int i = 0; i < r.size(); ++i) {
+      last[{r.Int(i, 0), r.Text(i, 1), r.Text(i, 2)}] = r.Int(i, 3);
+    }
+  }
   ArrayLiteral job_ids, names, run_ids, events, channels, at;
   int rows = 0;
   for (const Settled& s : settled) {
@@ -1207,6 +1233,15 @@ Status PostgresStore::WriteOutbox(Connection* c, const std::vector<Settled>& set
     if (s.started_at && s.status == RunStatus::kSucceeded) j.failing = false;
     if (s.started_at && IsFailure(s.status)) j.failing = true;
     for (const policy::OutboxEntry& e : policy::RouteSettlement(attempt, j.spec, notify_)) {
+      const std::string event(policy::NotifyEventName(e.event));
+      if (may_repeat) {
+        auto prev = last.find({s.job_id, event, e.channel});
+        const std::optional<Instant> prev_at =
+            prev != last.end() ? std::optional<Instant>(AtUs(prev->second)) : std::nullopt;
+        if (policy::IsRepeat(e, attempt.was_failing, prev_at, s.at, notify_.realert)) continue;
+      }
+      // Later runs of this batch see this one.
+      last[{s.job_id, event, e.channel}] = Us(s.at);
       ++rows;
       job_ids.Add(s.job_id);
       names.Add(j.name);

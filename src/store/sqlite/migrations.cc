@@ -260,6 +260,8 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_pending ON notifications (next_attempt_at, id)
   WHERE status = 'pending';
 CREATE INDEX notifications_by_job ON notifications (job_id, id);
+-- The newest of a (job, event, channel), for de-duplication.
+CREATE INDEX notifications_recent ON notifications (job_id, event, channel, created_at);
 CREATE INDEX notifications_by_run ON notifications (run_id) WHERE run_id IS NOT NULL;
 )sql"},
   };

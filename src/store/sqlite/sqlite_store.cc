@@ -868,6 +868,19 @@ Status SqliteStore::WriteOutbox(std::int64_t job_id, std::int64_t run_id, RunSta
   const std::string job_name = j->Text(0);
   j->Reset();
   for (const policy::OutboxEntry& e : policy::RouteSettlement(attempt, spec, notify_)) {
+    if (notify_.realert > Duration(0)) {
+      SKED_ASSIGN_OR_RETURN(Stmt * last,
+                            Sql("SELECT max(created_at) FROM notifications WHERE job_id = ? AND "
+                                "event = ? AND channel = ? AND created_at > ?"));
+      last->Bind(1, job_id)
+          .Bind(2, policy::NotifyEventName(e.event))
+          .Bind(3, e.channel)
+          .Bind(4, Us(now - notify_.realert));
+      if (!last->Step()) return last->status();
+      const std::optional<Instant> at = OptInstant(*last, 0);
+      last->Reset();
+      if (policy::IsRepeat(e, attempt.was_failing, at, now, notify_.realert)) continue;
+    }
     SKED_ASSIGN_OR_RETURN(
         Stmt * n, Sql("INSERT INTO notifications (job_id, job_name, run_id, event, channel, "
                       "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?6)"));
