@@ -64,6 +64,7 @@ Try:
 
 Or the CLI, with --config $config:
   $sked run list            # runs as they happen (flaky retries, too-slow times out)
+  $sked notify list         # flaky's final failures, to the log and var/alerts.jsonl
   $sked run show ID         # one run with its output
   $sked job trigger hello --wait
   $sked job add greet --schedule '*/5 * * * * *' --command 'echo hi'
