@@ -12,6 +12,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpq-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libssl-dev libcurl4-openssl-dev python3 python3-prometheus-client curl openssl
+  python3-aiosmtpd
   libjs-chart.js
 )
 for arg in "$@"; do

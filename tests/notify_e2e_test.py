@@ -16,6 +16,9 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -208,6 +211,90 @@ class NotifyTest(unittest.TestCase):
         finally:
             sked.stop()
             hook.close()
+
+
+class EmailTest(unittest.TestCase):
+    """The email channel against an SMTP server on loopback (Debian's python3-aiosmtpd) that
+    requires STARTTLS (a self-signed certificate made here, trusted through ca_file) and a
+    login: the message arrives with its headers, summary and payload; the password is in no
+    log."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sked-email-e2e-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_starttls_login_and_message(self):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        received = []
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                received.append((envelope.mail_from, list(envelope.rcpt_tos),
+                                 envelope.content.decode("utf-8", "replace"),
+                                 session.authenticated))
+                return "250 OK"
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (isinstance(auth_data, LoginPassword) and auth_data.login == b"sked"
+                  and auth_data.password == b"smtp-pw-do-not-log")
+            return AuthResult(success=ok)
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        smtp = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
+                          require_starttls=True, authenticator=authenticator,
+                          auth_require_tls=True)
+        smtp.start()
+        os.environ["E2E_SMTP_PASSWORD"] = "smtp-pw-do-not-log"
+        os.environ["E2E_HOOK_SECRET"] = SECRET
+        sked = Sked(self.dir, "http://127.0.0.1:9/unused")
+        with open(sked.config) as f:
+            config = f.read()
+        config = config.replace('[notify]\nchannels = ["hook"]', '[notify]\nchannels = ["mail"]')
+        config += """
+[[channel]]
+name = "mail"
+type = "email"
+url = "smtp://127.0.0.1:%d"
+ca_file = "%s"
+username = "sked"
+password_env = "E2E_SMTP_PASSWORD"
+from = "sked@example.test"
+to = ["ops@example.test", "oncall@example.test"]
+timeout = "5s"
+""" % (port, cert)
+        with open(sked.config, "w") as f:
+            f.write(config)
+        sked.start()
+        try:
+            wait_for(lambda: received, timeout=30, what="a mail")
+            mail_from, rcpt, content, authenticated = received[0]
+            self.assertEqual(mail_from, "sked@example.test")
+            self.assertEqual(rcpt, ["ops@example.test", "oncall@example.test"])
+            self.assertTrue(authenticated)
+            self.assertIn("Subject: [sked] broken: retries_exhausted", content)
+            self.assertIn("Auto-Submitted: auto-generated", content)
+            self.assertIn("Exit code: 3", content)
+            self.assertIn("disk full", content)
+            self.assertIn('"event":"retries_exhausted"', content)
+            wait_for(lambda: any(n["channel"] == "mail" and n["status"] == "delivered"
+                                 for n in sked.notifications()), what="recorded delivered")
+        finally:
+            sked.stop()
+            smtp.stop()
+        self.assertNotIn("smtp-pw-do-not-log", read(sked.log_path))
 
 
 if __name__ == "__main__":

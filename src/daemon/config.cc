@@ -298,6 +298,15 @@ Status ParseJobNotify(const std::string& file, const toml::node& node, const std
   return Status::Ok();
 }
 
+// A plain address (no display name): local@domain, no spaces, CR/LF, angle
+// brackets or commas (it goes into mail headers and SMTP commands).
+bool IsMailbox(const std::string& a) {
+  const size_t at = a.find('@');
+  return at != std::string::npos && at > 0 && at + 1 < a.size() && a.size() <= 254 &&
+         a.find_first_of(" \t\r\n<>,;\"()") == std::string::npos &&
+         a.find('@', at + 1) == std::string::npos;
+}
+
 // A secret named by `<key>_env` (an environment variable) or `<key>_file`
 // (a file, trailing newline dropped); never logged.
 Result<std::string> ReadSecret(const Value& v, bool from_file,
@@ -331,23 +340,14 @@ Result<notify::ChannelConfig> ParseChannel(const std::string& file, const toml::
       {"type",
        [&](const Value& v) -> Status {
          SKED_ASSIGN_OR_RETURN(c.type, AsString(v));
-         if (c.type != "webhook" && c.type != "command" && c.type != "log") {
+         if (c.type != "webhook" && c.type != "email" && c.type != "command" && c.type != "log") {
            return InvalidArgumentError(
-               v.where.Say("must be one of webhook, command, log, got '" + c.type + "'"));
+               v.where.Say("must be one of webhook, email, command, log, got '" + c.type + "'"));
          }
          return Status::Ok();
        }},
       {"timeout", SKED_SET(c.timeout, AsDuration(v, std::chrono::milliseconds(100)))},
-      {"url",
-       [&](const Value& v) -> Status {
-         SKED_ASSIGN_OR_RETURN(c.url, AsString(v));
-         const bool http = c.url.rfind("http://", 0) == 0 || c.url.rfind("https://", 0) == 0;
-         const size_t host = c.url.find("://") + 3;
-         if (!http || c.url.size() <= host || c.url.find_first_of(" \t\r\n") != std::string::npos) {
-           return InvalidArgumentError(v.where.Say("must be an http:// or https:// URL"));
-         }
-         return Status::Ok();
-       }},
+      {"url", SKED_SET(c.url, AsString(v))},
       {"ca_file", SKED_SET(c.ca_file, AsString(v))},
       {"secret_env", SKED_SET(c.secret, ReadSecret(v, false, env))},
       {"secret_file", SKED_SET(c.secret, ReadSecret(v, true, env))},
@@ -372,6 +372,34 @@ Result<notify::ChannelConfig> ParseChannel(const std::string& file, const toml::
          return Status::Ok();
        }},
       {"command", SKED_SET(c.command, AsStringList(v))},
+      {"tls",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(c.tls, AsString(v));
+         if (c.tls != "starttls" && c.tls != "implicit" && c.tls != "none") {
+           return InvalidArgumentError(
+               v.where.Say("must be one of starttls, implicit, none, got '" + c.tls + "'"));
+         }
+         return Status::Ok();
+       }},
+      {"username", SKED_SET(c.username, AsString(v))},
+      {"password_env", SKED_SET(c.password, ReadSecret(v, false, env))},
+      {"password_file", SKED_SET(c.password, ReadSecret(v, true, env))},
+      {"from",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(c.from, AsString(v));
+         if (!IsMailbox(c.from)) return InvalidArgumentError(v.where.Say("must be an address"));
+         return Status::Ok();
+       }},
+      {"to",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(c.to, AsStringList(v));
+         for (const std::string& to : c.to) {
+           if (!IsMailbox(to)) {
+             return InvalidArgumentError(v.where.Say("'" + to + "' is not an address"));
+           }
+         }
+         return Status::Ok();
+       }},
   };
   SKED_RETURN_IF_ERROR(ApplyTable(file, section, t, setters));
   const Where where = At(file, t, section);
@@ -399,10 +427,33 @@ Result<notify::ChannelConfig> ParseChannel(const std::string& file, const toml::
     }
     return Status::Ok();
   };
+  auto url_of = [&](std::initializer_list<const char*> schemes, const char* what) -> Status {
+    const bool known = std::any_of(schemes.begin(), schemes.end(), [&](const char* scheme) {
+      return c.url.rfind(scheme, 0) == 0 && c.url.size() > std::strlen(scheme);
+    });
+    if (!known || c.url.find_first_of(" \t\r\n") != std::string::npos) {
+      return InvalidArgumentError(At(file, *t.get("url"), section + ".url").Say(what));
+    }
+    return Status::Ok();
+  };
   if (c.type == "webhook") {
     if (c.url.empty()) return InvalidArgumentError(where.Say("a webhook channel needs url"));
+    SKED_RETURN_IF_ERROR(url_of({"http://", "https://"}, "must be an http:// or https:// URL"));
     SKED_RETURN_IF_ERROR(
         only({"url", "headers", "secret_env", "secret_file", "ca_file"}, "webhook"));
+  } else if (c.type == "email") {
+    if (c.url.empty() || c.from.empty() || c.to.empty()) {
+      return InvalidArgumentError(where.Say("an email channel needs url, from and to"));
+    }
+    SKED_RETURN_IF_ERROR(url_of({"smtp://", "smtps://"}, "must be an smtp:// or smtps:// URL"));
+    if (c.url.rfind("smtps://", 0) == 0) c.tls = "implicit";
+    if (c.password.empty() != c.username.empty()) {
+      return InvalidArgumentError(
+          where.Say("username and password_env (or password_file) go together"));
+    }
+    SKED_RETURN_IF_ERROR(
+        only({"url", "tls", "username", "password_env", "password_file", "from", "to", "ca_file"},
+             "email"));
   } else if (c.type == "command") {
     if (c.command.empty() || c.command[0].empty()) {
       return InvalidArgumentError(

@@ -226,7 +226,25 @@ notify = { on = ["failed"], channels = ["script"] }
   EXPECT_EQ(Error("[[channel]]\nname = \"<b>\"\ntype = \"log\"\n"),
             "sked.toml:1: channel[0]: name '<b>': 1-64 letters, digits, '.', '_' or '-'");
   EXPECT_EQ(Error("[[channel]]\nname = \"x\"\ntype = \"pigeon\"\n"),
-            "sked.toml:3: channel[0].type: must be one of webhook, command, log, got 'pigeon'");
+            "sked.toml:3: channel[0].type: must be one of webhook, email, command, log, got "
+            "'pigeon'");
+  const std::string mail = "[[channel]]\nname = \"m\"\ntype = \"email\"\n";
+  EXPECT_EQ(Error(mail + "url = \"smtp://x\"\nfrom = \"a@b\"\nto = [\"ops@x\\r\\nBcc: evil@x\"]\n"),
+            "sked.toml:6: channel[0].to: 'ops@x\r\nBcc: evil@x' is not an address");
+  EXPECT_EQ(Error(mail + "url = \"http://x\"\nfrom = \"a@b\"\nto = [\"c@d\"]\n"),
+            "sked.toml:4: channel[0].url: must be an smtp:// or smtps:// URL");
+  EXPECT_EQ(Error(mail + "url = \"smtp://x\"\n"),
+            "sked.toml:1: channel[0]: an email channel needs url, from and to");
+  EXPECT_EQ(Error(mail + "url = \"smtp://x\"\nfrom = \"a@b\"\nto = [\"c@d\"]\nusername = \"u\"\n"),
+            "sked.toml:1: channel[0]: username and password_env (or password_file) go together");
+  auto mailed =
+      Parse(mail +
+                "url = \"smtps://mail.example.test\"\nfrom = \"sked@example.test\"\n"
+                "to = [\"ops@example.test\"]\nusername = \"sked\"\npassword_env = \"PW\"\n",
+            {{"PW", "pw"}});
+  ASSERT_TRUE(mailed.ok()) << mailed.status().ToString();
+  EXPECT_EQ(mailed->notify.channels[0].tls, "implicit");
+  EXPECT_EQ(mailed->notify.channels[0].password, "pw");
   EXPECT_EQ(Error("[[channel]]\nname = \"x\"\ntype = \"log\"\n[[channel]]\nname = \"x\"\n"
                   "type = \"log\"\n"),
             "sked.toml:4: channel[1]: channel name 'x' is declared twice");

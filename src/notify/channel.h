@@ -27,7 +27,7 @@ namespace sked::notify {
 // config is loaded and never logged or echoed.
 struct ChannelConfig {
   std::string name;
-  std::string type;  // "webhook", "command" or "log"
+  std::string type;  // "webhook", "email", "command" or "log"
   Duration timeout = std::chrono::seconds(10);
   // webhook: POST the payload to `url` (http or https; TLS verified), with
   // `headers`; when `secret` is set, an HMAC-SHA256 signature header.
@@ -37,12 +37,20 @@ struct ChannelConfig {
   std::string ca_file;  // webhook: a CA bundle to verify the server with (empty: the system's)
   // command: argv; the payload on its standard input; exit status 0 = delivered.
   std::vector<std::string> command;
+  // email: an SMTP server (`url`: smtp://host:port or smtps://host:port),
+  // `tls` "starttls" (required, the default), "implicit" (smtps) or "none"
+  // (plain text: a relay on loopback), optional login, sender and recipients.
+  std::string tls = "starttls";
+  std::string username;
+  std::string password;  // a secret: never logged
+  std::string from;
+  std::vector<std::string> to;
 };
 
 // [notify] and the [[channel]] tables.
 struct NotifyConfig {
-  NotifyDefaults defaults;  // events and channels of jobs that name none
-  int max_attempts = 5;     // then the notification is failed for good
+  NotifyDefaults defaults;                      // events and channels of jobs that name none
+  int max_attempts = 5;                         // then the notification is failed for good
   Duration backoff = std::chrono::seconds(10);  // before the 2nd attempt; doubles
   Duration max_backoff = std::chrono::minutes(10);
   std::vector<ChannelConfig> channels;
@@ -62,6 +70,13 @@ std::unique_ptr<Channel> NewLogChannel(std::function<void(const std::string&)> s
 std::unique_ptr<Channel> NewCommandChannel(const ChannelConfig& config);
 // POSTs the payload to config.url with libcurl.
 std::unique_ptr<Channel> NewWebhookChannel(const ChannelConfig& config);
+// Mails a plain-text summary of the payload (and the payload) over SMTP with
+// libcurl.
+std::unique_ptr<Channel> NewEmailChannel(const ChannelConfig& config);
+// The message an email channel sends for `payload` (RFC 5322, CRLF lines):
+// headers, a summary of the event, the payload. `now` dates it.
+std::string EmailMessage(const ChannelConfig& config, const std::string& payload,
+                         std::int64_t unix_seconds);
 
 // The signature header value of a webhook body: "t=<unix seconds>,v1=<hex
 // HMAC-SHA256 of "<t>.<body>" keyed by `secret`>". A receiver recomputes it

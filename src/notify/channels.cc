@@ -14,7 +14,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -159,6 +161,11 @@ class CommandChannel final : public Channel {
   const ChannelConfig config_;
 };
 
+void InitCurl() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
 size_t KeepBody(char* data, size_t size, size_t n, void* user) {
   auto* body = static_cast<std::string*>(user);
   if (body->size() < kQuoted * 2) body->append(data, std::min(size * n, kQuoted * 2));
@@ -167,10 +174,7 @@ size_t KeepBody(char* data, size_t size, size_t n, void* user) {
 
 class WebhookChannel final : public Channel {
  public:
-  explicit WebhookChannel(ChannelConfig config) : config_(std::move(config)) {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  }
+  explicit WebhookChannel(ChannelConfig config) : config_(std::move(config)) { InitCurl(); }
 
   Status Deliver(const std::string& payload) override {
     CURL* curl = curl_easy_init();
@@ -229,7 +233,132 @@ class WebhookChannel final : public Channel {
   const ChannelConfig config_;
 };
 
+// Feeds a message to libcurl's SMTP upload.
+struct Upload {
+  const std::string* text;
+  size_t at = 0;
+};
+size_t ReadUpload(char* buf, size_t size, size_t n, void* user) {
+  auto* u = static_cast<Upload*>(user);
+  const size_t len = std::min(size * n, u->text->size() - u->at);
+  std::memcpy(buf, u->text->data() + u->at, len);
+  u->at += len;
+  return len;
+}
+
+class EmailChannel final : public Channel {
+ public:
+  explicit EmailChannel(ChannelConfig config) : config_(std::move(config)) { InitCurl(); }
+
+  Status Deliver(const std::string& payload) override {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    const std::string message = EmailMessage(config_, payload, now);
+    CURL* curl = curl_easy_init();
+    if (curl == nullptr) return InternalError("curl_easy_init failed");
+    curl_slist* rcpt = nullptr;
+    for (const std::string& to : config_.to)
+      rcpt = curl_slist_append(rcpt, ("<" + to + ">").c_str());
+    Upload upload{&message};
+    char error[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(curl, CURLOPT_URL, config_.url.c_str());
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    if (config_.tls == "starttls")
+      curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!config_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, config_.ca_file.c_str());
+    if (!config_.username.empty()) {
+      curl_easy_setopt(curl, CURLOPT_USERNAME, config_.username.c_str());
+      curl_easy_setopt(curl, CURLOPT_PASSWORD, config_.password.c_str());
+    }
+    curl_easy_setopt(curl, CURLOPT_MAIL_FROM, ("<" + config_.from + ">").c_str());
+    curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, ReadUpload);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &upload);
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(
+        curl, CURLOPT_TIMEOUT_MS,
+        static_cast<long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeout).count()));
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+    const CURLcode rc = curl_easy_perform(curl);
+    curl_slist_free_all(rcpt);
+    curl_easy_cleanup(curl);
+    if (rc == CURLE_OK) return Status::Ok();
+    const std::string why = error[0] != '\0' ? error : curl_easy_strerror(rc);
+    if (rc == CURLE_OPERATION_TIMEDOUT) return DeadlineExceededError("email: " + why);
+    return UnavailableError("email: " + why);
+  }
+
+ private:
+  const ChannelConfig config_;
+};
+
+std::string OrDash(const nlohmann::json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>().empty() ? "-" : v.get<std::string>();
+  return v.dump();
+}
+
 }  // namespace
+
+std::string EmailMessage(const ChannelConfig& config, const std::string& payload,
+                         std::int64_t unix_seconds) {
+  const nlohmann::json p = nlohmann::json::parse(payload, nullptr, false);
+  const bool ok = p.is_object();
+  const std::string event = ok ? OrDash(p.value("event", nlohmann::json())) : "notification";
+  const std::string job =
+      ok && p.contains("job") ? OrDash(p["job"].value("name", nlohmann::json())) : "-";
+  char date[64];
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  std::string to;
+  for (const std::string& r : config.to) to += (to.empty() ? "" : ", ") + r;
+  std::string m;
+  m += "Date: " + std::string(date) + "\r\n";
+  m += "From: sked <" + config.from + ">\r\n";
+  m += "To: " + to + "\r\n";
+  m += "Subject: [sked] " + job + ": " + event + "\r\n";
+  if (ok && p.contains("id")) {
+    m += "Message-ID: <sked-notification-" + p["id"].dump() + "-" + std::to_string(unix_seconds) +
+         "@sked>\r\n";
+  }
+  m += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n";
+  m += "Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n\r\n";
+  std::string body = "sked: job '" + job + "': " + event + "\n\n";
+  if (ok && p.contains("run") && p["run"].is_object()) {
+    const nlohmann::json& r = p["run"];
+    body += "Run:       " + OrDash(r.value("id", nlohmann::json())) + " (attempt " +
+            OrDash(r.value("attempt", nlohmann::json())) + ", " +
+            OrDash(r.value("trigger", nlohmann::json())) + ")\n";
+    body += "Status:    " + OrDash(r.value("status", nlohmann::json())) + "\n";
+    body += "Scheduled: " + OrDash(r.value("scheduled_for", nlohmann::json())) + "\n";
+    body += "Started:   " + OrDash(r.value("started_at", nlohmann::json())) + "\n";
+    body += "Finished:  " + OrDash(r.value("finished_at", nlohmann::json())) + "\n";
+    body += "Exit code: " + OrDash(r.value("exit_code", nlohmann::json())) + "\n";
+    body += "Error:     " + OrDash(r.value("error", nlohmann::json())) + "\n";
+    body += "Reason:    " + OrDash(r.value("reason", nlohmann::json())) + "\n";
+    const std::string output = r.value("output_tail", std::string());
+    if (!output.empty()) body += "\nOutput (its end):\n" + output + "\n";
+  }
+  body += "\nThe notification as JSON:\n" + payload + "\n";
+  // CRLF line ends, whatever the output held.
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r')) {
+      m += "\r\n";
+    } else if (body[i] == '\r' && (i + 1 >= body.size() || body[i + 1] != '\n')) {
+      m += "\r\n";
+    } else {
+      m += body[i];
+    }
+  }
+  return m;
+}
 
 std::string WebhookSignature(const std::string& secret, std::int64_t unix_seconds,
                              const std::string& body) {
@@ -257,6 +386,9 @@ std::unique_ptr<Channel> NewCommandChannel(const ChannelConfig& config) {
 std::unique_ptr<Channel> NewWebhookChannel(const ChannelConfig& config) {
   return std::make_unique<WebhookChannel>(config);
 }
+std::unique_ptr<Channel> NewEmailChannel(const ChannelConfig& config) {
+  return std::make_unique<EmailChannel>(config);
+}
 
 Result<std::map<std::string, std::unique_ptr<Channel>>> BuildChannels(
     const NotifyConfig& config, const std::function<void(const std::string&)>& log_sink) {
@@ -271,9 +403,11 @@ Result<std::map<std::string, std::unique_ptr<Channel>>> BuildChannels(
       out[c.name] = NewCommandChannel(c);
     } else if (c.type == "webhook") {
       out[c.name] = NewWebhookChannel(c);
+    } else if (c.type == "email") {
+      out[c.name] = NewEmailChannel(c);
     } else {
       return InvalidArgumentError("channel '" + c.name + "': unknown type '" + c.type +
-                                  "' (expected webhook, command or log)");
+                                  "' (expected webhook, email, command or log)");
     }
   }
   return out;

@@ -85,9 +85,9 @@ Duration Dispatcher::Backoff(int attempts) const {
 
 Result<int> Dispatcher::RunOnce() {
   const Instant now = clock_->Now();
-  SKED_ASSIGN_OR_RETURN(std::vector<Notification> due,
-                        store_->ClaimNotifications(options_.instance_id, now, options_.batch,
-                                                   now + options_.claim));
+  SKED_ASSIGN_OR_RETURN(
+      std::vector<Notification> due,
+      store_->ClaimNotifications(options_.instance_id, now, options_.batch, now + options_.claim));
   std::vector<DeliveryResult> results;
   results.reserve(due.size());
   for (const Notification& n : due) {
@@ -105,8 +105,8 @@ Result<int> Dispatcher::RunOnce() {
     if (channel == channels_.end()) {
       delivered = NotFoundError("no channel named '" + n.channel + "' is configured");
     } else {
-      delivered = channel->second->Deliver(BuildPayload(n, run ? &*run : nullptr,
-                                                        options_.instance_id));
+      delivered =
+          channel->second->Deliver(BuildPayload(n, run ? &*run : nullptr, options_.instance_id));
     }
     DeliveryResult r;
     r.notification_id = n.id;
@@ -119,7 +119,8 @@ Result<int> Dispatcher::RunOnce() {
     if (on_attempt_) on_attempt_(n, delivered);
     results.push_back(std::move(r));
   }
-  if (!results.empty()) SKED_RETURN_IF_ERROR(store_->RecordDeliveries(options_.instance_id, results).status());
+  if (!results.empty())
+    SKED_RETURN_IF_ERROR(store_->RecordDeliveries(options_.instance_id, results).status());
   return static_cast<int>(due.size());
 }
 

@@ -147,9 +147,9 @@ TEST_F(DispatcherTest, RetriesWithBackoffThenDelivers) {
   n = Only();
   EXPECT_EQ(n.status, NotificationStatus::kDelivered);
   EXPECT_EQ(n.attempts, 3);
-  EXPECT_EQ(attempts_, (std::vector<std::string>{"retries_exhausted:HTTP 503",
-                                                 "retries_exhausted:HTTP 502",
-                                                 "retries_exhausted:"}));
+  EXPECT_EQ(attempts_,
+            (std::vector<std::string>{"retries_exhausted:HTTP 503", "retries_exhausted:HTTP 502",
+                                      "retries_exhausted:"}));
 }
 
 TEST_F(DispatcherTest, GivesUpAfterMaxAttempts) {
@@ -244,6 +244,33 @@ TEST(CommandChannelTest, PayloadOnStdinExitStatusDecides) {
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(gone) << "the command's child outlived the timeout";
+}
+
+TEST(EmailMessageTest, HeadersSummaryAndPayloadWithCrlfLinesOnly) {
+  ChannelConfig c;
+  c.from = "sked@example.test";
+  c.to = {"ops@example.test", "oncall@example.test"};
+  const std::string payload =
+      R"({"id":7,"event":"retries_exhausted","job":{"id":1,"name":"nightly"},"run":{"id":9,)"
+      R"("attempt":3,"trigger":"retry","status":"failed","exit_code":3,"error":"exit status 3",)"
+      R"("output_tail":"line one\nbare cr\rSubject: not a header\n"}})";
+  const std::string m = EmailMessage(c, payload, 1700000000);
+  const std::string headers = m.substr(0, m.find("\r\n\r\n"));
+  EXPECT_NE(headers.find("From: sked <sked@example.test>\r\n"), std::string::npos) << headers;
+  EXPECT_NE(headers.find("To: ops@example.test, oncall@example.test\r\n"), std::string::npos);
+  EXPECT_NE(headers.find("Subject: [sked] nightly: retries_exhausted\r\n"), std::string::npos);
+  EXPECT_NE(headers.find("Date: Tue, 14 Nov 2023 22:13:20 +0000"), std::string::npos) << headers;
+  // The run's output stays in the body, whatever it holds.
+  EXPECT_EQ(headers.find("not a header"), std::string::npos);
+  EXPECT_NE(m.find("Exit code: 3\r\n"), std::string::npos);
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (m[i] == '\n') {
+      ASSERT_TRUE(i > 0 && m[i - 1] == '\r') << "a bare LF at " << i;
+    }
+    if (m[i] == '\r') {
+      ASSERT_TRUE(i + 1 < m.size() && m[i + 1] == '\n') << "a bare CR at " << i;
+    }
+  }
 }
 
 TEST(WebhookSignatureTest, IsTheHmacOfTheTimestampAndBody) {
