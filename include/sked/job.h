@@ -74,6 +74,13 @@ struct JobSpec {
   RetryPolicy retry;
   std::vector<std::string> tags;
   NotifySpec notify;
+  // The watchdog (docs/notifications.md): raise "late" when a run has not
+  // started this long after its fire, "overrun" when one is still running
+  // this long after it started, "stale" when the job has had no success for
+  // this long. Unset: not watched.
+  std::optional<Duration> late_after;
+  std::optional<Duration> expected_duration;
+  std::optional<Duration> no_success_for;
   bool paused = false;  // create paused / pause on update
 
   friend bool operator==(const JobSpec&, const JobSpec&) = default;

@@ -57,9 +57,9 @@ struct Notification {
 struct DeliveryResult {
   std::int64_t notification_id = 0;
   bool delivered = false;
-  std::string error;                         // when not delivered
-  std::optional<Instant> retry_at;           // not delivered: try again then (none: give up)
-  Instant at{};                              // when the attempt ended
+  std::string error;                // when not delivered
+  std::optional<Instant> retry_at;  // not delivered: try again then (none: give up)
+  Instant at{};                     // when the attempt ended
 };
 
 struct NotificationFilter {

@@ -388,13 +388,22 @@ class Store {
   // be retried at `retry_at`, or failed for good. One whose claim `instance`
   // no longer holds (expired and taken by another) changes nothing. Returns,
   // per result, whether it was applied.
-  virtual Result<std::vector<bool>> RecordDeliveries(std::string_view instance,
-                                                     const std::vector<DeliveryResult>& results) = 0;
+  virtual Result<std::vector<bool>> RecordDeliveries(
+      std::string_view instance, const std::vector<DeliveryResult>& results) = 0;
   // The earliest next_attempt_at among pending notifications, or the end of
   // the earliest claim on one (nullopt: none pending).
   virtual Result<std::optional<Instant>> NextNotificationAt() = 0;
   // Newest first.
   virtual Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) = 0;
+  // The watchdog's pass, in one transaction: raises (writes, as for a
+  // settle) "late" for each first attempt of a job with late_after that had
+  // not started by scheduled_for + late_after (fires of the last day),
+  // "overrun" for each running run of a job with expected_duration running
+  // longer than it, and "stale" for each active job with no_success_for
+  // whose last success (or creation) is older than that. Each is raised once
+  // per run (per job and last success, for stale), whoever checks, however
+  // often. Returns what was written.
+  virtual Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) = 0;
 
   // --- Change notifications ---
   // Calls `listener` (from a store thread; it must be quick) when another

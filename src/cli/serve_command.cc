@@ -135,6 +135,12 @@ int Serve(const ServeArgs& args) {
     d.max_backoff = nc.max_backoff;
     Duration longest{0};
     for (const notify::ChannelConfig& ch : nc.channels) longest = std::max(longest, ch.timeout);
+    d.on_raised = [&log](const Notification& n) {
+      log.Warn("watchdog", {{"event", n.event},
+                            {"job", n.job_name},
+                            {"run", n.run_id ? std::to_string(*n.run_id) : "-"},
+                            {"channel", n.channel}});
+    };
     // A claim outlasts a whole batch of deliveries that all time out.
     d.claim = longest * d.batch + std::chrono::seconds(5);
     dispatcher = std::make_unique<notify::Dispatcher>(

@@ -89,6 +89,11 @@ Status ValidateJobSpecShape(const JobSpec& spec) {
                       "must be 1-1000, got " + std::to_string(spec.max_concurrent));
   }
   if (spec.catchup_window < Duration(0)) return FieldError("catchup_window", "is negative");
+  for (const auto& [field, d] : {std::pair{"late_after", spec.late_after},
+                                 std::pair{"expected_duration", spec.expected_duration},
+                                 std::pair{"no_success_for", spec.no_success_for}}) {
+    if (d && *d <= Duration(0)) return FieldError(field, "must be positive");
+  }
   if (spec.starting_deadline && *spec.starting_deadline <= Duration(0)) {
     return FieldError("starting_deadline", "must be positive");
   }

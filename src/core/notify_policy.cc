@@ -99,6 +99,16 @@ std::vector<OutboxEntry> RouteSettlement(const SettledAttempt& attempt, const No
   return out;
 }
 
+std::vector<OutboxEntry> RouteEvent(NotifyEvent event, const NotifySpec& job,
+                                    const NotifyDefaults& defaults) {
+  const std::vector<std::string>& on = job.on ? *job.on : defaults.on;
+  const std::vector<std::string>& channels = job.channels ? *job.channels : defaults.channels;
+  std::vector<OutboxEntry> out;
+  if (std::find(on.begin(), on.end(), NotifyEventName(event)) == on.end()) return out;
+  for (const std::string& channel : channels) out.push_back({event, channel});
+  return out;
+}
+
 bool IsRepeat(const OutboxEntry& entry, bool was_failing, std::optional<Instant> last, Instant now,
               Duration realert) {
   if (!last || realert <= Duration(0) || now - *last >= realert) return false;

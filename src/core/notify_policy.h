@@ -73,6 +73,11 @@ struct OutboxEntry {
 std::vector<OutboxEntry> RouteSettlement(const SettledAttempt& attempt, const NotifySpec& job,
                                          const NotifyDefaults& defaults);
 
+// Where one watchdog event of a job goes: nowhere unless the job notifies on
+// it (its own `on`, else the defaults'), else to each of its channels.
+std::vector<OutboxEntry> RouteEvent(NotifyEvent event, const NotifySpec& job,
+                                    const NotifyDefaults& defaults);
+
 // Whether `entry` repeats an alert already raised: a failure event
 // (failed, timed_out, abandoned, retries_exhausted) of a job that was
 // already failing, or a missed fire, when the same (job, event, channel) was

@@ -90,6 +90,9 @@ nlohmann::ordered_json JobJson(const Job& job) {
   j["catchup_window"] = FormatDuration(s.catchup_window);
   j["starting_deadline"] = OptDuration(s.starting_deadline);
   j["timeout"] = OptDuration(s.timeout);
+  j["late_after"] = OptDuration(s.late_after);
+  j["expected_duration"] = OptDuration(s.expected_duration);
+  j["no_success_for"] = OptDuration(s.no_success_for);
   j["priority"] = s.priority;
   nlohmann::ordered_json retry;
   retry["max"] = s.retry.max_retries;
@@ -395,6 +398,12 @@ std::optional<SpecError> ApplySpecJson(const Json& body, bool allow_read_only, J
       e = ReadDuration(v, key, &spec->catchup_window);
     } else if (key == "starting_deadline") {
       e = ReadOptional<Duration>(v, key, &spec->starting_deadline, ReadDuration);
+    } else if (key == "late_after") {
+      e = ReadOptional<Duration>(v, key, &spec->late_after, ReadDuration);
+    } else if (key == "expected_duration") {
+      e = ReadOptional<Duration>(v, key, &spec->expected_duration, ReadDuration);
+    } else if (key == "no_success_for") {
+      e = ReadOptional<Duration>(v, key, &spec->no_success_for, ReadDuration);
     } else if (key == "timeout") {
       e = ReadOptional<Duration>(v, key, &spec->timeout, ReadDuration);
     } else if (key == "priority") {

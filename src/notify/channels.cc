@@ -240,8 +240,7 @@ struct Upload {
 };
 size_t ReadUpload(char* buf, size_t size, size_t n, void* user) {
   auto* u = static_cast<Upload*>(user);
-  const size_t len = std::min(size * n, u->text->size() - u->at);
-  std::memcpy(buf, u->text->data() + u->at, len);
+  const size_t len = u->text->copy(buf, size * n, u->at);
   u->at += len;
   return len;
 }
@@ -349,9 +348,9 @@ std::string EmailMessage(const ChannelConfig& config, const std::string& payload
   body += "\nThe notification as JSON:\n" + payload + "\n";
   // CRLF line ends, whatever the output held.
   for (size_t i = 0; i < body.size(); ++i) {
-    if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r')) {
-      m += "\r\n";
-    } else if (body[i] == '\r' && (i + 1 >= body.size() || body[i + 1] != '\n')) {
+    const bool bare_lf = body[i] == '\n' && (i == 0 || body[i - 1] != '\r');
+    const bool bare_cr = body[i] == '\r' && (i + 1 >= body.size() || body[i + 1] != '\n');
+    if (bare_lf || bare_cr) {
       m += "\r\n";
     } else {
       m += body[i];

@@ -124,16 +124,31 @@ Result<int> Dispatcher::RunOnce() {
   return static_cast<int>(due.size());
 }
 
+Result<std::vector<Notification>> Dispatcher::Watch() {
+  SKED_ASSIGN_OR_RETURN(std::vector<Notification> raised,
+                        store_->RaiseWatchdogEvents(clock_->Now()));
+  if (options_.on_raised) {
+    for (const Notification& n : raised) options_.on_raised(n);
+  }
+  return raised;
+}
+
 void Dispatcher::Loop() {
+  Instant next_watch = clock_->Now();
   while (true) {
     {
       std::lock_guard<std::mutex> l(mu_);
       if (stopping_) return;
     }
+    if (options_.watchdog_every > Duration(0) && clock_->Now() >= next_watch) {
+      (void)Watch();  // the store is down: the next pass tries again
+      next_watch = clock_->Now() + options_.watchdog_every;
+    }
     auto attempted = RunOnce();
     const bool more = attempted.ok() && *attempted >= options_.batch;
     if (more) continue;  // a backlog: the next batch at once
     Instant wake = clock_->Now() + options_.poll;
+    if (options_.watchdog_every > Duration(0)) wake = std::min(wake, next_watch);
     if (attempted.ok()) {
       if (auto next = store_->NextNotificationAt(); next.ok() && *next && **next < wake) {
         wake = std::max(**next, clock_->Now());

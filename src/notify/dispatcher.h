@@ -36,6 +36,11 @@ struct DispatcherOptions {
   Duration claim = std::chrono::minutes(2);
   // How often the store is asked for due notifications at least.
   Duration poll = std::chrono::seconds(1);
+  // How often the watchdog's pass runs (Store::RaiseWatchdogEvents); zero:
+  // never.
+  Duration watchdog_every = std::chrono::seconds(5);
+  // Told of each watchdog event raised (for the log).
+  std::function<void(const Notification&)> on_raised;
 };
 
 // The JSON document a channel delivers (docs/notifications.md): the event,
@@ -63,6 +68,10 @@ class Dispatcher {
   // One pass: claims what is due and delivers it. Returns how many
   // notifications were attempted.
   Result<int> RunOnce();
+
+  // The watchdog's pass: raises late, overrun and stale events into the
+  // outbox (delivered by later passes of RunOnce). Returns what it raised.
+  Result<std::vector<Notification>> Watch();
 
   // The retry delay after `attempts` failed attempts (exponential, capped).
   Duration Backoff(int attempts) const;

@@ -139,6 +139,9 @@ std::string FieldOf(const std::string& message) {
                                                              "retry.multiplier",
                                                              "retry.jitter",
                                                              "tags",
+                                                             "late_after",
+                                                             "expected_duration",
+                                                             "no_success_for",
                                                              "notify.on",
                                                              "notify.channels",
                                                              "role"};

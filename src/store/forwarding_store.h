@@ -112,6 +112,9 @@ class ForwardingStore : public Store {
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override {
     return base_->ListNotifications(filter);
   }
+  Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override {
+    return base_->RaiseWatchdogEvents(now);
+  }
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return base_->SetListener(listener);
   }

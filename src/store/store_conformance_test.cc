@@ -1398,6 +1398,77 @@ TEST_P(StoreConformanceTest, AJobThatKeepsFailingAlertsOncePerRealert) {
   EXPECT_EQ(count(), 3u) << "a new incident after a success alerts at once";
 }
 
+// The watchdog's pass raises late (not started in time), overrun (running
+// too long) and stale (no success for too long), each once however often
+// it runs, and only for the jobs that set a threshold.
+TEST_P(StoreConformanceTest, TheWatchdogRaisesLateOverrunAndStaleOnce) {
+  StoreOptions options;
+  options.notify.channels = {"ops"};
+  store_.reset();
+  store_ = Open(options);
+  Job late = NewJob("late", std::nullopt);
+  late.spec.late_after = seconds(30);
+  late = *store_->CreateJob(late);
+  Job slow = NewJob("slow", std::nullopt);
+  slow.spec.expected_duration = seconds(60);
+  slow = *store_->CreateJob(slow);
+  Job quiet = NewJob("quiet", std::nullopt);  // created an hour before kT0
+  quiet.spec.no_success_for = seconds(3600);
+  quiet = *store_->CreateJob(quiet);
+  Job unwatched = Create("unwatched", std::nullopt);
+  Job muted = NewJob("muted", std::nullopt);
+  muted.spec.late_after = seconds(1);
+  muted.spec.notify.channels = std::vector<std::string>{};
+  muted = *store_->CreateJob(muted);
+  EXPECT_EQ(store_->GetJob(late.id)->spec.late_after, seconds(30));
+  EXPECT_EQ(store_->GetJob(slow.id)->spec.expected_duration, seconds(60));
+  EXPECT_EQ(store_->GetJob(quiet.id)->spec.no_success_for, seconds(3600));
+
+  // slow's run starts at kT0; late's, muted's and unwatched's stay queued.
+  auto insert = [&](const Job& j) {
+    NewRun r;
+    r.scheduled_for = kT0;
+    r.not_before = kT0 + seconds(3600);  // not startable in this test
+    r.trigger = RunTrigger::kManual;
+    EXPECT_TRUE(store_->InsertRun(j.id, r, kT0).ok());
+  };
+  NewRun now_run;
+  now_run.scheduled_for = kT0;
+  now_run.not_before = kT0;
+  now_run.trigger = RunTrigger::kManual;
+  ASSERT_TRUE(store_->InsertRun(slow.id, now_run, kT0).ok());
+  ASSERT_EQ(store_->StartQueued("inst-a", kT0, 1, kT0 + seconds(600))->size(), 1u);
+  insert(late);
+  insert(muted);
+  insert(unwatched);
+
+  auto raise = [&](Instant t) {
+    auto raised = store_->RaiseWatchdogEvents(t);
+    EXPECT_TRUE(raised.ok()) << raised.status().ToString();
+    std::multiset<std::string> got;
+    for (const Notification& n : raised.value_or(std::vector<Notification>{})) {
+      got.insert(n.job_name + ":" + n.event + ":" + n.channel);
+    }
+    return got;
+  };
+  EXPECT_EQ(raise(kT0 + seconds(29)), std::multiset<std::string>{"quiet:stale:ops"});
+  EXPECT_EQ(raise(kT0 + seconds(30)), std::multiset<std::string>{"late:late:ops"});
+  EXPECT_TRUE(raise(kT0 + seconds(45)).empty()) << "raised twice";
+  EXPECT_EQ(raise(kT0 + seconds(60)), std::multiset<std::string>{"slow:overrun:ops"});
+  EXPECT_TRUE(raise(kT0 + seconds(300)).empty()) << "raised twice";
+  // A second handle checking too raises nothing more.
+  if (GetParam().shares_between_handles) {
+    std::unique_ptr<Store> other = Open(options);
+    EXPECT_TRUE(other->RaiseWatchdogEvents(kT0 + seconds(301))->empty());
+  }
+  const std::vector<Notification> all = *store_->ListNotifications({});
+  ASSERT_EQ(all.size(), 3u);
+  for (const Notification& n : all) {
+    EXPECT_EQ(n.status, NotificationStatus::kPending);
+    EXPECT_EQ(n.run_id.has_value(), n.event != "stale") << n.event;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite_file",

@@ -60,7 +60,7 @@ constexpr const char* kJobColumns =
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
     "j.created_at, j.updated_at, j.state_reason, s.last_success_at, j.notify_on, "
-    "j.notify_channels";
+    "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us";
 // A job row with its counters (kept apart: settling a run never locks the
 // job's row, which claims lock).
 constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
@@ -109,10 +109,13 @@ Job ReadJob(const Rows& s, int row) {
   j.last_success_at = OptInstant(s, row, 35);
   spec.notify.on = SplitNotifyList(OptText(s, row, 36));
   spec.notify.channels = SplitNotifyList(OptText(s, row, 37));
+  spec.late_after = OptDuration(s, row, 38);
+  spec.expected_duration = OptDuration(s, row, 39);
+  spec.no_success_for = OptDuration(s, row, 40);
   return j;
 }
 
-// The written job fields as parameters $1-$30, in the order the INSERT names them.
+// The written job fields as parameters $1-$33, in the order the INSERT names them.
 Params JobSpecParams(const Job& j) {
   const JobSpec& spec = j.spec;
   Params p;
@@ -145,7 +148,10 @@ Params JobSpecParams(const Job& j) {
       .Add(Us(j.updated_at))
       .Add(j.state_reason)
       .Add(JoinNotifyList(spec.notify.on))
-      .Add(JoinNotifyList(spec.notify.channels));
+      .Add(JoinNotifyList(spec.notify.channels))
+      .Add(OptUs(spec.late_after))
+      .Add(OptUs(spec.expected_duration))
+      .Add(OptUs(spec.no_success_for));
   return p;
 }
 
@@ -404,6 +410,7 @@ class PostgresStore final : public Store {
                                              const std::vector<DeliveryResult>& results) override;
   Result<std::optional<Instant>> NextNotificationAt() override;
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
+  Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override;
 
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return listener_.Set(listener);
@@ -548,10 +555,11 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
                     "misfire, catchup_window_us, starting_deadline_us, timeout_us, priority, "
                     "retry_max, retry_backoff_us, retry_multiplier, retry_max_backoff_us, "
                     "retry_jitter, retry_on, tags, source, next_run_at, updated_at, state_reason, "
-                    "notify_on, notify_channels, created_at) "
+                    "notify_on, notify_channels, late_after_us, expected_duration_us, "
+                    "no_success_for_us, created_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
                     "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, "
-                    "$31) "
+                    "$31, $32, $33, $34) "
                     "RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
@@ -582,8 +590,9 @@ Result<Job> PostgresStore::UpdateJob(const Job& job) {
                     "timeout_us = $16, priority = $17, retry_max = $18, retry_backoff_us = $19, "
                     "retry_multiplier = $20, retry_max_backoff_us = $21, retry_jitter = $22, "
                     "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
-                    "$27, state_reason = $28, notify_on = $29, notify_channels = $30, version = "
-                    "version + 1 WHERE id = $31 AND version = $32 RETURNING id"),
+                    "$27, state_reason = $28, notify_on = $29, notify_channels = $30, "
+                    "late_after_us = $31, expected_duration_us = $32, no_success_for_us = $33, "
+                    "version = version + 1 WHERE id = $34 AND version = $35 RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -1882,6 +1891,83 @@ Result<std::vector<Notification>> PostgresStore::ListNotifications(const Notific
     std::vector<Notification> out;
     out.reserve(static_cast<size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) out.push_back(ReadNotification(r, i));
+    return out;
+  });
+}
+
+Result<std::vector<Notification>> PostgresStore::RaiseWatchdogEvents(Instant now) {
+  return With([&](Connection* c) -> Result<std::vector<Notification>> {
+    Tx tx(c);
+    SKED_RETURN_IF_ERROR(tx.Begin());
+    // Columns: job id, name, notify_on, notify_channels, run id (or NULL),
+    // the key. What was raised already is skipped (the dedupe key's index);
+    // two instances checking at once write each once (ON CONFLICT).
+    struct Check {
+      policy::NotifyEvent event;
+      const char* sql;
+    };
+    const Check checks[] = {
+        {policy::NotifyEvent::kLate,
+         "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'late:' || r.id FROM jobs j "
+         "JOIN runs r ON r.job_id = j.id WHERE j.late_after_us IS NOT NULL AND r.scheduled_for > "
+         "$1::bigint - 86400000000 AND r.scheduled_for + j.late_after_us <= $1 AND r.attempt = 1 "
+         "AND r.status NOT IN ('skipped', 'cancelled') AND (r.started_at IS NULL OR "
+         "r.started_at > r.scheduled_for + j.late_after_us) AND NOT EXISTS (SELECT 1 FROM "
+         "notifications n WHERE n.dedupe_key = 'late:' || r.id)"},
+        {policy::NotifyEvent::kOverrun,
+         "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'overrun:' || r.id FROM "
+         "jobs j JOIN runs r ON r.job_id = j.id WHERE j.expected_duration_us IS NOT NULL AND "
+         "r.status = 'running' AND r.started_at + j.expected_duration_us <= $1 AND NOT EXISTS "
+         "(SELECT 1 FROM notifications n WHERE n.dedupe_key = 'overrun:' || r.id)"},
+        {policy::NotifyEvent::kStale,
+         "SELECT j.id, j.name, j.notify_on, j.notify_channels, NULL::bigint, 'stale:' || j.id || "
+         "':' || coalesce(s.last_success_at, j.created_at) FROM jobs j JOIN job_stats s ON "
+         "s.job_id = j.id WHERE j.no_success_for_us IS NOT NULL AND j.state = 'active' AND "
+         "coalesce(s.last_success_at, j.created_at) + j.no_success_for_us <= $1 AND NOT EXISTS "
+         "(SELECT 1 FROM notifications n WHERE n.dedupe_key = 'stale:' || j.id || ':' || "
+         "coalesce(s.last_success_at, j.created_at))"},
+    };
+    ArrayLiteral job_ids, names, run_ids, events, channels, keys;
+    int rows = 0;
+    for (const Check& check : checks) {
+      SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(check.sql, Params().Add(Us(now))));
+      for (int i = 0; i < r.size(); ++i) {
+        NotifySpec spec;
+        spec.on = SplitNotifyList(OptText(r, i, 2));
+        spec.channels = SplitNotifyList(OptText(r, i, 3));
+        for (const policy::OutboxEntry& e : policy::RouteEvent(check.event, spec, notify_)) {
+          ++rows;
+          job_ids.Add(r.Int(i, 0));
+          names.Add(r.Text(i, 1));
+          run_ids.Add(r.IsNull(i, 4) ? std::nullopt : std::optional<std::int64_t>(r.Int(i, 4)));
+          events.Add(policy::NotifyEventName(e.event));
+          channels.Add(e.channel);
+          keys.Add(r.Text(i, 5));
+        }
+      }
+    }
+    std::vector<Notification> out;
+    if (rows > 0) {
+      SKED_ASSIGN_OR_RETURN(
+          Rows w, c->Exec(std::string("INSERT INTO notifications (job_id, job_name, run_id, event, "
+                                      "channel, created_at, next_attempt_at, dedupe_key) SELECT "
+                                      "u.job_id, u.name, u.run_id, u.event, u.channel, $7, $7, "
+                                      "u.key FROM unnest($1::bigint[], $2::text[], $3::bigint[], "
+                                      "$4::text[], $5::text[], $6::text[]) AS u(job_id, name, "
+                                      "run_id, event, channel, key) ON CONFLICT DO NOTHING "
+                                      "RETURNING ") +
+                              kNotificationColumns,
+                          Params()
+                              .Add(job_ids.str())
+                              .Add(names.str())
+                              .Add(run_ids.str())
+                              .Add(events.str())
+                              .Add(channels.str())
+                              .Add(keys.str())
+                              .Add(Us(now))));
+      for (int i = 0; i < w.size(); ++i) out.push_back(ReadNotification(w, i));
+    }
+    SKED_RETURN_IF_ERROR(tx.Commit());
     return out;
   });
 }

@@ -233,10 +233,14 @@ CREATE INDEX jobs_state ON jobs (state);
 CREATE INDEX jobs_failing ON jobs (id)
   WHERE last_run_at IS NOT NULL AND (last_success_at IS NULL OR last_success_at < last_run_at);
 )sql"},
-      {6, "notifications: a job's notify settings, the outbox", R"sql(
+      {6, "notifications: a job's notify settings and watchdog thresholds, the outbox", R"sql(
 -- NULL: the defaults apply; else a comma list ('' for none).
 ALTER TABLE jobs ADD COLUMN notify_on TEXT;
 ALTER TABLE jobs ADD COLUMN notify_channels TEXT;
+-- The watchdog's thresholds (microseconds; NULL: not watched).
+ALTER TABLE jobs ADD COLUMN late_after_us INTEGER;
+ALTER TABLE jobs ADD COLUMN expected_duration_us INTEGER;
+ALTER TABLE jobs ADD COLUMN no_success_for_us INTEGER;
 
 -- One row per (event, channel), written in the transaction that settles the
 -- run. Not tied to the job by a foreign key: an alert outlives a deleted job.
@@ -255,8 +259,17 @@ CREATE TABLE notifications (
   claimed_by       TEXT NOT NULL DEFAULT '',
   claim_expires_at INTEGER,
   finished_at      INTEGER,
-  last_error       TEXT NOT NULL DEFAULT ''
+  last_error       TEXT NOT NULL DEFAULT '',
+  -- A watchdog event's identity ('late:<run>', 'stale:<job>:<since>'), so
+  -- that instances checking at once raise it once.
+  dedupe_key       TEXT
 );
+CREATE UNIQUE INDEX notifications_dedupe ON notifications (dedupe_key, channel)
+  WHERE dedupe_key IS NOT NULL;
+-- The watchdog reads only the jobs it watches.
+CREATE INDEX jobs_watch_late ON jobs (id) WHERE late_after_us IS NOT NULL;
+CREATE INDEX jobs_watch_overrun ON jobs (id) WHERE expected_duration_us IS NOT NULL;
+CREATE INDEX jobs_watch_stale ON jobs (id) WHERE no_success_for_us IS NOT NULL;
 CREATE INDEX notifications_pending ON notifications (next_attempt_at, id)
   WHERE status = 'pending';
 CREATE INDEX notifications_by_job ON notifications (job_id, id);

@@ -50,8 +50,8 @@ constexpr const char* kJobColumns =
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
     "j.created_at, j.updated_at, j.state_reason, j.last_success_at, j.notify_on, "
-    "j.notify_channels";
-constexpr int kJobColumnCount = 38;
+    "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us";
+constexpr int kJobColumnCount = 41;
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -95,10 +95,13 @@ Job ReadJob(const Stmt& s) {
   j.last_success_at = OptInstant(s, 35);
   spec.notify.on = SplitNotifyList(OptText(s, 36));
   spec.notify.channels = SplitNotifyList(OptText(s, 37));
+  spec.late_after = OptDuration(s, 38);
+  spec.expected_duration = OptDuration(s, 39);
+  spec.no_success_for = OptDuration(s, 40);
   return j;
 }
 
-// Binds the written job fields as parameters 1-30, in the order the INSERT names them.
+// Binds the written job fields as parameters 1-33, in the order the INSERT names them.
 void BindJobSpec(Stmt* s, const Job& j) {
   const JobSpec& spec = j.spec;
   s->Bind(1, spec.name)
@@ -130,7 +133,10 @@ void BindJobSpec(Stmt* s, const Job& j) {
       .Bind(27, Us(j.updated_at))
       .Bind(28, j.state_reason)
       .Bind(29, JoinNotifyList(spec.notify.on))
-      .Bind(30, JoinNotifyList(spec.notify.channels));
+      .Bind(30, JoinNotifyList(spec.notify.channels))
+      .Bind(31, OptUs(spec.late_after))
+      .Bind(32, OptUs(spec.expected_duration))
+      .Bind(33, OptUs(spec.no_success_for));
 }
 
 constexpr const char* kRunColumns =
@@ -238,6 +244,7 @@ class SqliteStore final : public Store {
                                              const std::vector<DeliveryResult>& results) override;
   Result<std::optional<Instant>> NextNotificationAt() override;
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
+  Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override;
 
  private:
   // Serializes use of the connection; every statement is reset when the
@@ -362,10 +369,11 @@ Result<Job> SqliteStore::CreateJob(const Job& job) {
           "catchup_window_us, starting_deadline_us, timeout_us, priority, retry_max, "
           "retry_backoff_us, retry_multiplier, retry_max_backoff_us, retry_jitter, retry_on, "
           "tags, source, next_run_at, updated_at, state_reason, notify_on, notify_channels, "
-          "created_at, version, runs, successes, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
+          "late_after_us, expected_duration_us, no_success_for_us, created_at, version, runs, "
+          "successes, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
   BindJobSpec(s, job);
-  s->Bind(31, Us(job.created_at));
+  s->Bind(34, Us(job.created_at));
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -389,9 +397,10 @@ Result<Job> SqliteStore::UpdateJob(const Job& job) {
           "retry_backoff_us = ?, retry_multiplier = ?, retry_max_backoff_us = ?, "
           "retry_jitter = ?, retry_on = ?, tags = ?, source = ?, next_run_at = ?, "
           "updated_at = ?, state_reason = ?, notify_on = ?, notify_channels = ?, "
+          "late_after_us = ?, expected_duration_us = ?, no_success_for_us = ?, "
           "version = version + 1 WHERE id = ? AND version = ?"));
   BindJobSpec(s, job);
-  s->Bind(31, job.id).Bind(32, job.version);
+  s->Bind(34, job.id).Bind(35, job.version);
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -1375,6 +1384,89 @@ Result<std::vector<Notification>> SqliteStore::ListNotifications(const Notificat
   std::vector<Notification> out;
   while (s->Step()) out.push_back(ReadNotification(*s));
   SKED_RETURN_IF_ERROR(s->status());
+  return out;
+}
+
+Result<std::vector<Notification>> SqliteStore::RaiseWatchdogEvents(Instant now) {
+  Op op(this);
+  Transaction tx(db_.get());
+  SKED_RETURN_IF_ERROR(tx.Begin());
+  // Each query names its partial index's condition (SQLite uses a partial
+  // index only then) and skips what was raised already (the dedupe key's
+  // index). Columns: job id, name, notify_on, notify_channels, run id (or
+  // NULL), the key.
+  struct Check {
+    policy::NotifyEvent event;
+    const char* sql;
+  };
+  const Check checks[] = {
+      {policy::NotifyEvent::kLate,
+       "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'late:' || r.id FROM jobs j "
+       "JOIN runs r ON r.job_id = j.id WHERE j.late_after_us IS NOT NULL AND r.scheduled_for > "
+       "?1 - 86400000000 AND r.scheduled_for + j.late_after_us <= ?1 AND r.attempt = 1 AND "
+       "r.status NOT IN ('skipped', 'cancelled') AND (r.started_at IS NULL OR r.started_at > "
+       "r.scheduled_for + j.late_after_us) AND NOT EXISTS (SELECT 1 FROM notifications n WHERE "
+       "n.dedupe_key = 'late:' || r.id)"},
+      {policy::NotifyEvent::kOverrun,
+       "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'overrun:' || r.id FROM jobs j "
+       "JOIN runs r ON r.job_id = j.id WHERE j.expected_duration_us IS NOT NULL AND r.status IN "
+       "('queued', 'running') AND r.status = 'running' AND r.started_at + j.expected_duration_us "
+       "<= ?1 AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = 'overrun:' || "
+       "r.id)"},
+      {policy::NotifyEvent::kStale,
+       "SELECT j.id, j.name, j.notify_on, j.notify_channels, NULL, 'stale:' || j.id || ':' || "
+       "coalesce(j.last_success_at, j.created_at) FROM jobs j WHERE j.no_success_for_us IS NOT "
+       "NULL AND j.state = 'active' AND coalesce(j.last_success_at, j.created_at) + "
+       "j.no_success_for_us <= ?1 AND NOT EXISTS (SELECT 1 FROM notifications n WHERE "
+       "n.dedupe_key = 'stale:' || j.id || ':' || coalesce(j.last_success_at, j.created_at))"},
+  };
+  struct Found {
+    std::int64_t job_id;
+    std::string name;
+    NotifySpec spec;
+    std::optional<std::int64_t> run_id;
+    std::string key;
+    policy::NotifyEvent event;
+  };
+  std::vector<Found> found;
+  for (const Check& check : checks) {
+    SKED_ASSIGN_OR_RETURN(Stmt * q, Sql(check.sql));
+    q->Bind(1, Us(now));
+    while (q->Step()) {
+      Found f{q->Int(0), q->Text(1), {}, q->OptInt(4), q->Text(5), check.event};
+      f.spec.on = SplitNotifyList(OptText(*q, 2));
+      f.spec.channels = SplitNotifyList(OptText(*q, 3));
+      found.push_back(std::move(f));
+    }
+    SKED_RETURN_IF_ERROR(q->status());
+  }
+  std::vector<std::int64_t> written;
+  for (const Found& f : found) {
+    for (const policy::OutboxEntry& e : policy::RouteEvent(f.event, f.spec, notify_)) {
+      SKED_ASSIGN_OR_RETURN(
+          Stmt * n, Sql("INSERT OR IGNORE INTO notifications (job_id, job_name, run_id, event, "
+                        "channel, created_at, next_attempt_at, dedupe_key) VALUES (?1, ?2, ?3, ?4, "
+                        "?5, ?6, ?6, ?7)"));
+      SKED_RETURN_IF_ERROR(n->Bind(1, f.job_id)
+                               .Bind(2, f.name)
+                               .Bind(3, f.run_id)
+                               .Bind(4, policy::NotifyEventName(e.event))
+                               .Bind(5, e.channel)
+                               .Bind(6, Us(now))
+                               .Bind(7, f.key)
+                               .Run());
+      if (db_->Changes() > 0) written.push_back(db_->LastInsertId());
+    }
+  }
+  std::vector<Notification> out;
+  for (std::int64_t id : written) {
+    SKED_ASSIGN_OR_RETURN(Stmt * r, Sql(std::string("SELECT ") + kNotificationColumns +
+                                        " FROM notifications WHERE id = ?"));
+    r->Bind(1, id);
+    if (r->Step()) out.push_back(ReadNotification(*r));
+    r->Reset();
+  }
+  SKED_RETURN_IF_ERROR(tx.Commit());
   return out;
 }
 
