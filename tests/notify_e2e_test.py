@@ -24,12 +24,25 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sked_serve import SkedServe, read, wait_for  # noqa: E402
 
 SKED = None
 SECRET = "e2e-hmac-secret-do-not-log"
+
+
+def api(url, token, path):
+    request = urllib.request.Request(url + path)
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
 
 
 class Hook:
@@ -173,6 +186,16 @@ class NotifyTest(unittest.TestCase):
             self.assertEqual((line["event"], line["job"]["name"], line["channel"]),
                              ("failed", "scripted", "script"))
             self.assertFalse(any(b["job"]["name"] == "scripted" for b in hook.bodies()))
+            # The API lists them to a viewer, filtered; bad filters are refused.
+            token = sked.cli("token", "create", "--name", "watcher", "--role", "viewer").strip()
+            status, body = api(sked.url, token, "/api/v1/notifications?job=broken&status=delivered")
+            self.assertEqual(status, 200)
+            self.assertIn(first_id, [n["id"] for n in body["items"]])
+            self.assertTrue(all(n["job"] == "broken" and n["status"] == "delivered"
+                                for n in body["items"]))
+            self.assertEqual(api(sked.url, token, "/api/v1/notifications?status=lost")[0], 400)
+            self.assertEqual(api(sked.url, token, "/api/v1/notifications?job=nope")[0], 404)
+            self.assertEqual(api(sked.url, None, "/api/v1/notifications")[0], 401)
             # The CLI filters; the secret is in no log.
             self.assertIn("scripted", sked.cli("notify", "list", "--job", "scripted"))
             self.assertNotIn("broken", sked.cli("notify", "list", "--job", "scripted"))

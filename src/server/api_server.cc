@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -1094,6 +1095,35 @@ void ApiServer::Impl::Routes() {
                        items.push_back(daemon::AuditJson(e));
                      }));
   });
+  // Notifications (viewer: what was sent where, never a channel's secret).
+  route({"GET", "/api/v1/notifications", Role::kViewer, ""}, "/api/v1/notifications",
+        [this](R req, P) {
+          Query q(req, {"job", "run", "status", "limit", "cursor"});
+          Page page = ReadPage(q);
+          NotificationFilter f;
+          f.run_id = q.Int("run", 1, std::numeric_limits<std::int64_t>::max());
+          const std::optional<std::string> status = q.Get("status");
+          const std::optional<std::string> job = q.Get("job");
+          if (auto e = q.Error()) return *e;
+          if (status) {
+            auto parsed = ParseNotificationStatus(*status);
+            if (!parsed.ok()) return StatusReply(parsed.status().WithContext("status"));
+            f.status = *parsed;
+          }
+          if (job) {
+            auto j = ctx_.store->GetJobByName(*job);
+            if (!j.ok()) return StatusReply(j.status());
+            f.job_id = j->id;
+          }
+          f.before_id = page.cursor;
+          f.limit = page.limit + 1;
+          auto list = ctx_.store->ListNotifications(f);
+          if (!list.ok()) return StatusReply(list.status());
+          return JsonReply(200,
+                           PageJson(*list, page.limit, [](OJson& items, const Notification& n) {
+                             items.push_back(daemon::NotificationJson(n));
+                           }));
+        });
   route({"GET", "/api/v1/tokens", Role::kAdmin, ""}, "/api/v1/tokens", [this](R, P) {
     auto tokens = ctx_.store->ListTokens();
     if (!tokens.ok()) return StatusReply(tokens.status());
