@@ -47,9 +47,10 @@ def api(url, token, path):
 
 class Hook:
     """A loopback webhook receiver: records every POST; answers 503 to the first `fail`
-    requests; holds a request while `hold` is set (the daemon is killed meanwhile)."""
+    requests; holds a request while `hold` is set (the daemon is killed meanwhile); takes
+    `delay` seconds per answer."""
 
-    def __init__(self, fail):
+    def __init__(self, fail, delay=0.0):
         self.lock = threading.Lock()
         self.received = []  # (headers, body) per request, in arrival order
         self.fail = fail
@@ -67,6 +68,7 @@ class Hook:
                     hook.held.set()
                     time.sleep(3)  # the daemon is killed meanwhile; it never hears back
                     return
+                time.sleep(delay)
                 code = 503 if n <= hook.fail else 204
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
@@ -88,16 +90,16 @@ class Hook:
 
 
 class Sked(SkedServe):
-    def __init__(self, dir, hook_url):
+    def __init__(self, dir, hook_url, store='url = "sqlite://sked.db"', name="serve"):
         self.sked = SKED
         self.dir = dir
-        self.config = os.path.join(dir, "sked.toml")
-        self.log_path = os.path.join(dir, "serve.log")
+        self.config = os.path.join(dir, name + ".toml")
+        self.log_path = os.path.join(dir, name + ".log")
         self.alerts = os.path.join(dir, "alerts.jsonl")
         with open(self.config, "w") as f:
             f.write("""
 [store]
-url = "sqlite://sked.db"
+%s
 [scheduler]
 min_interval = "1s"
 shutdown_grace = "1s"
@@ -130,7 +132,14 @@ schedule = "*/2 * * * * *"
 driver = "shell"
 config = { command = "exit 1" }
 notify = { on = ["failed"], channels = ["script"] }
-""" % (hook_url, self.alerts, self.alerts))
+[[job]]
+name = "slowpoke"
+schedule = "*/5 * * * * *"
+driver = "shell"
+config = { command = "sleep 4" }
+expected_duration = "1s"
+notify = { on = ["overrun"], channels = ["script"] }
+""" % (store, hook_url, self.alerts, self.alerts))
 
     def notifications(self):
         return json.loads(self.cli("notify", "list", "--json", "-n", "1000"))
@@ -186,6 +195,28 @@ class NotifyTest(unittest.TestCase):
             self.assertEqual((line["event"], line["job"]["name"], line["channel"]),
                              ("failed", "scripted", "script"))
             self.assertFalse(any(b["job"]["name"] == "scripted" for b in hook.bodies()))
+            # The watchdog: slowpoke runs 4 s, expected 1 s: overrun, once per run.
+            wait_for(lambda: any(json.loads(l)["event"] == "overrun"
+                                 for l in read(sked.alerts).splitlines() if l.strip()),
+                     timeout=30, what="an overrun alert")
+            overrun = [json.loads(l) for l in read(sked.alerts).splitlines()
+                       if l.strip() and json.loads(l)["event"] == "overrun"]
+            self.assertEqual(overrun[0]["job"]["name"], "slowpoke")
+            self.assertEqual(overrun[0]["run"]["status"], "running")
+            runs = [o["run"]["id"] for o in overrun]
+            self.assertEqual(len(runs), len(set(runs)), "an overrun raised twice")
+            # /metrics counts what this instance's dispatcher did.
+            with urllib.request.urlopen(sked.url + "/metrics", timeout=10) as r:
+                metrics = r.read().decode()
+            def value(sample):
+                for line in metrics.splitlines():
+                    if line.startswith(sample + " "):
+                        return float(line.split()[-1])
+                return 0.0
+            self.assertGreaterEqual(value('sked_notifications_delivered_total{channel="hook"}'), 1)
+            self.assertGreaterEqual(
+                value('sked_notification_attempts_failed_total{channel="hook"}'), 2)
+            self.assertGreaterEqual(value('sked_watchdog_events_total{event="overrun"}'), 1)
             # The API lists them to a viewer, filtered; bad filters are refused.
             token = sked.cli("token", "create", "--name", "watcher", "--role", "viewer").strip()
             status, body = api(sked.url, token, "/api/v1/notifications?job=broken&status=delivered")
@@ -234,6 +265,59 @@ class NotifyTest(unittest.TestCase):
         finally:
             sked.stop()
             hook.close()
+
+
+class FleetNotifyTest(unittest.TestCase):
+    """Two instances on one PostgreSQL (SKED_TEST_PG_URL, started by scripts/test.sh) deliver
+    each notification once: every one raised reaches the webhook exactly once, and both
+    instances delivered some."""
+
+    def setUp(self):
+        self.pg = os.environ.get("SKED_TEST_PG_URL")
+        if not self.pg:
+            self.skipTest("SKED_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)")
+        self.dir = tempfile.mkdtemp(prefix="sked-notify-fleet-")
+        os.environ["E2E_HOOK_SECRET"] = SECRET
+        self.schema = "notify_e2e_%d" % os.getpid()
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        subprocess.run(["psql", self.pg, "-q", "-c", "DROP SCHEMA IF EXISTS %s CASCADE" % self.schema],
+                       capture_output=True, timeout=30)
+
+    def test_two_instances_deliver_each_once(self):
+        # A slow receiver: while one instance delivers, the other claims what comes next.
+        hook = Hook(fail=0, delay=0.3)
+        store = 'url = "%s"\nschema = "%s"' % (self.pg, self.schema)
+        fleet = [Sked(self.dir, hook.url, store, "a"), Sked(self.dir, hook.url, store, "b")]
+        for s in fleet:
+            with open(s.config) as f:
+                config = f.read()
+            # Every failure alerts (no de-duplication), to have many to share.
+            config = config.replace('channels = ["hook"]\n', 'channels = ["hook"]\nrealert = "0s"\n')
+            config = config.replace('schedule = "*/2 * * * * *"', 'schedule = "* * * * * *"')
+            with open(s.config, "w") as f:
+                f.write(config)
+        fleet[0].start()
+        fleet[1].start()
+        try:
+            wait_for(lambda: len(hook.bodies()) >= 16, timeout=40, what="16 deliveries")
+        finally:
+            for s in fleet:
+                s.stop()
+        # What was raised is delivered (or still pending after the stop), each once.
+        raised = {n["id"]: n for n in fleet[0].notifications() if n["channel"] == "hook"}
+        delivered = [b["id"] for b in hook.bodies()]
+        self.assertEqual(len(delivered), len(set(delivered)), "a notification delivered twice")
+        for i in delivered:
+            self.assertEqual(raised[i]["status"], "delivered")
+        for n in raised.values():
+            self.assertIn(n["status"], ("delivered", "pending"))
+            if n["status"] == "delivered":
+                self.assertIn(n["id"], delivered)
+        instances = {b["instance"] for b in hook.bodies()}
+        self.assertEqual(len(instances), 2, "one instance delivered everything: %s" % instances)
+        hook.close()
 
 
 class EmailTest(unittest.TestCase):

@@ -163,9 +163,15 @@ int Serve(const ServeArgs& args) {
   if (dispatcher) dispatcher->Start();
   std::unique_ptr<server::ApiServer> api;
   if (!c.config.server.listen.empty()) {
-    api = std::make_unique<server::ApiServer>(
-        c.config.server,
-        server::ServeContext{&engine, c.store.get(), Clock::Real(), &log, options, &timings});
+    server::ServeContext context{&engine, c.store.get(), Clock::Real(), &log, options, &timings,
+                                 {}};
+    if (dispatcher) {
+      context.notify_metrics = [&dispatcher] {
+        const notify::DispatcherStats s = dispatcher->Stats();
+        return server::NotifyMetrics{s.delivered, s.attempts_failed, s.given_up, s.watchdog};
+      };
+    }
+    api = std::make_unique<server::ApiServer>(c.config.server, context);
     if (Status s = api->Start(); !s.ok()) {
       engine.Stop();
       if (dispatcher) dispatcher->Stop();

@@ -77,6 +77,11 @@ void Dispatcher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+DispatcherStats Dispatcher::Stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stats_;
+}
+
 Duration Dispatcher::Backoff(int attempts) const {
   Duration d = options_.backoff;
   for (int i = 1; i < attempts && d < options_.max_backoff; ++i) d *= 2;
@@ -117,6 +122,15 @@ Result<int> Dispatcher::RunOnce() {
       if (n.attempts < options_.max_attempts) r.retry_at = r.at + Backoff(n.attempts);
     }
     if (on_attempt_) on_attempt_(n, delivered);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (r.delivered) {
+        ++stats_.delivered[n.channel];
+      } else {
+        ++stats_.attempts_failed[n.channel];
+        if (!r.retry_at) ++stats_.given_up[n.channel];
+      }
+    }
     results.push_back(std::move(r));
   }
   if (!results.empty())
@@ -127,6 +141,10 @@ Result<int> Dispatcher::RunOnce() {
 Result<std::vector<Notification>> Dispatcher::Watch() {
   SKED_ASSIGN_OR_RETURN(std::vector<Notification> raised,
                         store_->RaiseWatchdogEvents(clock_->Now()));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const Notification& n : raised) ++stats_.watchdog[n.event];
+  }
   if (options_.on_raised) {
     for (const Notification& n : raised) options_.on_raised(n);
   }

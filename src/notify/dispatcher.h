@@ -38,7 +38,7 @@ struct DispatcherOptions {
   Duration poll = std::chrono::seconds(1);
   // How often the watchdog's pass runs (Store::RaiseWatchdogEvents); zero:
   // never.
-  Duration watchdog_every = std::chrono::seconds(5);
+  Duration watchdog_every = std::chrono::seconds(1);
   // Told of each watchdog event raised (for the log).
   std::function<void(const Notification&)> on_raised;
 };
@@ -47,6 +47,14 @@ struct DispatcherOptions {
 // the job, the run as it was settled (null when the run is gone), and the
 // attempt.
 std::string BuildPayload(const Notification& n, const Run* run, const std::string& instance_id);
+
+// What a dispatcher did since it started (for /metrics).
+struct DispatcherStats {
+  std::map<std::string, std::int64_t> delivered;        // by channel
+  std::map<std::string, std::int64_t> attempts_failed;  // by channel
+  std::map<std::string, std::int64_t> given_up;         // by channel
+  std::map<std::string, std::int64_t> watchdog;         // by event
+};
 
 class Dispatcher {
  public:
@@ -73,6 +81,8 @@ class Dispatcher {
   // outbox (delivered by later passes of RunOnce). Returns what it raised.
   Result<std::vector<Notification>> Watch();
 
+  DispatcherStats Stats() const;
+
   // The retry delay after `attempts` failed attempts (exponential, capped).
   Duration Backoff(int attempts) const;
 
@@ -85,9 +95,10 @@ class Dispatcher {
   const std::map<std::string, std::unique_ptr<Channel>> channels_;
   const AttemptObserver on_attempt_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
+  DispatcherStats stats_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -839,6 +839,7 @@ Reply ApiServer::Impl::Metrics() {
   }
   if (auto instances = ctx_.store->ListInstances(); instances.ok()) in.instances = *instances;
   if (ctx_.timings != nullptr) in.store_operations = ctx_.timings->Snapshot();
+  if (ctx_.notify_metrics) in.notify = ctx_.notify_metrics();
   OJson checks;
   in.ready = NotReady(&checks).empty();
   Reply r;

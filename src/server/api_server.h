@@ -7,10 +7,12 @@
 #ifndef SKED_SERVER_API_SERVER_H_
 #define SKED_SERVER_API_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "daemon/logger.h"
+#include "server/metrics_text.h"
 #include "server/server_options.h"
 #include "sked/clock.h"
 #include "sked/engine.h"
@@ -28,6 +30,8 @@ struct ServeContext {
   EngineOptions engine_options;
   // Store operation latencies (nullable): rendered into /metrics.
   const class StoreTimings* timings = nullptr;
+  // The notification dispatcher's counters (empty: none runs here).
+  std::function<NotifyMetrics()> notify_metrics;
 };
 
 class ApiServer {

@@ -168,6 +168,33 @@ std::string RenderMetrics(const MetricsInput& in) {
     w.Sample("sked_instance_alive", Label("instance", i.id),
              s == InstanceState::kAlive ? "1" : "0");
   }
+  if (in.notify) {
+    const NotifyMetrics& n = *in.notify;
+    struct Series {
+      const char* name;
+      const char* help;
+      const char* label;
+      const std::map<std::string, std::int64_t>* values;
+    };
+    for (const Series& x :
+         {Series{"sked_notifications_delivered_total",
+                 "Notifications this instance delivered, by channel.", "channel", &n.delivered},
+          Series{"sked_notification_attempts_failed_total",
+                 "Delivery attempts by this instance that failed (retried or given up), by "
+                 "channel.",
+                 "channel", &n.attempts_failed},
+          Series{"sked_notifications_failed_total",
+                 "Notifications this instance gave up on after max_attempts, by channel.",
+                 "channel", &n.given_up},
+          Series{"sked_watchdog_events_total",
+                 "Watchdog events (late, overrun, stale) this instance raised, by event.", "event",
+                 &n.watchdog}}) {
+      w.Family(x.name, "counter", x.help);
+      for (const auto& [label, value] : *x.values) {
+        w.Sample(x.name, Label(x.label, label), Number(value));
+      }
+    }
+  }
   return w.Take();
 }
 

@@ -6,7 +6,9 @@
 #ifndef SKED_SERVER_METRICS_TEXT_H_
 #define SKED_SERVER_METRICS_TEXT_H_
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,14 @@
 #include "sked/store.h"
 
 namespace sked::server {
+
+// What this instance's notification dispatcher did since it started.
+struct NotifyMetrics {
+  std::map<std::string, std::int64_t> delivered;        // by channel
+  std::map<std::string, std::int64_t> attempts_failed;  // by channel
+  std::map<std::string, std::int64_t> given_up;         // by channel
+  std::map<std::string, std::int64_t> watchdog;         // watchdog events raised, by event
+};
 
 struct MetricsInput {
   MetricsSnapshot engine;
@@ -26,6 +36,7 @@ struct MetricsInput {
   std::map<std::string, Histogram> store_operations;
   bool ready = false;
   std::string version;
+  std::optional<NotifyMetrics> notify;  // none: no dispatcher runs here
 };
 
 std::string RenderMetrics(const MetricsInput& in);
