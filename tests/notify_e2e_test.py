@@ -53,6 +53,7 @@ class Hook:
     def __init__(self, fail, delay=0.0):
         self.lock = threading.Lock()
         self.received = []  # (headers, body) per request, in arrival order
+        self.accepted = []  # the ids of the notifications answered 2xx, in order
         self.fail = fail
         self.hold = threading.Event()
         self.held = threading.Event()
@@ -70,6 +71,9 @@ class Hook:
                     return
                 time.sleep(delay)
                 code = 503 if n <= hook.fail else 204
+                if code == 204:
+                    with hook.lock:
+                        hook.accepted.append(json.loads(body)["id"])
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -234,6 +238,37 @@ class NotifyTest(unittest.TestCase):
             sked.stop()
             hook.close()
         self.assertNotIn(SECRET, read(sked.log_path))
+
+    def test_killed_before_delivery_then_delivered_once(self):
+        # The receiver is down (refuses) while sked settles failures and tries to deliver;
+        # sked is killed with SIGKILL; the receiver comes back; after a restart each
+        # notification raised before the kill is accepted exactly once.
+        hook = Hook(fail=10 ** 6)
+        sked = Sked(self.dir, hook.url)
+        sked.start()
+        try:
+            pending = wait_for(lambda: [n["id"] for n in sked.notifications()
+                                        if n["channel"] == "hook" and n["attempts"] >= 1],
+                               timeout=30, what="a refused notification")
+            sked.proc.send_signal(signal.SIGKILL)
+            sked.proc.wait(timeout=10)
+            sked.log.close()
+            before = {n["id"] for n in sked.notifications() if n["channel"] == "hook"}
+            self.assertTrue(set(pending) <= before)
+            with hook.lock:
+                hook.fail = 0
+            sked.start()
+            wait_for(lambda: all({n["id"]: n for n in sked.notifications()}[i]["status"]
+                                 == "delivered" for i in before),
+                     timeout=40, what="every notification raised before the kill delivered")
+            with hook.lock:
+                accepted = list(hook.accepted)
+            for i in before:
+                self.assertEqual(accepted.count(i), 1, "notification %d accepted %d times"
+                                 % (i, accepted.count(i)))
+        finally:
+            sked.stop()
+            hook.close()
 
     def test_killed_mid_delivery_then_delivered_after_restart(self):
         hook = Hook(fail=0)
