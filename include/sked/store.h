@@ -404,6 +404,10 @@ class Store {
   // per run (per job and last success, for stale), whoever checks, however
   // often. Returns what was written.
   virtual Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) = 0;
+  // Retention: deletes up to `limit` delivered or failed notifications that
+  // finished before `finished_before` (never a pending one). Returns how
+  // many were deleted.
+  virtual Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) = 0;
 
   // --- Change notifications ---
   // Calls `listener` (from a store thread; it must be quick) when another

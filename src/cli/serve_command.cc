@@ -133,6 +133,7 @@ int Serve(const ServeArgs& args) {
     d.max_attempts = nc.max_attempts;
     d.backoff = nc.backoff;
     d.max_backoff = nc.max_backoff;
+    d.keep = nc.keep;
     Duration longest{0};
     for (const notify::ChannelConfig& ch : nc.channels) longest = std::max(longest, ch.timeout);
     d.on_raised = [&log](const Notification& n) {

@@ -685,6 +685,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       {"channels", SKED_SET(nc.defaults.channels, AsStringList(v))},
       {"max_attempts", SKED_SET(nc.max_attempts, AsInt(v, 1, 100))},
       {"realert", SKED_SET(nc.defaults.realert, AsDuration(v, Duration(0)))},
+      {"keep", SKED_SET(nc.keep, AsDuration(v, Duration(0)))},
       {"backoff", SKED_SET(nc.backoff, AsDuration(v, std::chrono::seconds(1)))},
       {"max_backoff", SKED_SET(nc.max_backoff, AsDuration(v, std::chrono::seconds(1)))},
   };

@@ -162,6 +162,7 @@ channels = ["hook"]
 max_attempts = 7
 backoff = "5s"
 realert = "30m"
+keep = "7d"
 [[channel]]
 name = "hook"
 type = "webhook"
@@ -191,6 +192,7 @@ notify = { on = ["failed"], channels = ["script"] }
   EXPECT_EQ(c->store.notify.channels, std::vector<std::string>{"hook"}) << "the store's defaults";
   EXPECT_EQ(c->notify.max_attempts, 7);
   EXPECT_EQ(c->store.notify.realert, std::chrono::minutes(30));
+  EXPECT_EQ(c->notify.keep, std::chrono::hours(24 * 7));
   ASSERT_EQ(c->notify.channels.size(), 3u);
   EXPECT_EQ(c->notify.channels[0].secret, "s3cret");
   EXPECT_EQ(c->notify.channels[0].timeout, std::chrono::seconds(3));

@@ -53,6 +53,7 @@ struct NotifyConfig {
   int max_attempts = 5;                         // then the notification is failed for good
   Duration backoff = std::chrono::seconds(10);  // before the 2nd attempt; doubles
   Duration max_backoff = std::chrono::minutes(10);
+  Duration keep = std::chrono::hours(24 * 30);  // delivered/failed ones deleted after (0: kept)
   std::vector<ChannelConfig> channels;
 };
 

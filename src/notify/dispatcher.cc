@@ -77,6 +77,19 @@ void Dispatcher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+Result<std::int64_t> Dispatcher::Prune() {
+  if (options_.keep <= Duration(0)) return 0;
+  constexpr int kBatch = 1000;
+  const Instant before = clock_->Now() - options_.keep;
+  std::int64_t total = 0;
+  for (int batch = 0; batch < 10; ++batch) {
+    SKED_ASSIGN_OR_RETURN(std::int64_t n, store_->PruneNotifications(before, kBatch));
+    total += n;
+    if (n < kBatch) break;
+  }
+  return total;
+}
+
 DispatcherStats Dispatcher::Stats() const {
   std::lock_guard<std::mutex> l(mu_);
   return stats_;
@@ -153,6 +166,7 @@ Result<std::vector<Notification>> Dispatcher::Watch() {
 
 void Dispatcher::Loop() {
   Instant next_watch = clock_->Now();
+  Instant next_prune = clock_->Now();
   while (true) {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -161,6 +175,10 @@ void Dispatcher::Loop() {
     if (options_.watchdog_every > Duration(0) && clock_->Now() >= next_watch) {
       (void)Watch();  // the store is down: the next pass tries again
       next_watch = clock_->Now() + options_.watchdog_every;
+    }
+    if (options_.keep > Duration(0) && clock_->Now() >= next_prune) {
+      (void)Prune();  // the store is down: the next pass tries again
+      next_prune = clock_->Now() + options_.prune_every;
     }
     auto attempted = RunOnce();
     const bool more = attempted.ok() && *attempted >= options_.batch;

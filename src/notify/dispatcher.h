@@ -39,6 +39,10 @@ struct DispatcherOptions {
   // How often the watchdog's pass runs (Store::RaiseWatchdogEvents); zero:
   // never.
   Duration watchdog_every = std::chrono::seconds(1);
+  // Retention: delivered and failed notifications are deleted this long
+  // after they finished (zero: kept), checked every `prune_every`.
+  Duration keep = std::chrono::hours(24 * 30);
+  Duration prune_every = std::chrono::minutes(1);
   // Told of each watchdog event raised (for the log).
   std::function<void(const Notification&)> on_raised;
 };
@@ -80,6 +84,10 @@ class Dispatcher {
   // The watchdog's pass: raises late, overrun and stale events into the
   // outbox (delivered by later passes of RunOnce). Returns what it raised.
   Result<std::vector<Notification>> Watch();
+
+  // Retention's pass: deletes finished notifications older than `keep`, in
+  // batches of 1,000 (at most 10 per pass). Returns how many went.
+  Result<std::int64_t> Prune();
 
   DispatcherStats Stats() const;
 

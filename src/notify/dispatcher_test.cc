@@ -187,6 +187,23 @@ TEST_F(DispatcherTest, ARunDeletedBeforeDeliveryStillNotifies) {
   EXPECT_TRUE(payload["run"].is_null());
 }
 
+TEST_F(DispatcherTest, RetentionDeletesDeliveredNotificationsAfterKeep) {
+  FailedRun("kept-a-while");
+  std::map<std::string, std::unique_ptr<Channel>> channels;
+  channels["ops"] = std::make_unique<ScriptedChannel>(std::deque<Status>{}, &seen_);
+  DispatcherOptions options;
+  options.instance_id = "inst";
+  options.keep = std::chrono::hours(24);
+  Dispatcher d(options, store_.get(), &clock_, std::move(channels));
+  EXPECT_EQ(*d.RunOnce(), 1);
+  EXPECT_EQ(*d.Prune(), 0);
+  clock_.AdvanceTime(std::chrono::hours(24));
+  EXPECT_EQ(*d.Prune(), 0) << "deleted at keep, not after";
+  clock_.AdvanceTime(seconds(1));
+  EXPECT_EQ(*d.Prune(), 1);
+  EXPECT_TRUE(store_->ListNotifications({})->empty());
+}
+
 TEST_F(DispatcherTest, TheBackoffDoublesUpToItsCap) {
   auto d = NewDispatcher({});
   EXPECT_EQ(d->Backoff(1), seconds(10));

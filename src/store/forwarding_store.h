@@ -115,6 +115,9 @@ class ForwardingStore : public Store {
   Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override {
     return base_->RaiseWatchdogEvents(now);
   }
+  Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) override {
+    return base_->PruneNotifications(finished_before, limit);
+  }
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return base_->SetListener(listener);
   }

@@ -1469,6 +1469,43 @@ TEST_P(StoreConformanceTest, TheWatchdogRaisesLateOverrunAndStaleOnce) {
   }
 }
 
+// Retention deletes finished notifications before the cut, in batches, and
+// never a pending one.
+TEST_P(StoreConformanceTest, PruningDeletesFinishedNotificationsOnly) {
+  StoreOptions options;
+  options.notify.channels = {"ops"};
+  store_.reset();
+  store_ = Open(options);
+  for (const char* name : {"a", "b", "c"}) Create(name);
+  ASSERT_EQ(ClaimAll(kT0).size(), 3u);
+  auto started = store_->StartQueued("inst-a", kT0, 10, kT0 + seconds(30));
+  ASSERT_EQ(started->size(), 3u);
+  std::vector<RunOutcome> failed;
+  for (const sked::Run& r : *started) {
+    RunOutcome o;
+    o.run_id = r.id;
+    o.lease_token = r.lease_token;
+    o.status = RunStatus::kFailed;
+    o.finished_at = kT0;
+    failed.push_back(o);
+  }
+  ASSERT_EQ(store_->SettleRuns(failed)->size(), 3u);
+  auto claimed = store_->ClaimNotifications("inst-a", kT0, 2, kT0 + seconds(60));
+  ASSERT_EQ(claimed->size(), 2u);
+  const Instant t1 = kT0 + seconds(5);
+  DeliveryResult ok{claimed->at(0).id, true, "", std::nullopt, t1};
+  DeliveryResult gave_up{claimed->at(1).id, false, "HTTP 500", std::nullopt, t1};
+  ASSERT_EQ(store_->RecordDeliveries("inst-a", {ok, gave_up})->size(), 2u);
+
+  EXPECT_EQ(*store_->PruneNotifications(t1, 100), 0) << "finished at the cut, not before";
+  EXPECT_EQ(*store_->PruneNotifications(t1 + seconds(1), 1), 1) << "a batch of one";
+  EXPECT_EQ(*store_->PruneNotifications(t1 + seconds(1), 100), 1);
+  EXPECT_EQ(*store_->PruneNotifications(kT0 + seconds(999999), 100), 0) << "a pending one went";
+  const std::vector<Notification> left = *store_->ListNotifications({});
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].status, NotificationStatus::kPending);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreConformanceTest,
     ::testing::Values(StoreFactory{"sqlite_file",

@@ -411,6 +411,7 @@ class PostgresStore final : public Store {
   Result<std::optional<Instant>> NextNotificationAt() override;
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
   Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override;
+  Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) override;
 
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return listener_.Set(listener);
@@ -1892,6 +1893,18 @@ Result<std::vector<Notification>> PostgresStore::ListNotifications(const Notific
     out.reserve(static_cast<size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) out.push_back(ReadNotification(r, i));
     return out;
+  });
+}
+
+Result<std::int64_t> PostgresStore::PruneNotifications(Instant finished_before, int limit) {
+  return With([&](Connection* c) -> Result<std::int64_t> {
+    // Rows another pruner holds are left to it (SKIP LOCKED).
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec("DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE "
+                        "status <> 'pending' AND finished_at < $1 ORDER BY finished_at LIMIT $2 "
+                        "FOR UPDATE SKIP LOCKED) RETURNING id",
+                        Params().Add(Us(finished_before)).Add(limit)));
+    return static_cast<std::int64_t>(r.size());
   });
 }
 

@@ -273,6 +273,8 @@ CREATE INDEX jobs_watch_stale ON jobs (id) WHERE no_success_for_us IS NOT NULL;
 CREATE INDEX notifications_pending ON notifications (next_attempt_at, id)
   WHERE status = 'pending';
 CREATE INDEX notifications_by_job ON notifications (job_id, id);
+-- Retention: the finished ones, oldest first.
+CREATE INDEX notifications_finished ON notifications (finished_at) WHERE status <> 'pending';
 -- The newest of a (job, event, channel), for de-duplication.
 CREATE INDEX notifications_recent ON notifications (job_id, event, channel, created_at);
 CREATE INDEX notifications_by_run ON notifications (run_id) WHERE run_id IS NOT NULL;

@@ -245,6 +245,7 @@ class SqliteStore final : public Store {
   Result<std::optional<Instant>> NextNotificationAt() override;
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
   Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override;
+  Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) override;
 
  private:
   // Serializes use of the connection; every statement is reset when the
@@ -1385,6 +1386,16 @@ Result<std::vector<Notification>> SqliteStore::ListNotifications(const Notificat
   while (s->Step()) out.push_back(ReadNotification(*s));
   SKED_RETURN_IF_ERROR(s->status());
   return out;
+}
+
+Result<std::int64_t> SqliteStore::PruneNotifications(Instant finished_before, int limit) {
+  Op op(this);
+  // The first condition is the notifications_finished index's own.
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql("DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE "
+                    "status <> 'pending' AND finished_at < ? ORDER BY finished_at LIMIT ?)"));
+  SKED_RETURN_IF_ERROR(s->Bind(1, Us(finished_before)).Bind(2, limit).Run());
+  return static_cast<std::int64_t>(db_->Changes());
 }
 
 Result<std::vector<Notification>> SqliteStore::RaiseWatchdogEvents(Instant now) {
