@@ -470,7 +470,7 @@ class PostgresStore final : public Store {
   // The outbox rows of runs recorded skipped (missed): `rows` holds per run
   // its id, job id and finished_at (RETURNING id, job_id, finished_at).
   Status WriteMissed(Connection* c, const Rows& rows);
-  Status WriteMissed(Connection* c, std::vector<Settled> skipped);
+  Status WriteMissed(Connection* c, const std::vector<Settled>& skipped);
   // Queued and running runs per job, for the jobs in `job_ids` (an array
   // literal); jobs with neither are absent. One pass over the active runs
   // whatever plan the server picks.
@@ -807,7 +807,7 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
         missed.push_back({r->job_id, RunStatus::kSkipped, std::nullopt, r->id, false, now});
       }
     }
-    SKED_RETURN_IF_ERROR(WriteMissed(c, std::move(missed)));
+    SKED_RETURN_IF_ERROR(WriteMissed(c, missed));
     SKED_RETURN_IF_ERROR(
         c->Exec("UPDATE jobs SET next_run_at = u.next, state = u.state FROM unnest($1::bigint[], "
                 "$2::bigint[], $3::text[]) AS u(id, next, state) WHERE jobs.id = u.id",
@@ -1167,14 +1167,15 @@ Result<std::int64_t> PostgresStore::QueueDepth() {
 
 Status PostgresStore::WriteMissed(Connection* c, const Rows& rows) {
   std::vector<Settled> skipped;
+  skipped.reserve(static_cast<size_t>(rows.size()));
   for (int i = 0; i < rows.size(); ++i) {
     skipped.push_back({rows.Int(i, 1), RunStatus::kSkipped, std::nullopt, rows.Int(i, 0), false,
                        AtUs(rows.Int(i, 2))});
   }
-  return WriteMissed(c, std::move(skipped));
+  return WriteMissed(c, skipped);
 }
 
-Status PostgresStore::WriteMissed(Connection* c, std::vector<Settled> skipped) {
+Status PostgresStore::WriteMissed(Connection* c, const std::vector<Settled>& skipped) {
   if (skipped.empty()) return Status::Ok();
   ArrayLiteral ids;
   std::set<std::int64_t> seen;
