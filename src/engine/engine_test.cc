@@ -723,11 +723,22 @@ TEST_F(EngineTest, CancelRunningAndQueuedRuns) {
 }
 
 TEST_F(EngineTest, ARunningRunsOutputCanBeWatchedUntilItEnds) {
+  // One worker, held by another run, so the talker's run is queued (not started) for certain
+  // until that run is cancelled: a triggered run is due at once and a free worker takes it.
+  options_.workers = 1;
   StartEngine();
+  Create(Spec("blocker", "0 0 1 1 *", "sleep", R"({"duration": "1h"})"));
+  sked::Run blocker = *engine_->TriggerJob("blocker");
+  AdvanceTo(kT0 + seconds(1));
+  ASSERT_EQ(engine_->GetRun(blocker.id)->status, RunStatus::kRunning);
   Create(Spec("talker", "0 0 1 1 *", "talk", "{}"));
   sked::Run run = *engine_->TriggerJob("talker");
+  AdvanceTo(kT0 + seconds(2));
+  ASSERT_EQ(engine_->GetRun(run.id)->status, RunStatus::kQueued);
   EXPECT_FALSE(engine_->WatchOutput(run.id, 0, std::chrono::milliseconds(0)));  // not started
-  AdvanceTo(kT0 + seconds(1));
+  EXPECT_FALSE(engine_->WatchOutput(424242, 0, std::chrono::milliseconds(0)));  // no such run
+  ASSERT_TRUE(engine_->CancelRun(blocker.id).ok());
+  AdvanceTo(kT0 + seconds(3));
   ASSERT_EQ(engine_->GetRun(run.id)->status, RunStatus::kRunning);
   std::optional<OutputChunk> chunk = engine_->WatchOutput(run.id, 0, std::chrono::seconds(5));
   ASSERT_TRUE(chunk.has_value());
