@@ -242,7 +242,7 @@ int main(int argc, char** argv) {
   so.listen = "127.0.0.1:0";
   so.threads = std::max(8, a.clients + 2);
   sked::server::ApiServer api(
-      so, {&engine, store->get(), sked::Clock::Real(), &log, options, &timings, {}});
+      so, {&engine, store->get(), sked::Clock::Real(), &log, options, &timings, {}, {}});
   if (!engine.Start().ok() || !api.Start().ok()) {
     std::fprintf(stderr, "cannot start\n");
     return 1;

@@ -322,12 +322,21 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(patched["description"], "nightly")
         self.assertEqual(patched["tags"], ["etl"])  # PATCH keeps what it does not name
         self.assertEqual(resp.getheader("ETag"), '"2"')
+        self.assertEqual(patched["retention"],
+                         {"max_age": None, "max_runs": None, "keep_failures": None})
+        status, kept, _, _ = self.api("PATCH", "/api/v1/jobs/lifecycle",
+                                      {"retention": {"max_age": "7d", "max_runs": 0}},
+                                      headers={"If-Match": '"2"'})
+        self.assertEqual(status, 200, kept)
+        self.assertEqual(kept["retention"],
+                         {"max_age": "7d", "max_runs": 0, "keep_failures": None})
         status, put, _, _ = self.api("PUT", "/api/v1/jobs/lifecycle",
-                                     admin_job("lifecycle", version=2))
+                                     admin_job("lifecycle", version=3))
         self.assertEqual(status, 200, put)
         self.assertEqual(put["tags"], [])  # PUT replaces
+        self.assertEqual(put["retention"]["max_age"], None)  # PUT replaces
         self.assertError(self.api("PUT", "/api/v1/jobs/lifecycle",
-                                  admin_job("renamed", version=3)), 400, field="name")
+                                  admin_job("renamed", version=4)), 400, field="name")
         # Filters.
         names = lambda q: [j["name"] for j in self.api("GET", "/api/v1/jobs?" + q)[1]["items"]]
         self.assertEqual(names("prefix=lifecy"), ["lifecycle"])
@@ -364,6 +373,10 @@ class ApiTest(unittest.TestCase):
             (dict(body=admin_job("typed", driver="nope")), "driver"),
             (dict(body=admin_job("typed", driver="shell", config={"command": 3})), "config"),
             (dict(body=admin_job("typed", timeout="soon")), "timeout"),
+            (dict(body=admin_job("typed", retention={"max_runs": -1})), "retention.max_runs"),
+            (dict(body=admin_job("typed", retention={"keep": 3})), "retention.keep"),
+            (dict(body=admin_job("typed", retention={"max_age": "-1s"})), "retention.max_age"),
+            (dict(body=admin_job("typed", retention=5)), "retention"),
             (dict(body={"schedule": "@daily", "driver": "noop"}), "name"),
             (dict(body=[1, 2]), None),
         ]
@@ -611,7 +624,8 @@ class ApiTest(unittest.TestCase):
                      "sked_retries", "sked_leases_reaped",
                      "sked_job_last_success_timestamp_seconds",
                      "sked_job_next_fire_timestamp_seconds",
-                     "sked_store_operation_duration_seconds", "sked_instance_alive"):
+                     "sked_store_operation_duration_seconds", "sked_instance_alive",
+                     "sked_retention_sweeps", "sked_retention_runs_deleted"):
             self.assertIn(name, families, name)
         runs = families["sked_runs"]
         self.assertEqual(runs.type, "counter")

@@ -65,9 +65,12 @@ struct EngineOptions {
   // Fires are claimed this long before they are due and reserved for this
   // instance, so at the instant a free worker starts them from memory.
   Duration claim_ahead = std::chrono::milliseconds(200);
-  int claim_batch = 512;            // fires claimed per transaction
-  int settle_batch = 512;           // runs settled per transaction
-  int max_catchup_runs = 100;       // misfire=run_all/skip: runs written per job per pass
+  int claim_batch = 512;       // fires claimed per transaction
+  int settle_batch = 512;      // runs settled per transaction
+  int max_catchup_runs = 100;  // misfire=run_all/skip: runs written per job per pass
+  // A run's output is stored up to this many bytes (its tail, marked
+  // truncated), whatever its driver kept; zero: as the driver kept it.
+  std::int64_t max_output_bytes = 1 << 20;
   int metrics_max_jobs = 10000;     // jobs with series of their own in Metrics().jobs
   RunObserver* observer = nullptr;  // borrowed; may be null
 };

@@ -31,6 +31,18 @@ enum class MisfirePolicy { kRunOnce, kSkip, kRunAll };
 std::string_view MisfirePolicyName(MisfirePolicy policy);  // "run_once", "skip", "run_all"
 Result<MisfirePolicy> ParseMisfirePolicy(std::string_view name);
 
+// Which of a job's settled runs its history keeps (docs/configuration.md,
+// [retention]); a field left unset takes the [retention] default. Zero means
+// no limit. Queued and running runs are never pruned, nor a job's newest
+// settled run.
+struct RetentionSpec {
+  std::optional<Duration> max_age;   // runs that finished longer ago go
+  std::optional<int> max_runs;       // the newest this many settled runs are kept
+  std::optional<int> keep_failures;  // the newest this many failures are kept regardless
+
+  friend bool operator==(const RetentionSpec&, const RetentionSpec&) = default;
+};
+
 struct RetryPolicy {
   int max_retries = 0;  // 0: never retry (at-most-once)
   Duration backoff = std::chrono::seconds(10);
@@ -81,6 +93,7 @@ struct JobSpec {
   std::optional<Duration> late_after;
   std::optional<Duration> expected_duration;
   std::optional<Duration> no_success_for;
+  RetentionSpec retention;
   bool paused = false;  // create paused / pause on update
 
   friend bool operator==(const JobSpec&, const JobSpec&) = default;

@@ -172,6 +172,35 @@ struct AuditFilter {
   int limit = 100;
 };
 
+// History retention: which settled runs of a job are deleted. A job's own
+// RetentionSpec overrides each field it sets. Zero means no limit.
+struct RetentionPolicy {
+  Duration max_age{0};    // settled runs that finished longer ago than this go
+  int max_runs = 0;       // a job keeps its newest this many settled runs
+  int keep_failures = 0;  // a job's newest this many failed, timed out or abandoned
+                          // runs stay whatever their age and count
+};
+
+// One batch of a retention sweep over the jobs, in id order.
+struct PruneRequest {
+  Instant now{};
+  RetentionPolicy defaults;
+  std::int64_t after_job_id = 0;  // the sweep goes on with the jobs after this one
+  int max_jobs = 100;             // jobs looked at in this batch
+  int limit = 1000;               // runs deleted at most (a dry run counts them all)
+  bool dry_run = false;           // count what would go, delete nothing
+};
+
+struct PruneResult {
+  std::int64_t runs = 0;  // deleted (a dry run: that would be)
+  // Where the next batch starts (PruneRequest::after_job_id); nullopt when
+  // this batch reached the last job.
+  std::optional<std::int64_t> resume_after;
+  // Per job with something to prune: its name and how many runs went (or
+  // would).
+  std::vector<std::pair<std::string, std::int64_t>> by_job;
+};
+
 struct StoreOptions {
   // PostgreSQL: the schema holding sked's tables (created by Migrate).
   std::string schema = "sked";
@@ -408,6 +437,21 @@ class Store {
   // finished before `finished_before` (never a pending one). Returns how
   // many were deleted.
   virtual Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) = 0;
+
+  // --- Retention and fleet-wide leases ---
+  // One batch of retention: for up to `max_jobs` jobs after `after_job_id`,
+  // deletes (a dry run: counts) the settled runs the job's retention (its own
+  // settings, else `defaults`) lets go, oldest first, at most `limit` in all.
+  // Never a queued or running run, nor a job's newest settled run; a job's
+  // newest `keep_failures` failures stay. Settled runs never change again, so
+  // this takes no lock the claim or settle paths wait on beyond the delete's
+  // own rows.
+  virtual Result<PruneResult> PruneRuns(const PruneRequest& request) = 0;
+  // Takes or renews the lease `name` for `holder` until `until` when no other
+  // holder's lease on it runs past `now`: one instance of a fleet does a
+  // fleet-wide chore (retention). Returns whether `holder` holds it.
+  virtual Result<bool> AcquireLease(std::string_view name, std::string_view holder, Instant now,
+                                    Instant until) = 0;
 
   // --- Change notifications ---
   // Calls `listener` (from a store thread; it must be quick) when another

@@ -1,4 +1,4 @@
-// `sked run list|show|logs|cancel`, `sked health`, `sked instance list` and
+// `sked run list|show|logs|cancel|prune`, `sked health`, `sked instance list` and
 // `sked migrate`: runs and the store, from any process.
 
 #include <CLI/CLI.hpp>
@@ -7,6 +7,7 @@
 #include <limits>
 
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,6 +25,7 @@ struct RunArgs {
   std::int64_t id = 0;
   std::string job, status, since;
   int limit = 20;
+  bool dry_run = false;
   const bool& json = Globals().json;  // --json, before or after the command
 };
 
@@ -155,6 +157,45 @@ int Cancel(const RunArgs& args) {
   return kExitOk;
 }
 
+// One sweep of the config's [retention] policy over every job, now (or, with
+// --dry-run, what it would delete). Beside a running fleet's own sweep it
+// deletes nothing twice: a settled run is deleted once, whoever gets there.
+int Prune(const RunArgs& args) {
+  auto ctx = Open(args);
+  if (!ctx.ok()) return Fail(ctx.status());
+  Store* store = (*ctx)->store.get();
+  const daemon::RetentionConfig& rc = (*ctx)->config.retention;
+  PruneRequest request;
+  request.defaults = rc.policy;
+  request.limit = rc.batch;
+  request.dry_run = args.dry_run;
+  std::map<std::string, std::int64_t> by_job;
+  std::int64_t total = 0;
+  for (int batch = 0; batch < 100000000; ++batch) {
+    request.now = Clock::Real()->Now();
+    auto r = store->PruneRuns(request);
+    if (!r.ok()) return Fail(r.status().WithContext("pruning run history"));
+    total += r->runs;
+    for (const auto& [job, n] : r->by_job) by_job[job] += n;
+    if (!r->resume_after) break;
+    request.after_job_id = *r->resume_after;
+  }
+  if (args.json) {
+    nlohmann::ordered_json j;
+    j["dry_run"] = args.dry_run;
+    j["runs"] = total;
+    j["jobs"] = nlohmann::ordered_json::array();
+    for (const auto& [job, n] : by_job) j["jobs"].push_back({{"job", job}, {"runs", n}});
+    PrintJson(j);
+    return kExitOk;
+  }
+  const char* verb = args.dry_run ? "would delete" : "deleted";
+  for (const auto& [job, n] : by_job) std::cout << job << ": " << verb << " " << n << " run(s)\n";
+  std::cout << verb << " " << total << " run(s) in all" << (args.dry_run ? " (dry run)" : "")
+            << "\n";
+  return kExitOk;
+}
+
 // The engine's liveness rule (InstanceStateAt), with this config's lease.
 std::string InstanceState(const InstanceInfo& i, Instant now, Duration lease) {
   return std::string(InstanceStateName(InstanceStateAt(i, now, lease)));
@@ -269,7 +310,7 @@ void AddRunIdArgument(CLI::App* cmd, std::int64_t* id) {
 
 void AddRunCommands(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<RunArgs>();
-  CLI::App* run = app.add_subcommand("run", "inspect and cancel runs");
+  CLI::App* run = app.add_subcommand("run", "inspect, cancel and prune runs");
   run->require_subcommand(1);
 
   CLI::App* list = run->add_subcommand("list", "list runs, newest first");
@@ -292,6 +333,13 @@ void AddRunCommands(CLI::App& app, int* exit_code) {
   CLI::App* cancel = run->add_subcommand("cancel", "cancel a queued run, or stop a running one");
   AddRunIdArgument(cancel, &args->id);
   cancel->callback([args, exit_code] { *exit_code = Cancel(*args); });
+
+  CLI::App* prune = run->add_subcommand(
+      "prune",
+      "delete the run history the [retention] policy lets go, now (a fleet does it "
+      "itself every retention.every)");
+  prune->add_flag("--dry-run", args->dry_run, "say what would be deleted; delete nothing");
+  prune->callback([args, exit_code] { *exit_code = Prune(*args); });
 
   CLI::App* health = app.add_subcommand("health", "is a sked instance serving this store?");
   health->callback([args, exit_code] { *exit_code = Health(*args); });

@@ -18,6 +18,7 @@
 #include "cli/exit_codes.h"
 #include "daemon/job_sync.h"
 #include "daemon/logger.h"
+#include "engine/retention.h"
 #include "notify/channel.h"
 #include "notify/dispatcher.h"
 #include "server/api_server.h"
@@ -160,11 +161,32 @@ int Serve(const ServeArgs& args) {
           }
         });
   }
+  // History retention: one sweep per [retention] every, by whichever
+  // instance of a fleet holds the store's retention lease.
+  std::unique_ptr<RetentionService> retention;
+  const daemon::RetentionConfig& rc = c.config.retention;
+  if (rc.every > Duration(0)) {
+    RetentionOptions r;
+    r.instance_id = engine.instance_id();
+    r.policy = rc.policy;
+    r.every = rc.every;
+    r.batch = rc.batch;
+    r.on_sweep = [&log](const Result<std::int64_t>& deleted, Duration took) {
+      if (!deleted.ok()) {
+        log.Warn("retention sweep failed", {{"error", deleted.status().message()}});
+      } else if (*deleted > 0) {
+        log.Info("retention sweep",
+                 {{"runs_deleted", std::to_string(*deleted)}, {"took", FormatDuration(took)}});
+      }
+    };
+    retention = std::make_unique<RetentionService>(r, c.store.get(), Clock::Real());
+  }
   if (Status s = engine.Start(); !s.ok()) return Fail(s);
   if (dispatcher) dispatcher->Start();
+  if (retention) retention->Start();
   std::unique_ptr<server::ApiServer> api;
   if (!c.config.server.listen.empty()) {
-    server::ServeContext context{&engine, c.store.get(), Clock::Real(), &log, options, &timings,
+    server::ServeContext context{&engine, c.store.get(), Clock::Real(), &log, options, &timings, {},
                                  {}};
     if (dispatcher) {
       context.notify_metrics = [&dispatcher] {
@@ -172,10 +194,17 @@ int Serve(const ServeArgs& args) {
         return server::NotifyMetrics{s.delivered, s.attempts_failed, s.given_up, s.watchdog};
       };
     }
+    if (retention) {
+      context.retention_metrics = [&retention] {
+        const RetentionStats s = retention->Stats();
+        return server::RetentionMetrics{s.sweeps, s.runs_deleted, s.failures, s.last_sweep_at};
+      };
+    }
     api = std::make_unique<server::ApiServer>(c.config.server, context);
     if (Status s = api->Start(); !s.ok()) {
       engine.Stop();
       if (dispatcher) dispatcher->Stop();
+      if (retention) retention->Stop();
       return Fail(s);
     }
     log.Info("api listening", {{"url", api->url()}});
@@ -212,6 +241,7 @@ int Serve(const ServeArgs& args) {
   // After the engine: a delivery in progress finishes; what is still pending
   // stays in the outbox for the next start or another instance.
   if (dispatcher) dispatcher->Stop();
+  if (retention) retention->Stop();
   if (api) api->Stop();
   log.Info("stopped", {{"forced", forced ? "true" : "false"}});
   return forced ? kExitFailure : kExitOk;

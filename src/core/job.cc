@@ -103,6 +103,18 @@ Status ValidateJobSpecShape(const JobSpec& spec) {
   if (spec.priority < -1000 || spec.priority > 1000) {
     return FieldError("priority", "must be -1000 to 1000, got " + std::to_string(spec.priority));
   }
+  const RetentionSpec& keep = spec.retention;
+  if (keep.max_age && *keep.max_age < Duration(0)) {
+    return FieldError("retention.max_age", "is negative (0 keeps runs of any age)");
+  }
+  if (keep.max_runs && (*keep.max_runs < 0 || *keep.max_runs > 100000000)) {
+    return FieldError("retention.max_runs",
+                      "must be 0 (no limit) to 100000000, got " + std::to_string(*keep.max_runs));
+  }
+  if (keep.keep_failures && (*keep.keep_failures < 0 || *keep.keep_failures > 1000000)) {
+    return FieldError("retention.keep_failures",
+                      "must be 0-1000000, got " + std::to_string(*keep.keep_failures));
+  }
   const RetryPolicy& r = spec.retry;
   if (r.max_retries < 0 || r.max_retries > 100) {
     return FieldError("retry.max", "must be 0-100, got " + std::to_string(r.max_retries));

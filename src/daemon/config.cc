@@ -282,6 +282,19 @@ Result<std::vector<std::string>> AsStringList(const Value& v) {
   return out;
 }
 
+// A job's `retention = { max_age = "30d", max_runs = 100, keep_failures = 5 }`.
+Status ParseJobRetention(const std::string& file, const toml::node& node, const std::string& name,
+                         RetentionSpec* keep) {
+  const toml::table* t = node.as_table();
+  if (t == nullptr) return InvalidArgumentError(At(file, node, name).Say("must be a table"));
+  std::map<std::string, Setter> setters = {
+      {"max_age", SKED_SET(keep->max_age, AsDuration(v, Duration(0)))},
+      {"max_runs", SKED_SET(keep->max_runs, AsInt(v, 0, 100000000))},
+      {"keep_failures", SKED_SET(keep->keep_failures, AsInt(v, 0, 1000000))},
+  };
+  return ApplyTable(file, name, *t, setters);
+}
+
 // A job's `notify = { on = [...], channels = [...] }`.
 Status ParseJobNotify(const std::string& file, const toml::node& node, const std::string& name,
                       NotifySpec* notify) {
@@ -517,6 +530,10 @@ Result<JobSpec> ParseJob(const std::string& file, const toml::table& t, size_t i
        [&](const Value& v) {
          return ParseJobNotify(file, *v.node, section + ".notify", &spec.notify);
        }},
+      {"retention",
+       [&](const Value& v) {
+         return ParseJobRetention(file, *v.node, section + ".retention", &spec.retention);
+       }},
   };
   SKED_RETURN_IF_ERROR(ApplyTable(file, section, t, setters));
   const Where where = At(file, t, section);
@@ -690,6 +707,16 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       {"max_backoff", SKED_SET(nc.max_backoff, AsDuration(v, std::chrono::seconds(1)))},
   };
 
+  RetentionConfig& rc = c.retention;
+  std::map<std::string, Setter> retention = {
+      {"max_age", SKED_SET(rc.policy.max_age, AsDuration(v, Duration(0)))},
+      {"max_runs", SKED_SET(rc.policy.max_runs, AsInt(v, 0, 100000000))},
+      {"keep_failures", SKED_SET(rc.policy.keep_failures, AsInt(v, 0, 1000000))},
+      {"max_output", SKED_SET(c.engine.max_output_bytes, AsInt(v, 0, std::int64_t{1} << 30))},
+      {"every", SKED_SET(rc.every, AsDuration(v, Duration(0)))},
+      {"batch", SKED_SET(rc.batch, AsInt(v, 1, 100000))},
+  };
+
   for (auto&& entry : root) {
     // Not a structured binding: clang 14 cannot capture those in lambdas.
     const std::string key(entry.first.str());
@@ -709,6 +736,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       SKED_RETURN_IF_ERROR(section(server));
     } else if (key == "notify") {
       SKED_RETURN_IF_ERROR(section(notify_section));
+    } else if (key == "retention") {
+      SKED_RETURN_IF_ERROR(section(retention));
     } else if (key == "channel") {
       const toml::array* channels = v.as_array();
       if (channels == nullptr || !channels->is_array_of_tables()) {
@@ -744,7 +773,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
     } else {
       return InvalidArgumentError(
           At(name, v, key)
-              .Say("unknown section (known: store, scheduler, log, server, notify, channel, job)"));
+              .Say("unknown section (known: store, scheduler, log, server, notify, channel, "
+                   "retention, job)"));
     }
   }
   // Relative to the config file's folder (the default too, when there is a
@@ -755,6 +785,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
   SKED_RETURN_IF_ERROR(ApplyEnv("log", log, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("server", server, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("notify", notify_section, env));
+  SKED_RETURN_IF_ERROR(ApplyEnv("retention", retention, env));
   // Every channel named (by [notify] or a job) is declared.
   auto declared = [&](const std::string& channel) {
     return std::any_of(nc.channels.begin(), nc.channels.end(),

@@ -21,6 +21,13 @@ namespace sked::daemon {
 enum class LogFormat { kText, kJson };
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
+// [retention]: which run history is deleted, and how often it is looked at.
+struct RetentionConfig {
+  RetentionPolicy policy{std::chrono::hours(24 * 90), 1000, 10};
+  Duration every = std::chrono::minutes(10);  // a sweep starts this often (0: no sweeps)
+  int batch = 500;                            // runs deleted per statement at most
+};
+
 struct Config {
   std::string path;       // the file read ("" when defaults were used)
   std::string store_url;  // relative sqlite paths already resolved
@@ -31,6 +38,7 @@ struct Config {
   LogFormat log_format = LogFormat::kText;
   server::ServerOptions server;  // [server]: the REST API (off unless listen is set)
   notify::NotifyConfig notify;   // [notify] and [[channel]]
+  RetentionConfig retention;     // [retention]; max_output is engine.max_output_bytes
   std::vector<JobSpec> jobs;     // [[job]] tables, in file order
 };
 

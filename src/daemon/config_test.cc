@@ -19,8 +19,11 @@ url = "sqlite://sked.db"          # relative to the config file's folder
 
 [scheduler]
 workers = 8
-min_interval = "1s"               # minimum gap between fires a schedule may have
+min_interval = "1s"               # minimum gap between fires a schedule may have (default 1m)
 shutdown_grace = "5s"
+
+[retention]
+max_age = "30d"                   # run history older than this is deleted (default 90d)
 
 [[job]]
 name = "heartbeat"
@@ -28,6 +31,7 @@ schedule = "* * * * * *"
 timezone = "UTC"
 driver = "shell"
 config = { command = "echo alive" }
+retention = { max_runs = 100 }    # 86,400 runs a day: keep the newest 100 (and 10 failures)
 
 [[job]]
 name = "nightly-report"
@@ -63,6 +67,8 @@ TEST(ConfigTest, TheDocumentedExampleWorksAsWritten) {
   EXPECT_EQ(hb.schedule, "* * * * * *");
   EXPECT_EQ(hb.driver, "shell");
   EXPECT_EQ(nlohmann::json::parse(hb.driver_config), nlohmann::json({{"command", "echo alive"}}));
+  EXPECT_EQ(hb.retention.max_runs, 100);
+  EXPECT_EQ(c->retention.policy.max_age, std::chrono::hours(24 * 30));
   const JobSpec& nr = c->jobs[1];
   EXPECT_EQ(nr.time_zone, "Europe/Berlin");
   EXPECT_EQ(nlohmann::json::parse(nr.driver_config),
@@ -110,8 +116,57 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "sked.toml:2: log.level: must be one of debug, info, warn, error, got 'loud'");
   EXPECT_EQ(Error("[storage]\nurl = \"x\"\n"),
             "sked.toml:1: storage: unknown section (known: store, scheduler, log, server, notify, "
-            "channel, job)");
+            "channel, retention, job)");
   EXPECT_EQ(Error("[scheduler]\nworkers = 8\n[scheduler\n").rfind("sked.toml:3: ", 0), 0u);
+}
+
+TEST(ConfigTest, RetentionHasDefaultsAndEachKeyIsChecked) {
+  auto defaults = Parse("");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->retention.policy.max_age, std::chrono::hours(24 * 90));
+  EXPECT_EQ(defaults->retention.policy.max_runs, 1000);
+  EXPECT_EQ(defaults->retention.policy.keep_failures, 10);
+  EXPECT_EQ(defaults->engine.max_output_bytes, 1 << 20);
+  auto c = Parse(R"([retention]
+max_age = "7d"
+max_runs = 50
+keep_failures = 0
+max_output = 4096
+every = "1m"
+batch = 100
+[[job]]
+name = "audit"
+schedule = "@daily"
+driver = "noop"
+retention = { max_age = "0s", max_runs = 5 }
+)",
+                 {{"SKED_RETENTION_BATCH", "200"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->retention.policy.max_age, std::chrono::hours(24 * 7));
+  EXPECT_EQ(c->retention.policy.max_runs, 50);
+  EXPECT_EQ(c->retention.policy.keep_failures, 0);
+  EXPECT_EQ(c->engine.max_output_bytes, 4096);
+  EXPECT_EQ(c->retention.every, std::chrono::minutes(1));
+  EXPECT_EQ(c->retention.batch, 200) << "the environment overrides the file";
+  ASSERT_EQ(c->jobs.size(), 1u);
+  EXPECT_EQ(c->jobs[0].retention.max_age, Duration(0));
+  EXPECT_EQ(c->jobs[0].retention.max_runs, 5);
+  EXPECT_FALSE(c->jobs[0].retention.keep_failures);
+
+  EXPECT_EQ(Error("[retention]\nmax_runs = -1\n"),
+            "sked.toml:2: retention.max_runs: must be an integer from 0 to 100000000, got -1");
+  EXPECT_EQ(
+      Error("[retention]\nmax_age = \"forever\"\n").rfind("sked.toml:2: retention.max_age: ", 0),
+      0u);
+  EXPECT_EQ(Error("[retention]\nkeep = 3\n").rfind("sked.toml:2: retention.keep: unknown key", 0),
+            0u);
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"@daily\"\ndriver = \"noop\"\n"
+                  "retention = { keep_failures = \"all\" }\n")
+                .rfind("sked.toml:5: job[0].retention.keep_failures: ", 0),
+            0u);
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"@daily\"\ndriver = \"noop\"\n"
+                  "retention = 3\n"),
+            "sked.toml:5: job[0].retention: must be a table");
 }
 
 TEST(ConfigTest, ServerIsOffUnlessListenIsSetAndItsKeysAreChecked) {

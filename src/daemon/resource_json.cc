@@ -113,6 +113,12 @@ nlohmann::ordered_json JobJson(const Job& job) {
   notify["on"] = s.notify.on ? nlohmann::ordered_json(*s.notify.on) : nullptr;
   notify["channels"] = s.notify.channels ? nlohmann::ordered_json(*s.notify.channels) : nullptr;
   j["notify"] = notify;
+  nlohmann::ordered_json keep;
+  keep["max_age"] = OptDuration(s.retention.max_age);
+  keep["max_runs"] = s.retention.max_runs ? nlohmann::ordered_json(*s.retention.max_runs) : nullptr;
+  keep["keep_failures"] =
+      s.retention.keep_failures ? nlohmann::ordered_json(*s.retention.keep_failures) : nullptr;
+  j["retention"] = keep;
   j["source"] = job.source;
   j["runs"] = job.runs;
   j["successes"] = job.successes;
@@ -320,6 +326,37 @@ std::optional<SpecError> ApplyRetry(const Json& body, RetryPolicy* r) {
   return std::nullopt;
 }
 
+// `retention`: {"max_age": "30d" | null, "max_runs": n | null,
+// "keep_failures": n | null}; null takes the [retention] default, a key left
+// out keeps what is set.
+std::optional<SpecError> ApplyRetention(const Json& body, RetentionSpec* keep) {
+  if (!body.is_object()) {
+    return Wrong("retention", "must be an object with max_age, max_runs, keep_failures");
+  }
+  // Bounds as the config file's; the job's validation says the same.
+  for (const auto& [key, v] : body.items()) {
+    const std::string field = "retention." + key;
+    std::optional<SpecError> e;
+    if (key == "max_age") {
+      e = ReadOptional<Duration>(v, field, &keep->max_age, ReadDuration);
+    } else if (key == "max_runs") {
+      e = ReadOptional<int>(
+          v, field, &keep->max_runs, +[](const Json& x, const std::string& f, int* o) {
+            return ReadInt(x, f, 0, 100000000, o);
+          });
+    } else if (key == "keep_failures") {
+      e = ReadOptional<int>(
+          v, field, &keep->keep_failures, +[](const Json& x, const std::string& f, int* o) {
+            return ReadInt(x, f, 0, 1000000, o);
+          });
+    } else {
+      return Wrong(field, "unknown key (known: max_age, max_runs, keep_failures)");
+    }
+    if (e) return e;
+  }
+  return std::nullopt;
+}
+
 // `notify`: {"on": [...] | null, "channels": [...] | null}; a key left out
 // keeps what is set.
 std::optional<SpecError> ApplyNotify(const Json& body, NotifySpec* n) {
@@ -424,6 +461,8 @@ std::optional<SpecError> ApplySpecJson(const Json& body, bool allow_read_only, J
       spec->tags = std::move(tags);
     } else if (key == "notify") {
       e = ApplyNotify(v, &spec->notify);
+    } else if (key == "retention") {
+      e = ApplyRetention(v, &spec->retention);
     } else if (key == "paused") {
       if (!v.is_boolean()) return Wrong(key, "must be true or false");
       spec->paused = v.get<bool>();

@@ -760,6 +760,21 @@ TEST_F(EngineTest, ARunningRunsOutputCanBeWatchedUntilItEnds) {
   EXPECT_EQ(engine_->GetRun(run.id)->output, "hello\n");
 }
 
+// [retention] max_output: the stored output is capped (its tail kept and
+// marked truncated) whatever the driver kept.
+TEST_F(EngineTest, StoredOutputIsCappedToItsTail) {
+  options_.max_output_bytes = 3;
+  StartEngine();
+  Create(Spec("talker", "0 0 1 1 *", "talk", "{}"));
+  sked::Run run = *engine_->TriggerJob("talker");
+  AdvanceTo(kT0 + seconds(1));
+  ASSERT_TRUE(engine_->CancelRun(run.id).ok());
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  sked::Run stored = *engine_->GetRun(run.id);
+  EXPECT_EQ(stored.output, "lo\n");
+  EXPECT_TRUE(stored.output_truncated);
+}
+
 TEST_F(EngineTest, MetricsAreKeptPerJobAndADeletedJobsAreDropped) {
   StartEngine();
   Create(Spec("good", "0 * * * * *", "noop", "{}"));

@@ -189,6 +189,10 @@ void ExecutorPool::Execute(std::int64_t run_id) {
   out.exit_code = result.exit_code;
   out.output = std::move(result.output);
   out.output_truncated = result.output_truncated;
+  if (o.max_output_bytes > 0 && static_cast<std::int64_t>(out.output.size()) > o.max_output_bytes) {
+    out.output.erase(0, out.output.size() - static_cast<std::size_t>(o.max_output_bytes));
+    out.output_truncated = true;
+  }
   out.result = std::move(result.result);
   out.status = result.status == RunStatus::kSucceeded ? RunStatus::kSucceeded : RunStatus::kFailed;
   out.error = std::move(result.error);

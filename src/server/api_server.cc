@@ -145,6 +145,9 @@ std::string FieldOf(const std::string& message) {
                                                              "no_success_for",
                                                              "notify.on",
                                                              "notify.channels",
+                                                             "retention.max_age",
+                                                             "retention.max_runs",
+                                                             "retention.keep_failures",
                                                              "role"};
   const size_t colon = message.find(": ");
   if (colon == std::string::npos) return "";
@@ -840,6 +843,7 @@ Reply ApiServer::Impl::Metrics() {
   if (auto instances = ctx_.store->ListInstances(); instances.ok()) in.instances = *instances;
   if (ctx_.timings != nullptr) in.store_operations = ctx_.timings->Snapshot();
   if (ctx_.notify_metrics) in.notify = ctx_.notify_metrics();
+  if (ctx_.retention_metrics) in.retention = ctx_.retention_metrics();
   OJson checks;
   in.ready = NotReady(&checks).empty();
   Reply r;

@@ -32,6 +32,8 @@ struct ServeContext {
   const class StoreTimings* timings = nullptr;
   // The notification dispatcher's counters (empty: none runs here).
   std::function<NotifyMetrics()> notify_metrics;
+  // The retention service's counters (empty: none runs here).
+  std::function<RetentionMetrics()> retention_metrics;
 };
 
 class ApiServer {

@@ -195,6 +195,25 @@ std::string RenderMetrics(const MetricsInput& in) {
       }
     }
   }
+  if (in.retention) {
+    const RetentionMetrics& r = *in.retention;
+    w.Family("sked_retention_sweeps_total", "counter",
+             "Retention sweeps this instance completed (a fleet sweeps on one instance at a "
+             "time).");
+    w.Sample("sked_retention_sweeps_total", "", Number(r.sweeps));
+    w.Family("sked_retention_runs_deleted_total", "counter",
+             "Settled runs this instance deleted by the retention policy.");
+    w.Sample("sked_retention_runs_deleted_total", "", Number(r.runs_deleted));
+    w.Family("sked_retention_failures_total", "counter",
+             "Retention sweeps cut short by a store error.");
+    w.Sample("sked_retention_failures_total", "", Number(r.failures));
+    if (r.last_sweep_at) {
+      w.Family("sked_retention_last_sweep_timestamp_seconds", "gauge",
+               "When this instance's last retention sweep ended (Unix seconds).");
+      w.Sample("sked_retention_last_sweep_timestamp_seconds", "",
+               Number(Seconds(*r.last_sweep_at)));
+    }
+  }
   return w.Take();
 }
 

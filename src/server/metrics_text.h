@@ -26,6 +26,14 @@ struct NotifyMetrics {
   std::map<std::string, std::int64_t> watchdog;         // watchdog events raised, by event
 };
 
+// What this instance's retention service did since it started.
+struct RetentionMetrics {
+  std::int64_t sweeps = 0;
+  std::int64_t runs_deleted = 0;
+  std::int64_t failures = 0;
+  std::optional<Instant> last_sweep_at;
+};
+
 struct MetricsInput {
   MetricsSnapshot engine;
   std::vector<Job> jobs;      // every job, for the per-job gauges
@@ -36,7 +44,8 @@ struct MetricsInput {
   std::map<std::string, Histogram> store_operations;
   bool ready = false;
   std::string version;
-  std::optional<NotifyMetrics> notify;  // none: no dispatcher runs here
+  std::optional<NotifyMetrics> notify;        // none: no dispatcher runs here
+  std::optional<RetentionMetrics> retention;  // none: no retention service runs here
 };
 
 std::string RenderMetrics(const MetricsInput& in);

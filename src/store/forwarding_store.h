@@ -118,6 +118,14 @@ class ForwardingStore : public Store {
   Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) override {
     return base_->PruneNotifications(finished_before, limit);
   }
+  Result<PruneResult> PruneRuns(const PruneRequest& request) override {
+    return base_->PruneRuns(request);
+  }
+  Result<bool> AcquireLease(std::string_view name, std::string_view holder, Instant now,
+                            Instant until) override {
+    return base_->AcquireLease(name, holder, now, until);
+  }
+
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return base_->SetListener(listener);
   }

@@ -6,12 +6,14 @@
 #define SKED_STORE_STORE_CODEC_H_
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "sked/job.h"
 #include "sked/run.h"
+#include "sked/store.h"
 #include "sked/time.h"
 
 namespace sked::store_internal {
@@ -80,6 +82,48 @@ inline void SetRetryOn(const std::string& on, RetryPolicy* r) {
 // Counted as a failure in a job's counters.
 inline bool IsFailure(RunStatus s) {
   return s == RunStatus::kFailed || s == RunStatus::kTimedOut || s == RunStatus::kAbandoned;
+}
+
+// --- Retention (Store::PruneRuns), the same SQL on both backends ---
+
+// A job's own retention settings over the defaults.
+inline RetentionPolicy EffectiveRetention(const RetentionSpec& own,
+                                          const RetentionPolicy& defaults) {
+  RetentionPolicy p = defaults;
+  if (own.max_age) p.max_age = *own.max_age;
+  if (own.max_runs) p.max_runs = *own.max_runs;
+  if (own.keep_failures) p.keep_failures = *own.keep_failures;
+  return p;
+}
+
+// The runs retention may delete, and the failures it counts.
+constexpr const char* kSettledStatuses =
+    "('succeeded', 'failed', 'timed_out', 'cancelled', 'skipped', 'abandoned')";
+constexpr const char* kFailureStatuses = "('failed', 'timed_out', 'abandoned')";
+
+// The id of a job's n-th newest run among `statuses` (placeholders: `mark`1
+// the job, `mark`2 n - 1), through the runs_by_job index.
+inline std::string NthNewestRunSql(char mark, const char* statuses) {
+  const std::string m(1, mark);
+  return "SELECT id FROM runs WHERE job_id = " + m + "1 AND status IN " + statuses +
+         " ORDER BY id DESC LIMIT 1 OFFSET " + m + "2";
+}
+
+// What a job's retention lets go, as bound to PrunableRunsWhere.
+struct PruneBounds {
+  std::int64_t newest = 0;     // the newest settled run's id: it (and newer) stays
+  std::int64_t count_cut = 0;  // settled runs below this id are past max_runs
+  std::int64_t age_cut = std::numeric_limits<std::int64_t>::min();   // finished before: too old
+  std::int64_t fail_cut = std::numeric_limits<std::int64_t>::max();  // failures from it stay
+};
+
+// The settled runs a job's retention lets go. Placeholders `mark`1-5: the
+// job, then PruneBounds' newest, count_cut, age_cut and fail_cut.
+inline std::string PrunableRunsWhere(char mark) {
+  const std::string m(1, mark);
+  return "job_id = " + m + "1 AND id < " + m + "2 AND status IN " + kSettledStatuses +
+         " AND (id < " + m + "3 OR finished_at < " + m + "4) AND (status NOT IN " +
+         kFailureStatuses + " OR id < " + m + "5)";
 }
 
 }  // namespace sked::store_internal

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 
 #include "sked/store.h"
 #include "store/postgres/pg_client.h"
+#include "testing/run_history.h"
 
 namespace sked {
 namespace {
@@ -1504,6 +1506,147 @@ TEST_P(StoreConformanceTest, PruningDeletesFinishedNotificationsOnly) {
   const std::vector<Notification> left = *store_->ListNotifications({});
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0].status, NotificationStatus::kPending);
+}
+
+using sked::testing::RunIdsOf;
+using sked::testing::WriteSettledRuns;
+
+// Retention deletes a job's settled runs past max_runs, oldest first, but
+// keeps its newest failures, never a queued or running run; a dry run counts
+// the same runs and deletes none.
+TEST_P(StoreConformanceTest, RetentionKeepsTheNewestRunsAndFailuresAndNothingUnsettled) {
+  Job job = Create("busy", std::nullopt);
+  using S = RunStatus;
+  const std::vector<std::int64_t> ids =
+      WriteSettledRuns(store_.get(), job,
+                       {S::kSucceeded, S::kFailed, S::kSucceeded, S::kTimedOut, S::kSucceeded,
+                        S::kCancelled, S::kSucceeded, S::kCancelled, S::kSucceeded, S::kSucceeded},
+                       kT0);
+  ASSERT_EQ(ids.size(), 10u);
+  // A running run and a queued run, older by fire than every settled one.
+  NewRun old;
+  old.scheduled_for = kT0 - seconds(3600);
+  old.not_before = kT0 - seconds(3600);
+  const std::int64_t running = store_->InsertRun(job.id, old, kT0 + seconds(900))->id;
+  ASSERT_EQ(store_->StartQueued("inst-b", kT0 + seconds(900), 1, kT0 + seconds(930))->size(), 1u);
+  old.scheduled_for -= seconds(60);
+  const std::int64_t queued = store_->InsertRun(job.id, old, kT0 + seconds(900))->id;
+
+  PruneRequest request;
+  request.now = kT0 + seconds(1000);
+  request.defaults.max_runs = 3;
+  request.defaults.keep_failures = 1;
+  request.dry_run = true;
+  PruneResult dry = *store_->PruneRuns(request);
+  EXPECT_EQ(dry.runs, 6);
+  ASSERT_EQ(dry.by_job.size(), 1u);
+  EXPECT_EQ(dry.by_job[0], (std::pair<std::string, std::int64_t>{"busy", 6}));
+  EXPECT_FALSE(dry.resume_after) << "one job: the sweep is done";
+  EXPECT_EQ(RunIdsOf(store_.get(), job).size(), 12u) << "a dry run deleted something";
+
+  request.dry_run = false;
+  EXPECT_EQ(store_->PruneRuns(request)->runs, 6);
+  // Kept: the newest three settled, the newest failure (timed out), the
+  // running and the queued run.
+  std::vector<std::int64_t> kept = {ids[3], ids[7], ids[8], ids[9], running, queued};
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(RunIdsOf(store_.get(), job), kept);
+  EXPECT_EQ(store_->PruneRuns(request)->runs, 0) << "a second sweep found more";
+  EXPECT_EQ(store_->GetJob(job.id)->runs, 10) << "the job's counters are its whole life";
+}
+
+// max_age deletes what finished before the cut, but never a job's newest
+// settled run; a job's own settings override the defaults, field by field.
+TEST_P(StoreConformanceTest, RetentionByAgeAndAJobsOwnSettings) {
+  using S = RunStatus;
+  Job aged = Create("aged", std::nullopt);
+  Job own = NewJob("own", std::nullopt);
+  own.spec.retention.max_age = std::chrono::hours(24 * 365);
+  own.spec.retention.max_runs = 2;
+  own = *store_->CreateJob(own);
+  EXPECT_EQ(own.spec.retention.max_runs, 2) << "retention settings were not stored";
+  EXPECT_EQ(store_->GetJob(own.id)->spec.retention.max_age, std::chrono::hours(24 * 365));
+  EXPECT_FALSE(store_->GetJob(own.id)->spec.retention.keep_failures);
+  Job unlimited = NewJob("unlimited", std::nullopt);
+  unlimited.spec.retention.max_age = Duration(0);
+  unlimited = *store_->CreateJob(unlimited);
+
+  std::vector<std::int64_t> a =
+      WriteSettledRuns(store_.get(), aged, {S::kSucceeded, S::kFailed, S::kSucceeded}, kT0);
+  std::vector<std::int64_t> o = WriteSettledRuns(
+      store_.get(), own, {S::kSucceeded, S::kSucceeded, S::kSucceeded, S::kFailed}, kT0);
+  std::vector<std::int64_t> u =
+      WriteSettledRuns(store_.get(), unlimited, {S::kSucceeded, S::kSucceeded}, kT0);
+
+  PruneRequest request;
+  request.now = kT0 + std::chrono::hours(48);
+  request.defaults.max_age = std::chrono::hours(24);
+  PruneResult result = *store_->PruneRuns(request);
+  EXPECT_EQ(result.runs, 4);
+  EXPECT_EQ(RunIdsOf(store_.get(), aged), std::vector<std::int64_t>{a[2]})
+      << "newest settled stays";
+  EXPECT_EQ(RunIdsOf(store_.get(), own), (std::vector<std::int64_t>{o[2], o[3]}));
+  EXPECT_EQ(RunIdsOf(store_.get(), unlimited), u);
+  // Cut exactly at a finish: finished at the cut is kept.
+  Job edge = Create("edge", std::nullopt);
+  std::vector<std::int64_t> e =
+      WriteSettledRuns(store_.get(), edge, {S::kSucceeded, S::kSucceeded}, kT0);
+  request.now = kT0 + seconds(1) + std::chrono::hours(24);
+  (void)store_->PruneRuns(request);
+  EXPECT_EQ(RunIdsOf(store_.get(), edge), e);
+}
+
+// A sweep goes job by job in batches: at most `limit` runs per call, and a
+// job cut short by the limit is where the next batch starts.
+TEST_P(StoreConformanceTest, RetentionGoesInBoundedBatches) {
+  using S = RunStatus;
+  Job first = Create("first", std::nullopt);
+  Job second = Create("second", std::nullopt);
+  (void)WriteSettledRuns(store_.get(), first, std::vector<S>(5, S::kSucceeded), kT0);
+  (void)WriteSettledRuns(store_.get(), second, std::vector<S>(4, S::kSucceeded), kT0);
+  PruneRequest request;
+  request.now = kT0 + std::chrono::hours(1);
+  request.defaults.max_runs = 1;
+  request.limit = 3;
+  request.max_jobs = 1;
+  PruneResult r = *store_->PruneRuns(request);
+  EXPECT_EQ(r.runs, 3);
+  ASSERT_TRUE(r.resume_after);
+  EXPECT_EQ(*r.resume_after, first.id - 1) << "the limit cut the first job short";
+  request.after_job_id = *r.resume_after;
+  r = *store_->PruneRuns(request);
+  EXPECT_EQ(r.runs, 1);
+  ASSERT_TRUE(r.resume_after);
+  EXPECT_EQ(*r.resume_after, first.id);
+  request.after_job_id = *r.resume_after;
+  r = *store_->PruneRuns(request);
+  EXPECT_EQ(r.runs, 3);
+  ASSERT_TRUE(r.resume_after);
+  EXPECT_EQ(*r.resume_after, second.id - 1) << "the limit reached: the job is looked at again";
+  request.after_job_id = *r.resume_after;
+  r = *store_->PruneRuns(request);
+  EXPECT_EQ(r.runs, 0);
+  ASSERT_TRUE(r.resume_after);
+  request.after_job_id = *r.resume_after;
+  r = *store_->PruneRuns(request);
+  EXPECT_EQ(r.runs, 0);
+  EXPECT_FALSE(r.resume_after) << "past the last job";
+  EXPECT_EQ(RunIdsOf(store_.get(), first).size(), 1u);
+  EXPECT_EQ(RunIdsOf(store_.get(), second).size(), 1u);
+  request.limit = 0;
+  EXPECT_EQ(store_->PruneRuns(request).status().code(), StatusCode::kInvalidArgument);
+}
+
+// A lease is held by one holder until it runs out; its holder renews it.
+TEST_P(StoreConformanceTest, ALeaseHasOneHolderUntilItRunsOut) {
+  EXPECT_TRUE(*store_->AcquireLease("retention", "a", kT0, kT0 + seconds(60)));
+  EXPECT_FALSE(*store_->AcquireLease("retention", "b", kT0 + seconds(30), kT0 + seconds(90)));
+  EXPECT_TRUE(*store_->AcquireLease("other", "b", kT0, kT0 + seconds(60))) << "leases are by name";
+  EXPECT_TRUE(*store_->AcquireLease("retention", "a", kT0 + seconds(50), kT0 + seconds(110)));
+  EXPECT_FALSE(*store_->AcquireLease("retention", "b", kT0 + seconds(100), kT0 + seconds(160)))
+      << "the renewal did not hold";
+  EXPECT_TRUE(*store_->AcquireLease("retention", "b", kT0 + seconds(110), kT0 + seconds(170)));
+  EXPECT_FALSE(*store_->AcquireLease("retention", "a", kT0 + seconds(120), kT0 + seconds(180)));
 }
 
 INSTANTIATE_TEST_SUITE_P(

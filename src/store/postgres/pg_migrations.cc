@@ -198,6 +198,20 @@ CREATE INDEX notifications_finished ON notifications (finished_at) WHERE status 
 CREATE INDEX notifications_recent ON notifications (job_id, event, channel, created_at);
 CREATE INDEX notifications_by_run ON notifications (run_id) WHERE run_id IS NOT NULL;
 )sql"},
+      {7, "history retention: a job's own settings; fleet-wide leases", R"sql(
+-- NULL: the [retention] default applies (microseconds; counts).
+ALTER TABLE jobs ADD COLUMN keep_age_us BIGINT;
+ALTER TABLE jobs ADD COLUMN keep_runs INTEGER;
+ALTER TABLE jobs ADD COLUMN keep_failures INTEGER;
+
+-- A chore one instance of a fleet does at a time (retention): whoever holds
+-- the row's unexpired lease.
+CREATE TABLE leases (
+  name       TEXT PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+)sql"},
   };
   return migrations;
 }

@@ -23,6 +23,7 @@
 #include "core/run_policy.h"
 #include "store/postgres/pg_client.h"
 #include "store/postgres/pg_migrations.h"
+#include "store/retention_sweep.h"
 #include "store/store_codec.h"
 
 namespace sked {
@@ -60,7 +61,8 @@ constexpr const char* kJobColumns =
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
     "j.created_at, j.updated_at, j.state_reason, s.last_success_at, j.notify_on, "
-    "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us";
+    "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us, "
+    "j.keep_age_us, j.keep_runs, j.keep_failures";
 // A job row with its counters (kept apart: settling a run never locks the
 // job's row, which claims lock).
 constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
@@ -112,10 +114,13 @@ Job ReadJob(const Rows& s, int row) {
   spec.late_after = OptDuration(s, row, 38);
   spec.expected_duration = OptDuration(s, row, 39);
   spec.no_success_for = OptDuration(s, row, 40);
+  spec.retention.max_age = OptDuration(s, row, 41);
+  if (!s.IsNull(row, 42)) spec.retention.max_runs = static_cast<int>(s.Int(row, 42));
+  if (!s.IsNull(row, 43)) spec.retention.keep_failures = static_cast<int>(s.Int(row, 43));
   return j;
 }
 
-// The written job fields as parameters $1-$33, in the order the INSERT names them.
+// The written job fields as parameters $1-$36, in the order the INSERT names them.
 Params JobSpecParams(const Job& j) {
   const JobSpec& spec = j.spec;
   Params p;
@@ -151,7 +156,10 @@ Params JobSpecParams(const Job& j) {
       .Add(JoinNotifyList(spec.notify.channels))
       .Add(OptUs(spec.late_after))
       .Add(OptUs(spec.expected_duration))
-      .Add(OptUs(spec.no_success_for));
+      .Add(OptUs(spec.no_success_for))
+      .Add(OptUs(spec.retention.max_age))
+      .Add(spec.retention.max_runs)
+      .Add(spec.retention.keep_failures);
   return p;
 }
 
@@ -412,6 +420,9 @@ class PostgresStore final : public Store {
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
   Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override;
   Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) override;
+  Result<PruneResult> PruneRuns(const PruneRequest& request) override;
+  Result<bool> AcquireLease(std::string_view name, std::string_view holder, Instant now,
+                            Instant until) override;
 
   bool SetListener(const std::function<void(StoreEvent)>& listener) override {
     return listener_.Set(listener);
@@ -557,10 +568,10 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
                     "retry_max, retry_backoff_us, retry_multiplier, retry_max_backoff_us, "
                     "retry_jitter, retry_on, tags, source, next_run_at, updated_at, state_reason, "
                     "notify_on, notify_channels, late_after_us, expected_duration_us, "
-                    "no_success_for_us, created_at) "
+                    "no_success_for_us, keep_age_us, keep_runs, keep_failures, created_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
                     "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, "
-                    "$31, $32, $33, $34) "
+                    "$31, $32, $33, $34, $35, $36, $37) "
                     "RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
@@ -593,7 +604,8 @@ Result<Job> PostgresStore::UpdateJob(const Job& job) {
                     "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
                     "$27, state_reason = $28, notify_on = $29, notify_channels = $30, "
                     "late_after_us = $31, expected_duration_us = $32, no_success_for_us = $33, "
-                    "version = version + 1 WHERE id = $34 AND version = $35 RETURNING id"),
+                    "keep_age_us = $34, keep_runs = $35, keep_failures = $36, "
+                    "version = version + 1 WHERE id = $37 AND version = $38 RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -1906,6 +1918,81 @@ Result<std::int64_t> PostgresStore::PruneNotifications(Instant finished_before, 
                         "FOR UPDATE SKIP LOCKED) RETURNING id",
                         Params().Add(Us(finished_before)).Add(limit)));
     return static_cast<std::int64_t>(r.size());
+  });
+}
+
+Result<PruneResult> PostgresStore::PruneRuns(const PruneRequest& request) {
+  // Each statement is its own transaction on a pooled connection. A delete
+  // locks only the settled runs it deletes, which no claim, start or settle
+  // touches again.
+  struct Backend {
+    PostgresStore* store;
+    Result<std::vector<store_internal::PruneJob>> PruneJobs(std::int64_t after_id, int limit) {
+      return store->With([&](Connection* c) -> Result<std::vector<store_internal::PruneJob>> {
+        SKED_ASSIGN_OR_RETURN(
+            Rows r, c->Exec("SELECT id, name, keep_age_us, keep_runs, keep_failures FROM jobs "
+                            "WHERE id > $1 ORDER BY id LIMIT $2",
+                            Params().Add(after_id).Add(limit)));
+        std::vector<store_internal::PruneJob> jobs;
+        jobs.reserve(r.size());
+        for (int i = 0; i < r.size(); ++i) {
+          store_internal::PruneJob j;
+          j.id = r.Int(i, 0);
+          j.name = r.Text(i, 1);
+          j.retention.max_age = OptDuration(r, i, 2);
+          if (!r.IsNull(i, 3)) j.retention.max_runs = static_cast<int>(r.Int(i, 3));
+          if (!r.IsNull(i, 4)) j.retention.keep_failures = static_cast<int>(r.Int(i, 4));
+          jobs.push_back(std::move(j));
+        }
+        return jobs;
+      });
+    }
+    Result<std::optional<std::int64_t>> NthNewestRun(std::int64_t job, int n, bool failures) {
+      static const std::string kSettled =
+          store_internal::NthNewestRunSql('$', store_internal::kSettledStatuses);
+      static const std::string kFailures =
+          store_internal::NthNewestRunSql('$', store_internal::kFailureStatuses);
+      return store->With([&](Connection* c) -> Result<std::optional<std::int64_t>> {
+        SKED_ASSIGN_OR_RETURN(
+            Rows r, c->Exec(failures ? kFailures : kSettled, Params().Add(job).Add(n - 1)));
+        if (r.empty()) return std::optional<std::int64_t>();
+        return std::optional<std::int64_t>(r.Int(0, 0));
+      });
+    }
+    Result<std::int64_t> PruneJobRuns(std::int64_t job, const store_internal::PruneBounds& b,
+                                      int limit) {
+      static const std::string kWhere = store_internal::PrunableRunsWhere('$');
+      static const std::string kCount = "SELECT count(*) FROM runs WHERE " + kWhere;
+      static const std::string kDelete =
+          "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE " + kWhere +
+          " ORDER BY id LIMIT $6)";
+      return store->With([&](Connection* c) -> Result<std::int64_t> {
+        Params p;
+        p.Add(job).Add(b.newest).Add(b.count_cut).Add(b.age_cut).Add(b.fail_cut);
+        if (limit < 0) {
+          SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(kCount, p));
+          return r.Int(0, 0);
+        }
+        p.Add(limit);
+        SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(kDelete, p));
+        return r.affected();
+      });
+    }
+  };
+  Backend backend{this};
+  return store_internal::SweepRetention(backend, request);
+}
+
+Result<bool> PostgresStore::AcquireLease(std::string_view name, std::string_view holder,
+                                         Instant now, Instant until) {
+  return With([&](Connection* c) -> Result<bool> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec("INSERT INTO leases AS l (name, holder, expires_at) VALUES ($1, $2, $4) "
+                        "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = "
+                        "excluded.expires_at WHERE l.holder = excluded.holder OR "
+                        "l.expires_at <= $3 RETURNING holder",
+                        Params().Add(name).Add(holder).Add(Us(now)).Add(Us(until))));
+    return !r.empty();
   });
 }
 

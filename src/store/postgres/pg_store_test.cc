@@ -14,8 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include "engine/retention.h"
 #include "sked/store.h"
 #include "store/postgres/pg_client.h"
+#include "testing/run_history.h"
+#include "testing/simulated_clock.h"
 
 namespace sked {
 namespace {
@@ -211,6 +214,59 @@ TEST_F(PostgresStoreTest, AStalledTransactionIsEndedAndReleasesItsLocks) {
     return plan;
   });
   EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
+}
+
+// Two instances, each on its own connections, sweep at the same moment while
+// one of them also runs and claims: one sweeps (the lease), the runs past the
+// policy go once, and a running run and a queued run stay.
+TEST_F(PostgresStoreTest, AFleetOfTwoSweepsRetentionOnceAndNeverTouchesLiveRuns) {
+  std::unique_ptr<Store> a = Open(), b = Open();
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Migrate().ok());
+  std::vector<Job> jobs;
+  for (int i = 0; i < 6; ++i) {
+    Job j = NewJob("job-" + std::to_string(i));
+    j.next_run_at.reset();
+    jobs.push_back(*a->CreateJob(j));
+    (void)testing::WriteSettledRuns(a.get(), jobs.back(),
+                                    std::vector<RunStatus>(8, RunStatus::kSucceeded), kT0);
+  }
+  // A live run of job-0: started long ago (older than every settled run), and
+  // another still queued.
+  NewRun live;
+  live.scheduled_for = live.not_before = kT0 - seconds(86400);
+  ASSERT_TRUE(b->InsertRun(jobs[0].id, live, kT0).ok());
+  ASSERT_EQ(b->StartQueued("b", kT0, 1, kT0 + std::chrono::hours(24))->size(), 1u);
+  live.scheduled_for -= seconds(60);
+  ASSERT_TRUE(b->InsertRun(jobs[0].id, live, kT0).ok());
+
+  testing::SimulatedClock clock(kT0 + std::chrono::hours(1));
+  RetentionOptions options;
+  options.policy.max_runs = 3;
+  options.batch = 4;
+  options.jobs_per_batch = 2;
+  options.pause = Duration(0);
+  options.instance_id = "a";
+  RetentionService sa(options, a.get(), &clock);
+  options.instance_id = "b";
+  RetentionService sb(options, b.get(), &clock);
+  Result<std::optional<std::int64_t>> ra = std::optional<std::int64_t>(), rb = ra;
+  std::thread ta([&] { ra = sa.SweepOnce(); });
+  std::thread tb([&] { rb = sb.SweepOnce(); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(ra.ok() && rb.ok());
+  EXPECT_NE(ra->has_value(), rb->has_value()) << "both or neither swept";
+  EXPECT_EQ(ra->value_or(0) + rb->value_or(0), 6 * 5);
+  for (const Job& j : jobs) {
+    EXPECT_EQ(testing::RunIdsOf(a.get(), j).size(), j.id == jobs[0].id ? 5u : 3u) << j.spec.name;
+  }
+  RunFilter running;
+  running.status = RunStatus::kRunning;
+  EXPECT_EQ(a->ListRuns(running)->size(), 1u);
+  RunFilter queued;
+  queued.status = RunStatus::kQueued;
+  EXPECT_EQ(a->ListRuns(queued)->size(), 1u);
 }
 
 TEST_F(PostgresStoreTest, OutputThatIsNotUtf8IsStoredWithReplacementCharacters) {

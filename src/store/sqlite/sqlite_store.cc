@@ -12,6 +12,7 @@
 
 #include "core/notify_policy.h"
 #include "core/run_policy.h"
+#include "store/retention_sweep.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store_codec.h"
@@ -39,6 +40,9 @@ std::optional<Instant> OptInstant(const Stmt& s, int col) {
 std::optional<std::string> OptText(const Stmt& s, int col) {
   return s.IsNull(col) ? std::nullopt : std::optional<std::string>(s.Text(col));
 }
+std::optional<int> OptSmallInt(const Stmt& s, int col) {
+  return s.IsNull(col) ? std::nullopt : std::optional<int>(static_cast<int>(s.Int(col)));
+}
 std::optional<Duration> OptDuration(const Stmt& s, int col) {
   return s.IsNull(col) ? std::nullopt : std::optional<Duration>(Duration(s.Int(col)));
 }
@@ -50,8 +54,9 @@ constexpr const char* kJobColumns =
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
     "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
     "j.created_at, j.updated_at, j.state_reason, j.last_success_at, j.notify_on, "
-    "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us";
-constexpr int kJobColumnCount = 41;
+    "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us, "
+    "j.keep_age_us, j.keep_runs, j.keep_failures";
+constexpr int kJobColumnCount = 44;
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -98,10 +103,13 @@ Job ReadJob(const Stmt& s) {
   spec.late_after = OptDuration(s, 38);
   spec.expected_duration = OptDuration(s, 39);
   spec.no_success_for = OptDuration(s, 40);
+  spec.retention.max_age = OptDuration(s, 41);
+  spec.retention.max_runs = OptSmallInt(s, 42);
+  spec.retention.keep_failures = OptSmallInt(s, 43);
   return j;
 }
 
-// Binds the written job fields as parameters 1-33, in the order the INSERT names them.
+// Binds the written job fields as parameters 1-36, in the order the INSERT names them.
 void BindJobSpec(Stmt* s, const Job& j) {
   const JobSpec& spec = j.spec;
   s->Bind(1, spec.name)
@@ -136,7 +144,10 @@ void BindJobSpec(Stmt* s, const Job& j) {
       .Bind(30, JoinNotifyList(spec.notify.channels))
       .Bind(31, OptUs(spec.late_after))
       .Bind(32, OptUs(spec.expected_duration))
-      .Bind(33, OptUs(spec.no_success_for));
+      .Bind(33, OptUs(spec.no_success_for))
+      .Bind(34, OptUs(spec.retention.max_age))
+      .Bind(35, spec.retention.max_runs)
+      .Bind(36, spec.retention.keep_failures);
 }
 
 constexpr const char* kRunColumns =
@@ -246,6 +257,9 @@ class SqliteStore final : public Store {
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
   Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override;
   Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) override;
+  Result<PruneResult> PruneRuns(const PruneRequest& request) override;
+  Result<bool> AcquireLease(std::string_view name, std::string_view holder, Instant now,
+                            Instant until) override;
 
  private:
   // Serializes use of the connection; every statement is reset when the
@@ -370,11 +384,12 @@ Result<Job> SqliteStore::CreateJob(const Job& job) {
           "catchup_window_us, starting_deadline_us, timeout_us, priority, retry_max, "
           "retry_backoff_us, retry_multiplier, retry_max_backoff_us, retry_jitter, retry_on, "
           "tags, source, next_run_at, updated_at, state_reason, notify_on, notify_channels, "
-          "late_after_us, expected_duration_us, no_success_for_us, created_at, version, runs, "
-          "successes, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
+          "late_after_us, expected_duration_us, no_success_for_us, keep_age_us, keep_runs, "
+          "keep_failures, created_at, version, runs, successes, failures) VALUES (?, ?, ?, ?, ?, "
+          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?, ?, 1, 0, 0, 0)"));
   BindJobSpec(s, job);
-  s->Bind(34, Us(job.created_at));
+  s->Bind(37, Us(job.created_at));
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -398,10 +413,10 @@ Result<Job> SqliteStore::UpdateJob(const Job& job) {
           "retry_backoff_us = ?, retry_multiplier = ?, retry_max_backoff_us = ?, "
           "retry_jitter = ?, retry_on = ?, tags = ?, source = ?, next_run_at = ?, "
           "updated_at = ?, state_reason = ?, notify_on = ?, notify_channels = ?, "
-          "late_after_us = ?, expected_duration_us = ?, no_success_for_us = ?, "
-          "version = version + 1 WHERE id = ? AND version = ?"));
+          "late_after_us = ?, expected_duration_us = ?, no_success_for_us = ?, keep_age_us = ?, "
+          "keep_runs = ?, keep_failures = ?, version = version + 1 WHERE id = ? AND version = ?"));
   BindJobSpec(s, job);
-  s->Bind(34, job.id).Bind(35, job.version);
+  s->Bind(37, job.id).Bind(38, job.version);
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -1396,6 +1411,78 @@ Result<std::int64_t> SqliteStore::PruneNotifications(Instant finished_before, in
                     "status <> 'pending' AND finished_at < ? ORDER BY finished_at LIMIT ?)"));
   SKED_RETURN_IF_ERROR(s->Bind(1, Us(finished_before)).Bind(2, limit).Run());
   return static_cast<std::int64_t>(db_->Changes());
+}
+
+Result<PruneResult> SqliteStore::PruneRuns(const PruneRequest& request) {
+  // Each statement takes the connection on its own, so the engine's claims and
+  // settles get it between them: a batch never holds it for long.
+  struct Backend {
+    SqliteStore* store;
+    Result<std::vector<store_internal::PruneJob>> PruneJobs(std::int64_t after_id, int limit) {
+      Op op(store);
+      SKED_ASSIGN_OR_RETURN(Stmt * s, store->Sql("SELECT id, name, keep_age_us, keep_runs, "
+                                                 "keep_failures FROM jobs WHERE id > ? ORDER BY "
+                                                 "id LIMIT ?"));
+      s->Bind(1, after_id).Bind(2, limit);
+      std::vector<store_internal::PruneJob> jobs;
+      while (s->Step()) {
+        store_internal::PruneJob j;
+        j.id = s->Int(0);
+        j.name = s->Text(1);
+        j.retention.max_age = OptDuration(*s, 2);
+        j.retention.max_runs = OptSmallInt(*s, 3);
+        j.retention.keep_failures = OptSmallInt(*s, 4);
+        jobs.push_back(std::move(j));
+      }
+      SKED_RETURN_IF_ERROR(s->status());
+      return jobs;
+    }
+    Result<std::optional<std::int64_t>> NthNewestRun(std::int64_t job, int n, bool failures) {
+      static const std::string kSettled =
+          store_internal::NthNewestRunSql('?', store_internal::kSettledStatuses);
+      static const std::string kFailures =
+          store_internal::NthNewestRunSql('?', store_internal::kFailureStatuses);
+      Op op(store);
+      SKED_ASSIGN_OR_RETURN(Stmt * s, store->Sql(failures ? kFailures : kSettled));
+      s->Bind(1, job).Bind(2, n - 1);
+      if (!s->Step()) {
+        SKED_RETURN_IF_ERROR(s->status());
+        return std::optional<std::int64_t>();
+      }
+      return std::optional<std::int64_t>(s->Int(0));
+    }
+    Result<std::int64_t> PruneJobRuns(std::int64_t job, const store_internal::PruneBounds& b,
+                                      int limit) {
+      static const std::string kWhere = store_internal::PrunableRunsWhere('?');
+      static const std::string kCount = "SELECT count(*) FROM runs WHERE " + kWhere;
+      static const std::string kDelete =
+          "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE " + kWhere +
+          " ORDER BY id LIMIT ?6)";
+      Op op(store);
+      SKED_ASSIGN_OR_RETURN(Stmt * s, store->Sql(limit < 0 ? kCount : kDelete));
+      s->Bind(1, job).Bind(2, b.newest).Bind(3, b.count_cut).Bind(4, b.age_cut).Bind(5, b.fail_cut);
+      if (limit < 0) {
+        if (!s->Step()) return s->status();
+        return s->Int(0);
+      }
+      SKED_RETURN_IF_ERROR(s->Bind(6, limit).Run());
+      return static_cast<std::int64_t>(store->db_->Changes());
+    }
+  };
+  Backend backend{this};
+  return store_internal::SweepRetention(backend, request);
+}
+
+Result<bool> SqliteStore::AcquireLease(std::string_view name, std::string_view holder, Instant now,
+                                       Instant until) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * s, Sql("INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?4) "
+                    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = "
+                    "excluded.expires_at WHERE leases.holder = excluded.holder OR "
+                    "leases.expires_at <= ?3"));
+  SKED_RETURN_IF_ERROR(s->Bind(1, name).Bind(2, holder).Bind(3, Us(now)).Bind(4, Us(until)).Run());
+  return db_->Changes() > 0;
 }
 
 Result<std::vector<Notification>> SqliteStore::RaiseWatchdogEvents(Instant now) {

@@ -1,0 +1,259 @@
+// Retention under load: J jobs fire every second (noop driver) on one engine
+// while a retention sweep deletes N old settled runs (N / J per job, finished
+// 100 days ago). Reports the fire lag (start - scheduled_for: p50, p99, max)
+// over a window before the sweep and while it runs, the sweep's duration and
+// its runs deleted per second. SQLite by default (a fresh file); --url
+// postgresql://... runs it on PostgreSQL (in a fresh schema,
+// sked_retention_bench).
+//
+//   sked_retention_bench [--jobs J] [--old-runs N] [--before S] [--batch B]
+//                        [--workers W] [--db PATH] [--url URL]
+//
+// docs/performance.md lists the commands and figures.
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/retention.h"
+#include "sked/clock.h"
+#include "sked/driver.h"
+#include "sked/engine.h"
+#include "sked/store.h"
+#include "store/postgres/pg_client.h"
+
+namespace {
+
+struct Args {
+  int jobs = 1000;
+  long old_runs = 1000000;
+  int before = 10;  // seconds of firing measured before the sweep starts
+  int batch = 500;
+  int workers = 8;
+  std::string db = "/tmp/sked-retention-bench.db";
+  std::string url;
+};
+
+constexpr const char* kSchema = "sked_retention_bench";
+
+bool IsPostgres(const std::string& url) { return url.rfind("postgres", 0) == 0; }
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
+  return v[i];
+}
+
+// Fire lags of scheduled runs, in the phase they started in.
+class LagRecorder final : public sked::RunObserver {
+ public:
+  void OnRunStarted(const sked::Run& run) override {
+    if (run.trigger != sked::RunTrigger::kSchedule || !run.started_at) return;
+    const double ms =
+        std::chrono::duration<double, std::milli>(*run.started_at - run.scheduled_for).count();
+    std::lock_guard<std::mutex> l(mu_);
+    lags_[phase_].push_back(ms);
+  }
+  void OnRunFinished(const sked::Run&, const sked::RunOutcome&) override {}
+  void OnStoreError(const sked::Status& s) override {
+    std::fprintf(stderr, "store error: %s\n", s.ToString().c_str());
+  }
+  void SetPhase(int phase) {
+    std::lock_guard<std::mutex> l(mu_);
+    phase_ = phase;
+  }
+  std::vector<double> Lags(int phase) {
+    std::lock_guard<std::mutex> l(mu_);
+    return lags_[phase];
+  }
+
+ private:
+  std::mutex mu_;
+  int phase_ = 0;  // 0: warm-up, 1: before the sweep, 2: during it, 3: after
+  std::vector<double> lags_[4];
+};
+
+void Report(const char* what, const std::vector<double>& lags) {
+  const double max = lags.empty() ? 0 : *std::max_element(lags.begin(), lags.end());
+  std::printf("%-14s %7zu runs  fire lag p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", what,
+              lags.size(), Percentile(lags, 0.5), Percentile(lags, 0.99), max);
+}
+
+void SleepFor(sked::Clock* clock, sked::Duration d) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unique_lock<std::mutex> lock(mu);
+  clock->AwaitWithDeadline(lock, cv, clock->Now() + d, [] { return false; });
+}
+
+// Writes `per_job` settled runs for each job, finished about 100 days ago,
+// through the store's own claim, start and settle (many runs per
+// transaction).
+bool Seed(sked::Store* store, const std::vector<sked::Job>& jobs, long per_job, sked::Instant now) {
+  const sked::Instant old = now - std::chrono::hours(24 * 100);
+  for (size_t first = 0; first < jobs.size(); first += 10) {
+    const size_t last = std::min(jobs.size(), first + 10);
+    for (size_t k = first; k < last; ++k) {
+      for (long i = 0; i < per_job; ++i) {
+        sked::NewRun r;
+        r.scheduled_for = r.not_before = old + std::chrono::seconds(i);
+        r.trigger = sked::RunTrigger::kManual;
+        if (!store->InsertRun(jobs[k].id, r, old).ok()) return false;
+      }
+    }
+    for (int round = 0; round < 100000; ++round) {
+      auto started = store->StartQueued("seed", now, 2000, now + std::chrono::hours(1));
+      if (!started.ok()) return false;
+      if (started->empty()) break;
+      std::vector<sked::RunOutcome> outcomes;
+      for (const sked::Run& r : *started) {
+        sked::RunOutcome o;
+        o.run_id = r.id;
+        o.lease_token = r.lease_token;
+        o.finished_at = r.scheduled_for + std::chrono::milliseconds(5);
+        o.output = "ok\n";
+        outcomes.push_back(o);
+      }
+      for (size_t b = 0; b < outcomes.size(); b += 512) {
+        std::vector<sked::RunOutcome> part(
+            outcomes.begin() + static_cast<long>(b),
+            outcomes.begin() + static_cast<long>(std::min(outcomes.size(), b + 512)));
+        if (!store->SettleRuns(part).ok()) return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--jobs")
+      a.jobs = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--old-runs")
+      a.old_runs = std::atol(v.c_str());
+    else if (k == "--before")
+      a.before = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--batch")
+      a.batch = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--workers")
+      a.workers = std::atoi(v.c_str());
+    else if (k == "--db")
+      a.db = v;
+    else if (k == "--url")
+      a.url = v;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
+      return 2;
+    }
+  }
+  sked::StoreOptions store_options;
+  if (a.url.empty()) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(a.db + suffix);
+    a.url = "sqlite://" + a.db;
+  } else if (IsPostgres(a.url)) {
+    auto c = sked::pg::Connection::Open(a.url, "public");
+    if (!c.ok()) {
+      std::fprintf(stderr, "%s\n", c.status().ToString().c_str());
+      return 1;
+    }
+    (void)(*c)->ExecScript(std::string("DROP SCHEMA IF EXISTS ") + kSchema + " CASCADE");
+    store_options.schema = kSchema;
+    store_options.max_connections = a.workers + 8;
+  }
+  auto store = sked::Store::Open(a.url, store_options);
+  if (!store.ok() || !(*store)->Migrate().ok()) {
+    std::fprintf(stderr, "cannot open %s\n", a.url.c_str());
+    return 1;
+  }
+  sked::Clock* clock = sked::Clock::Real();
+  auto drivers = sked::DriverRegistry::WithBuiltins();
+  LagRecorder lags;
+  sked::EngineOptions options;
+  options.instance_id = "bench";
+  options.workers = a.workers;
+  options.min_interval = std::chrono::seconds(1);
+  options.observer = &lags;
+  sked::Engine engine(options, store->get(), drivers.get(), clock);
+
+  // The jobs, paused while their history is written (so the seed's runs are
+  // the only ones), each allowed as many runs at once as the seed starts.
+  std::vector<sked::Job> jobs;
+  for (int i = 0; i < a.jobs; ++i) {
+    sked::JobSpec spec;
+    spec.name = "bench-" + std::to_string(i);
+    spec.schedule = "* * * * * *";
+    spec.driver = "noop";
+    spec.overlap = sked::OverlapPolicy::kConcurrent;
+    spec.max_concurrent = 1000;
+    spec.paused = true;
+    auto job = engine.CreateJob(spec);
+    if (!job.ok()) {
+      std::fprintf(stderr, "%s\n", job.status().ToString().c_str());
+      return 1;
+    }
+    jobs.push_back(*job);
+  }
+  const long per_job = a.old_runs / a.jobs;
+  const auto t_seed = std::chrono::steady_clock::now();
+  if (!Seed(store->get(), jobs, per_job, clock->Now())) {
+    std::fprintf(stderr, "seeding the old runs failed\n");
+    return 1;
+  }
+  std::printf("seeded %ld old runs (%ld per job) in %.1f s\n", per_job * a.jobs, per_job,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_seed).count());
+  if (IsPostgres(a.url)) {
+    auto c = sked::pg::Connection::Open(a.url, kSchema);
+    if (c.ok()) (void)(*c)->ExecScript("VACUUM ANALYZE jobs, job_stats, runs");
+  }
+  for (const sked::Job& j : jobs) {
+    if (!engine.ResumeJob(j.spec.name).ok()) {
+      std::fprintf(stderr, "cannot resume %s\n", j.spec.name.c_str());
+      return 1;
+    }
+  }
+  if (sked::Status s = engine.Start(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+  SleepFor(clock, std::chrono::seconds(3));  // warm-up
+  lags.SetPhase(1);
+  SleepFor(clock, std::chrono::seconds(a.before));
+  lags.SetPhase(2);
+
+  sked::RetentionOptions r;
+  r.instance_id = "bench";
+  r.policy.max_age = std::chrono::hours(24 * 30);
+  r.batch = a.batch;
+  sked::RetentionService retention(r, store->get(), clock);
+  const auto t_sweep = std::chrono::steady_clock::now();
+  auto deleted = retention.SweepOnce();
+  const double sweep_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_sweep).count();
+  lags.SetPhase(3);
+  engine.Stop();
+  if (!deleted.ok() || !*deleted) {
+    std::fprintf(stderr, "the sweep failed: %s\n",
+                 deleted.ok() ? "lease held" : deleted.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("jobs %d firing every second, workers %d, on %s\n", a.jobs, a.workers,
+              IsPostgres(a.url) ? "PostgreSQL" : "SQLite");
+  std::printf("sweep: deleted %lld runs in %.1f s (%.0f runs/s, batches of %d)\n",
+              static_cast<long long>(**deleted), sweep_s, static_cast<double>(**deleted) / sweep_s,
+              a.batch);
+  Report("before sweep", lags.Lags(1));
+  Report("during sweep", lags.Lags(2));
+  return 0;
+}
