@@ -96,21 +96,27 @@ void SleepFor(sked::Clock* clock, sked::Duration d) {
 
 // Writes `per_job` settled runs for each job, finished about 100 days ago,
 // through the store's own claim, start and settle (many runs per
-// transaction).
-bool Seed(sked::Store* store, const std::vector<sked::Job>& jobs, long per_job, sked::Instant now) {
+// transaction). The claim moves each job's next fire a year on, so that each
+// is claimed once; the caller pauses and resumes the jobs afterwards, which
+// sets their next fire from now.
+bool Seed(sked::Store* store, long per_job, sked::Instant now) {
   const sked::Instant old = now - std::chrono::hours(24 * 100);
-  for (size_t first = 0; first < jobs.size(); first += 10) {
-    const size_t last = std::min(jobs.size(), first + 10);
-    for (size_t k = first; k < last; ++k) {
+  for (int pass = 0; pass < 1000000; ++pass) {
+    sked::ClaimRequest claim{now, now + std::chrono::hours(1), 10, "", now};
+    auto claimed = store->ClaimDue(claim, [&](const sked::DueJob& d) {
+      sked::FirePlan plan;
       for (long i = 0; i < per_job; ++i) {
         sked::NewRun r;
         r.scheduled_for = r.not_before = old + std::chrono::seconds(i);
-        r.trigger = sked::RunTrigger::kManual;
-        if (!store->InsertRun(jobs[k].id, r, old).ok()) return false;
+        plan.runs.push_back(r);
       }
-    }
+      plan.next_run_at = *d.job.next_run_at + std::chrono::hours(24 * 365);
+      return plan;
+    });
+    if (!claimed.ok()) return false;
+    if (claimed->empty()) break;
     for (int round = 0; round < 100000; ++round) {
-      auto started = store->StartQueued("seed", now, 2000, now + std::chrono::hours(1));
+      auto started = store->StartQueued("seed", now, 5000, now + std::chrono::hours(1));
       if (!started.ok()) return false;
       if (started->empty()) break;
       std::vector<sked::RunOutcome> outcomes;
@@ -121,13 +127,12 @@ bool Seed(sked::Store* store, const std::vector<sked::Job>& jobs, long per_job, 
         o.finished_at = r.scheduled_for + std::chrono::milliseconds(5);
         o.output = "ok\n";
         outcomes.push_back(o);
+        if (outcomes.size() == 512) {
+          if (!store->SettleRuns(outcomes).ok()) return false;
+          outcomes.clear();
+        }
       }
-      for (size_t b = 0; b < outcomes.size(); b += 512) {
-        std::vector<sked::RunOutcome> part(
-            outcomes.begin() + static_cast<long>(b),
-            outcomes.begin() + static_cast<long>(std::min(outcomes.size(), b + 512)));
-        if (!store->SettleRuns(part).ok()) return false;
-      }
+      if (!outcomes.empty() && !store->SettleRuns(outcomes).ok()) return false;
     }
   }
   return true;
@@ -187,8 +192,8 @@ int main(int argc, char** argv) {
   options.observer = &lags;
   sked::Engine engine(options, store->get(), drivers.get(), clock);
 
-  // The jobs, paused while their history is written (so the seed's runs are
-  // the only ones), each allowed as many runs at once as the seed starts.
+  // The jobs (the engine is not started yet), each allowed as many runs at
+  // once as the seed starts.
   std::vector<sked::Job> jobs;
   for (int i = 0; i < a.jobs; ++i) {
     sked::JobSpec spec;
@@ -197,7 +202,6 @@ int main(int argc, char** argv) {
     spec.driver = "noop";
     spec.overlap = sked::OverlapPolicy::kConcurrent;
     spec.max_concurrent = 1000;
-    spec.paused = true;
     auto job = engine.CreateJob(spec);
     if (!job.ok()) {
       std::fprintf(stderr, "%s\n", job.status().ToString().c_str());
@@ -207,7 +211,7 @@ int main(int argc, char** argv) {
   }
   const long per_job = a.old_runs / a.jobs;
   const auto t_seed = std::chrono::steady_clock::now();
-  if (!Seed(store->get(), jobs, per_job, clock->Now())) {
+  if (!Seed(store->get(), per_job, clock->Now())) {
     std::fprintf(stderr, "seeding the old runs failed\n");
     return 1;
   }
@@ -218,7 +222,7 @@ int main(int argc, char** argv) {
     if (c.ok()) (void)(*c)->ExecScript("VACUUM ANALYZE jobs, job_stats, runs");
   }
   for (const sked::Job& j : jobs) {
-    if (!engine.ResumeJob(j.spec.name).ok()) {
+    if (!engine.PauseJob(j.spec.name).ok() || !engine.ResumeJob(j.spec.name).ok()) {
       std::fprintf(stderr, "cannot resume %s\n", j.spec.name.c_str());
       return 1;
     }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
+#include "sked/http_driver.h"
 
 namespace sked::cli {
 
@@ -97,6 +98,7 @@ Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck
     }
   }
   ctx->drivers = DriverRegistry::WithBuiltins();
+  if (Status s = ctx->drivers->Register(MakeHttpDriver()); !s.ok()) return s;
   ctx->engine = std::make_unique<Engine>(ctx->config.engine, ctx->store.get(), ctx->drivers.get(),
                                          Clock::Real());
   return ctx;
