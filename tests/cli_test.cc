@@ -5,7 +5,9 @@
 
 #include <array>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -42,6 +44,23 @@ TEST(CliTest, HelpListsCommands) {
   EXPECT_NE(c.out.find("next"), std::string::npos);
   EXPECT_NE(c.out.find("validate"), std::string::npos);
   EXPECT_NE(c.out.find("explain"), std::string::npos);
+}
+
+TEST(CliTest, DriverListNamesEachDriverWithItsSchemaAndNeedsNoStore) {
+  auto r = Sked("driver list --json --config /nonexistent/sked.toml");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  nlohmann::json drivers = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(drivers.is_array()) << r.out;
+  std::vector<std::string> names;
+  for (const nlohmann::json& d : drivers) {
+    names.push_back(d["name"]);
+    EXPECT_FALSE(d["description"].get<std::string>().empty());
+    EXPECT_EQ(d["config_schema"]["type"], "object") << d.dump();
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"http", "noop", "shell", "sleep"}));
+  auto text = Sked("driver list");
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("max_redirects"), std::string::npos) << text.out;
 }
 
 TEST(CliTest, UsageErrorsExit2) {

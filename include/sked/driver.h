@@ -61,6 +61,9 @@ class Driver {
   virtual ~Driver() = default;
   virtual std::string_view name() const = 0;
   virtual std::string_view description() const = 0;
+  // The config's shape as a JSON Schema (draft 2020-12) document, for
+  // `sked driver list`, the API and forms; "{}" says nothing about it.
+  virtual std::string_view config_schema() const { return "{}"; }
   // INVALID_ARGUMENT naming the config key on bad config.
   virtual Status Validate(std::string_view config) const = 0;
   // Runs to completion or until `stop` is requested; then returns promptly

@@ -20,6 +20,8 @@ void AddJobCommands(CLI::App& app, int* exit_code);
 void AddRunCommands(CLI::App& app, int* exit_code);
 // `sked token create|list|revoke`, `sked audit list`.
 void AddTokenCommands(CLI::App& app, int* exit_code);
+// `sked driver list`.
+void AddDriverCommands(CLI::App& app, int* exit_code);
 // `sked import crontab`.
 void AddImportCommands(CLI::App& app, int* exit_code);
 

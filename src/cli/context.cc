@@ -97,11 +97,16 @@ Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck
                                      ": run `sked migrate`");
     }
   }
-  ctx->drivers = DriverRegistry::WithBuiltins();
-  if (Status s = ctx->drivers->Register(MakeHttpDriver()); !s.ok()) return s;
+  ctx->drivers = NewDriverRegistry();
   ctx->engine = std::make_unique<Engine>(ctx->config.engine, ctx->store.get(), ctx->drivers.get(),
                                          Clock::Real());
   return ctx;
+}
+
+std::unique_ptr<DriverRegistry> NewDriverRegistry() {
+  std::unique_ptr<DriverRegistry> drivers = DriverRegistry::WithBuiltins();
+  (void)drivers->Register(MakeHttpDriver());  // a fresh registry: the name is free
+  return drivers;
 }
 
 }  // namespace sked::cli

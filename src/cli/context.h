@@ -56,6 +56,9 @@ enum class SchemaCheck {
 // to do ("run sked migrate").
 Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck check);
 
+// The drivers `sked` runs jobs with: the built-in ones and http.
+std::unique_ptr<DriverRegistry> NewDriverRegistry();
+
 // Prints "sked: <message>" to stderr; returns the exit code for `status`.
 int Fail(const Status& status);
 

@@ -84,6 +84,7 @@ int Main(int argc, char** argv) {
   sked::cli::AddJobCommands(app, &exit_code);
   sked::cli::AddRunCommands(app, &exit_code);
   sked::cli::AddImportCommands(app, &exit_code);
+  sked::cli::AddDriverCommands(app, &exit_code);
   sked::cli::AddTokenCommands(app, &exit_code);
   sked::cli::AddCronCommands(app, &exit_code);
   try {

@@ -240,6 +240,25 @@ class HttpDriver final : public Driver {
   std::string_view description() const override {
     return "one HTTP(S) request; succeeds on an expected status (default 2xx)";
   }
+  std::string_view config_schema() const override {
+    return R"json({"type": "object", "additionalProperties": false, "required": ["url"],
+ "properties": {
+  "url": {"type": "string", "format": "uri", "description": "http:// or https:// with a host"},
+  "method": {"enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+             "default": "GET"},
+  "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+  "body": {"type": "string", "maxLength": 1048576, "description": "not with GET or HEAD"},
+  "expect_status": {"type": "array", "minItems": 1, "default": ["2xx"],
+                    "items": {"anyOf": [{"type": "integer", "minimum": 100, "maximum": 599},
+                                        {"enum": ["1xx", "2xx", "3xx", "4xx", "5xx"]}]}},
+  "timeout": {"type": "string", "default": "30s", "description": "the request's own limit"},
+  "connect_timeout": {"type": "string", "default": "10s"},
+  "verify_tls": {"type": "boolean", "default": true},
+  "ca_file": {"type": "string", "description": "PEM CAs to trust instead of the system's"},
+  "max_redirects": {"type": "integer", "minimum": 0, "maximum": 20, "default": 5},
+  "max_response_bytes": {"type": "integer", "minimum": 0, "maximum": 16777216,
+                         "default": 65536}}})json";
+  }
   Status Validate(std::string_view config) const override {
     return ParseHttpConfig(config).status();
   }

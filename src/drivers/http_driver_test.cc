@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sked/http_driver.h"
 
@@ -250,6 +252,43 @@ TEST(HttpDriverTest, TlsIsVerifiedAgainstTheSystemOrTheGivenCa) {
     EXPECT_EQ(unverified.status, RunStatus::kSucceeded) << unverified.error;
   }
   std::filesystem::remove_all(dir);
+}
+
+// `sked driver list` shows each driver's config schema: for every driver sked
+// registers, the schema is a JSON object schema whose properties are exactly
+// the keys the driver accepts (its unknown-key error lists them).
+TEST(DriverSchemaTest, EachSchemaNamesExactlyTheKeysItsDriverAccepts) {
+  std::unique_ptr<DriverRegistry> registry = DriverRegistry::WithBuiltins();
+  ASSERT_TRUE(registry->Register(MakeHttpDriver()).ok());
+  for (const std::string& name : registry->Names()) {
+    const Driver* d = registry->Find(name);
+    nlohmann::json schema = nlohmann::json::parse(d->config_schema(), nullptr, false);
+    ASSERT_FALSE(schema.is_discarded()) << name << ": the schema is not JSON";
+    EXPECT_EQ(schema["type"], "object") << name;
+    EXPECT_EQ(schema["additionalProperties"], false) << name;
+    std::string keys;
+    for (const auto& [key, value] : schema["properties"].items()) {
+      keys += (keys.empty() ? "" : ", ") + key;
+    }
+    const std::string message = d->Validate(R"({"not-a-key": 1})").message();
+    const size_t open = message.find("(expected ");
+    ASSERT_NE(open, std::string::npos) << name << ": " << message;
+    std::string expected = message.substr(open + 10, message.size() - open - 11);
+    // Both as sorted lists.
+    auto sorted = [](const std::string& list) {
+      std::vector<std::string> v;
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t comma = list.find(", ", start);
+        if (comma == std::string::npos) comma = list.size();
+        v.push_back(list.substr(start, comma - start));
+        start = comma + 2;
+      }
+      std::sort(v.begin(), v.end());
+      return v;
+    };
+    EXPECT_EQ(sorted(keys), sorted(expected)) << name;
+  }
 }
 
 TEST(HttpDriverTest, NothingListeningFailsWithTheReason) {

@@ -158,6 +158,24 @@ class ShellDriver final : public Driver {
   std::string_view description() const override {
     return "runs a command (argv or a sh -c string) in its own process group";
   }
+  std::string_view config_schema() const override {
+    return R"json({"type": "object", "additionalProperties": false,
+ "oneOf": [{"required": ["command"]}, {"required": ["argv"]}],
+ "properties": {
+  "command": {"type": "string", "minLength": 1, "description": "run by the shell, SHELL -c"},
+  "argv": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+           "description": "the program, searched in PATH, and its arguments: no shell"},
+  "shell": {"type": "string", "default": "/bin/sh", "description": "with command: an absolute path"},
+  "stdin": {"type": "string", "maxLength": 1048576, "description": "the command's standard input"},
+  "env": {"type": "object", "additionalProperties": {"type": "string"},
+          "description": "extra environment variables"},
+  "inherit_env": {"type": "boolean", "default": true, "description": "see sked's environment"},
+  "cwd": {"type": "string", "description": "working directory"},
+  "max_output_bytes": {"type": "integer", "minimum": 0, "maximum": 16777216, "default": 65536,
+                       "description": "bytes of output kept, the tail"},
+  "kill_grace": {"type": "string", "default": "5s",
+                 "description": "after SIGTERM on cancel or timeout, wait this long, then SIGKILL"}}})json";
+  }
   Status Validate(std::string_view config) const override {
     return ParseShellConfig(config).status();
   }

@@ -16,6 +16,10 @@ class NoopDriver final : public Driver {
  public:
   std::string_view name() const override { return "noop"; }
   std::string_view description() const override { return "does nothing and succeeds"; }
+  std::string_view config_schema() const override {
+    return R"json({"type": "object", "additionalProperties": false, "properties": {
+  "fail": {"type": "boolean", "default": false, "description": "fail instead of succeeding"}}})json";
+  }
   Status Validate(std::string_view config) const override {
     SKED_ASSIGN_OR_RETURN(nlohmann::json j, ParseConfigObject(config, {"fail"}));
     return CheckBool(j, "fail");
@@ -32,6 +36,13 @@ class SleepDriver final : public Driver {
   std::string_view name() const override { return "sleep"; }
   std::string_view description() const override {
     return "waits for a duration (tests and benchmarks)";
+  }
+  std::string_view config_schema() const override {
+    return R"json({"type": "object", "additionalProperties": false, "properties": {
+  "duration": {"type": "string", "default": "0s", "description": "how long to wait, as 2s"},
+  "fail": {"type": "boolean", "default": false, "description": "fail once the wait is over"},
+  "ignore_stop": {"type": "boolean", "default": false,
+                  "description": "ignore cancellation, to exercise stuck-driver handling"}}})json";
   }
   Status Validate(std::string_view config) const override {
     SKED_ASSIGN_OR_RETURN(nlohmann::json j,
