@@ -508,6 +508,17 @@ class ApiTest(unittest.TestCase):
         self.assertError(self.api("GET", "/api/v1/cron/preview?expr=*&tz=Nowhere"), 400,
                          field="tz")
 
+    def test_drivers_with_their_config_schemas(self):
+        status, page, _, _ = self.api("GET", "/api/v1/drivers", token=self.viewer)
+        self.assertEqual(status, 200)
+        names = [d["name"] for d in page["items"]]
+        self.assertEqual(names, sorted(names))
+        for name in ("http", "noop", "shell", "sleep"):
+            self.assertIn(name, names)
+        shell = next(d for d in page["items"] if d["name"] == "shell")
+        self.assertIn("command", shell["config_schema"]["properties"])
+        self.assertTrue(shell["description"])
+
     def test_instances_show_liveness(self):
         items = self.api("GET", "/api/v1/instances", token=self.viewer)[1]["items"]
         me = [i for i in items if i["self"]]

@@ -209,6 +209,8 @@ class Engine {
   MetricsSnapshot Metrics();
   HealthSnapshot Health();
   const std::string& instance_id() const;
+  // The drivers this engine runs jobs with.
+  const DriverRegistry& drivers() const;
 
   // Test hook: waits (real time, bounded) until the scheduler loop is parked
   // on the clock with nothing to do at the current time: no run executing,

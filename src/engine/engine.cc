@@ -69,6 +69,7 @@ class Engine::Impl {
   Store* store() { return ctx_.store; }
   engine_internal::LiveOutput& live_output() { return executor_.live_output(); }
   const std::string& instance_id() const { return ctx_.options.instance_id; }
+  const DriverRegistry& drivers() const { return *ctx_.drivers; }
 
  private:
   void OnStoreEvent(StoreEvent e) SKED_EXCLUDES(state_.mu);
@@ -239,6 +240,7 @@ std::optional<OutputChunk> Engine::WatchOutput(std::int64_t run_id, std::int64_t
 MetricsSnapshot Engine::Metrics() { return impl_->Metrics(); }
 HealthSnapshot Engine::Health() { return impl_->Health(); }
 const std::string& Engine::instance_id() const { return impl_->instance_id(); }
+const DriverRegistry& Engine::drivers() const { return impl_->drivers(); }
 bool Engine::WaitIdleForTesting(std::chrono::milliseconds timeout) {
   return impl_->WaitIdle(timeout);
 }

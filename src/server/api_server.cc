@@ -360,6 +360,7 @@ class ApiServer::Impl {
   Reply Metrics();
   Reply Summary();
   Reply Instances();
+  Reply Drivers();
   void UiRoutes();
   Duration LateGrace() const {
     return std::max<Duration>(std::chrono::seconds(60), 3 * ctx_.engine_options.poll_interval);
@@ -926,6 +927,20 @@ Reply ApiServer::Impl::Instances() {
   return JsonReply(200, OJson{{"items", items}});
 }
 
+// The drivers jobs may name, each with its config's JSON Schema.
+Reply ApiServer::Impl::Drivers() {
+  const DriverRegistry& drivers = ctx_.engine->drivers();
+  OJson items = OJson::array();
+  for (const std::string& name : drivers.Names()) {
+    const Driver* d = drivers.Find(name);
+    OJson schema = OJson::parse(d->config_schema(), nullptr, /*allow_exceptions=*/false);
+    if (schema.is_discarded()) schema = OJson::object();
+    items.push_back(OJson{
+        {"name", name}, {"description", std::string(d->description())}, {"config_schema", schema}});
+  }
+  return JsonReply(200, OJson{{"items", items}});
+}
+
 // The dashboard: static files compiled in, each with its hash as ETag (a
 // reload asks, and gets 304 while the binary is the same), and a policy that
 // runs no inline script. The token never travels in a URL or a cookie: the
@@ -1075,6 +1090,8 @@ void ApiServer::Impl::Routes() {
   // Instances, cron preview.
   route({"GET", "/api/v1/instances", Role::kViewer, ""}, "/api/v1/instances",
         [this](R, P) { return Instances(); });
+  route({"GET", "/api/v1/drivers", Role::kViewer, ""}, "/api/v1/drivers",
+        [this](R, P) { return Drivers(); });
   route({"GET", "/api/v1/summary", Role::kViewer, ""}, "/api/v1/summary",
         [this](R, P) { return Summary(); });
   route({"GET", "/api/v1/whoami", Role::kViewer, ""}, "/api/v1/whoami", [](R, P who) {
