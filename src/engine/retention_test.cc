@@ -6,8 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "sked/store.h"
@@ -57,16 +58,6 @@ class RetentionTest : public ::testing::Test {
     return o;
   }
 
-  // Waits (in real time, bounded) until the service sleeps until `t`: the
-  // sweep before it is done.
-  bool WaitForWakeupAt(Instant t) {
-    for (int i = 0; i < 10000; ++i) {
-      if (clock_.EarliestWakeupTime() == t) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return false;
-  }
-
   testing::SimulatedClock clock_{kT0 + std::chrono::hours(1)};
   std::unique_ptr<Store> store_;
 };
@@ -109,14 +100,31 @@ TEST_F(RetentionTest, AFleetSweepsOnceAndAnotherInstanceTakesOverWhenTheHolderSt
 
 TEST_F(RetentionTest, TheStartedServiceSweepsEachPeriodAndStops) {
   Job j = JobWithRuns("periodic", 4);
-  RetentionService service(Options("a"), store_.get(), &clock_);
+  // Told of each sweep: the test waits on that (bounded), never by sleeping.
+  std::mutex mu;
+  std::condition_variable cv;
+  int swept = 0;
+  RetentionOptions options = Options("a");
+  options.on_sweep = [&](const Result<std::int64_t>&, Duration) {
+    std::lock_guard<std::mutex> l(mu);
+    ++swept;
+    cv.notify_all();
+  };
+  auto wait_for_sweeps = [&](int n) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, std::chrono::seconds(10), [&] { return swept >= n; });
+  };
+  RetentionService service(options, store_.get(), &clock_);
   service.Start();
-  ASSERT_TRUE(WaitForWakeupAt(clock_.Now() + minutes(10)));  // swept once
+  ASSERT_TRUE(wait_for_sweeps(1));        // the first sweep comes at start
+  ASSERT_TRUE(clock_.WaitForWaiters(1));  // then it waits for the next period
   EXPECT_EQ(RunsOf(j), 2);
   EXPECT_EQ(service.Stats().sweeps, 1);
   (void)JobWithRuns("later", 3);
-  clock_.AdvanceTime(minutes(10));
-  ASSERT_TRUE(WaitForWakeupAt(clock_.Now() + minutes(10)));
+  clock_.AdvanceTime(minutes(9));
+  EXPECT_EQ(service.Stats().sweeps, 1) << "swept before its period";
+  clock_.AdvanceTime(minutes(1));
+  ASSERT_TRUE(wait_for_sweeps(2));
   EXPECT_EQ(service.Stats().sweeps, 2);
   EXPECT_EQ(service.Stats().runs_deleted, 3);
   service.Stop();
