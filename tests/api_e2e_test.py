@@ -44,6 +44,10 @@ class Sked(SkedServe):
                            check=True, capture_output=True, timeout=60)
             config_extra += 'tls_cert = "cert.pem"\ntls_key = "key.pem"\n'
         self.config = os.path.join(self.dir, "sked.toml")
+        if ARGS.plugin:  # the example driver plugin, from a plugin folder
+            os.mkdir(os.path.join(self.dir, "plugins"))
+            shutil.copy(ARGS.plugin, os.path.join(self.dir, "plugins", "hello.so"))
+            config_extra = config_extra + '[drivers]\nplugin_dir = "plugins"\n'
         store = 'url = "%s"\n' % store_url
         if schema:
             store += 'schema = "%s"\n' % schema
@@ -518,6 +522,32 @@ class ApiTest(unittest.TestCase):
         shell = next(d for d in page["items"] if d["name"] == "shell")
         self.assertIn("command", shell["config_schema"]["properties"])
         self.assertTrue(shell["description"])
+        self.assertIsNone(shell["plugin"])
+        if not ARGS.plugin:
+            return
+        # A plugin's driver: its file name (never the host's path), its
+        # schema, and its own validation of a job's config, naming the key.
+        hello = next(d for d in page["items"] if d["name"] == "hello")
+        self.assertEqual(hello["plugin"], "hello.so")
+        self.assertIn("times", hello["config_schema"]["properties"])
+        e = self.assertError(self.api("POST", "/api/v1/jobs", admin_job(
+            "plugged", driver="hello", config={"times": 0})), 400, "invalid_argument", "config")
+        self.assertIn("times: must be an integer from 1 to 1000", e["message"])
+        status, job, raw, _ = self.api("POST", "/api/v1/jobs", admin_job(
+            "plugged", driver="hello", config={"greeting": "<b>hi</b>", "times": 2}))
+        self.assertEqual(status, 201, raw)
+        status, run, raw, _ = self.api("POST", "/api/v1/jobs/plugged/trigger")
+        self.assertEqual(status, 202, raw)
+        run_id = run["id"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = self.api("GET", "/api/v1/runs/%d" % run_id, token=self.viewer)[1]
+            if got["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.05)
+        self.assertEqual(got["status"], "succeeded", got)
+        self.assertEqual(got["output"], "<b>hi</b>, plugged (attempt 1)\n" * 2)
+        self.assertEqual(self.api("DELETE", "/api/v1/jobs/plugged")[0], 204)
 
     def test_instances_show_liveness(self):
         items = self.api("GET", "/api/v1/instances", token=self.viewer)[1]["items"]
@@ -770,6 +800,9 @@ if __name__ == "__main__":
     parser.add_argument("--sked", required=True)
     parser.add_argument("--pg-url", default="")
     parser.add_argument("--pg-ctl", default="")
+    parser.add_argument("--plugin", default="", help="the example plugin (hello.so) to load")
     ARGS, rest = parser.parse_known_args()
     ARGS.sked = os.path.abspath(ARGS.sked)
+    if ARGS.plugin:
+        ARGS.plugin = os.path.abspath(ARGS.plugin)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

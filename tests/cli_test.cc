@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -47,7 +50,12 @@ TEST(CliTest, HelpListsCommands) {
 }
 
 TEST(CliTest, DriverListNamesEachDriverWithItsSchemaAndNeedsNoStore) {
-  auto r = Sked("driver list --json --config /nonexistent/sked.toml");
+  // The config is read (for its plugin folder); the store it names is not.
+  const std::string config = std::filesystem::temp_directory_path() /
+                             ("sked-cli-drivers-" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(config) << "[store]\nurl = \"sqlite:///nonexistent/sked.db\"\n";
+  auto r = Sked("driver list --json --config " + config);
+  std::filesystem::remove(config);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   nlohmann::json drivers = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_TRUE(drivers.is_array()) << r.out;
@@ -58,9 +66,12 @@ TEST(CliTest, DriverListNamesEachDriverWithItsSchemaAndNeedsNoStore) {
     EXPECT_EQ(d["config_schema"]["type"], "object") << d.dump();
   }
   EXPECT_EQ(names, (std::vector<std::string>{"http", "noop", "shell", "sleep"}));
+  for (const nlohmann::json& d : drivers) EXPECT_TRUE(d["plugin"].is_null()) << d.dump();
   auto text = Sked("driver list");
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find("max_redirects"), std::string::npos) << text.out;
+  // A config named on the command line must exist, as for every command.
+  EXPECT_EQ(Sked("driver list --config /nonexistent/sked.toml").exit_code, 3);
 }
 
 TEST(CliTest, UsageErrorsExit2) {

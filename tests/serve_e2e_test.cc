@@ -691,4 +691,107 @@ TEST_F(ServeTest, ADryRunDecidesExactlyAsTheImport) {
   EXPECT_EQ(hi["config"]["stdin"], "touch /tmp/x\n");
 }
 
+// Driver plugins through the real binary: the example plugin loaded from
+// `[drivers] plugin_dir`, listed, validating and running jobs from the config
+// and the CLI; then the same folder holding a build for another ABI version:
+// sked refuses to serve while an active job needs its driver, naming the
+// file and both versions, and serves (saying the plugin failed) once none does.
+TEST_F(ServeTest, DriverPluginsLoadRunAndFailOnlyWhenAJobNeedsThem) {
+  const std::filesystem::path plugins = dir_ / "plugins";
+  std::filesystem::create_directories(plugins);
+  const std::string plugin = (plugins / "hello.so").string();
+  std::filesystem::copy_file(SKED_HELLO_PLUGIN, plugin);
+  const std::string head =
+      "[scheduler]\nmin_interval = \"1s\"\nworkers = 2\npoll_interval = \"200ms\"\n"
+      "shutdown_grace = \"1s\"\n[log]\nformat = \"json\"\n[drivers]\nplugin_dir = \"plugins\"\n";
+  WriteConfig(head +
+              "[[job]]\nname = \"greet\"\nschedule = \"* * * * * *\"\ndriver = \"hello\"\n"
+              "config = { greeting = \"hi\", times = 2 }\n");
+
+  json drivers = SkedJson({"driver", "list"});
+  json hello;
+  for (const json& d : drivers) {
+    if (d["name"] == "hello") hello = d;
+  }
+  ASSERT_TRUE(hello.is_object()) << drivers.dump();
+  EXPECT_EQ(hello["plugin"], plugin);
+  EXPECT_TRUE(hello["config_schema"]["properties"].contains("times"));
+  EXPECT_NE(Sked({"driver", "list"}).out.find(plugin), std::string::npos);
+
+  StartServe();
+  ASSERT_TRUE(WaitFor([&] { return Sked({"job", "show", "greet"}).exit_code == 0; }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Count(Runs("greet"), "succeeded") >= 1; }, seconds(15)));
+  json runs = Runs("greet");
+  std::string id;
+  for (const json& r : runs) {
+    if (r["status"] == "succeeded") id = std::to_string(r["id"].get<int>());
+  }
+  json shown = SkedJson({"run", "show", id});
+  EXPECT_EQ(shown["output"], "hi, greet (attempt 1)\nhi, greet (attempt 1)\n");
+  EXPECT_EQ(shown["result"]["greetings"], 2) << shown.dump();
+  EXPECT_NE(ReadFile((dir_ / "serve.log").string()).find("driver plugin loaded"),
+            std::string::npos);
+
+  // The plugin validates what the CLI writes, naming the key.
+  Output bad = Sked({"job", "add", "cli-greet", "--driver", "hello", "--config-json",
+                     R"({"times": 0})", "--schedule", "0 0 1 1 *"});
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_NE(bad.err.find("times: must be an integer from 1 to 1000"), std::string::npos) << bad.err;
+  ASSERT_EQ(Sked({"job", "add", "cli-greet", "--driver", "hello", "--config-json",
+                  R"({"times": 1, "fail": true})", "--schedule", "0 0 1 1 *"})
+                .exit_code,
+            0);
+  Output triggered = Sked({"job", "trigger", "cli-greet", "--wait", "--wait-timeout", "20s"});
+  EXPECT_NE(triggered.exit_code, 0);
+  EXPECT_NE(triggered.out.find("hello, cli-greet (attempt 1)"), std::string::npos) << triggered.out;
+  kill(serve_pid_, SIGTERM);
+  ASSERT_EQ(WaitServeExit(seconds(15)), 0);
+
+  // The folder now holds a build for another ABI version.
+  std::filesystem::copy_file(SKED_HELLO_ABI2_PLUGIN, plugin,
+                             std::filesystem::copy_options::overwrite_existing);
+  Output refused = Sked({"serve"});
+  EXPECT_EQ(refused.exit_code, 3);
+  // Both jobs, the config's (unchanged, so not validated again at the sync)
+  // and the CLI's, are found by the check of the store.
+  EXPECT_NE(refused.err.find("2 active job(s) need a driver that is not registered: 'greet' "
+                             "(hello), 'cli-greet' (hello)"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("level\":\"error\",\"msg\":\"driver plugin not loaded"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("plugin " + plugin +
+                             " was built for plugin ABI version 2, and this "
+                             "sked speaks version 1"),
+            std::string::npos)
+      << refused.err;
+  Output listed = Sked({"driver", "list"});
+  EXPECT_EQ(listed.exit_code, 0);  // the drivers that loaded, and a warning
+  EXPECT_NE(listed.err.find("sked: warning: plugin " + plugin), std::string::npos) << listed.err;
+
+  // The config no longer declares "greet" (disabled at sync), but the store
+  // still has the CLI's active job that needs the plugin.
+  WriteConfig(head);
+  refused = Sked({"serve"});
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_NE(refused.err.find("1 active job(s) need a driver that is not registered: 'cli-greet' "
+                             "(hello)"),
+            std::string::npos)
+      << refused.err;
+  // Paused, it needs nothing: sked serves and says the plugin failed.
+  Output paused = Sked({"job", "pause", "cli-greet"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.err;
+  StartServe();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ReadFile((dir_ / "serve.log").string()).find("sked serving") != std::string::npos;
+      },
+      seconds(15)));
+  const std::string log = ReadFile((dir_ / "serve.log").string());
+  EXPECT_NE(log.find("driver plugin not loaded"), std::string::npos) << log;
+  kill(serve_pid_, SIGTERM);
+  EXPECT_EQ(WaitServeExit(seconds(15)), 0);
+}
+
 }  // namespace

@@ -33,6 +33,9 @@ struct RunContext {
   // besides keeping its own bounded copy for the result; it is quick and
   // never blocks on the watcher.
   std::function<void(std::string_view)> on_output;
+  // The engine keeps at most this many bytes of a run's output (its tail;
+  // 0: no cap of its own). A driver may keep less, never needs more.
+  std::int64_t max_output_bytes = 0;
 };
 
 struct DriverResult {
@@ -72,6 +75,8 @@ class Driver {
   virtual DriverResult Execute(const RunContext& context, std::stop_token stop) = 0;
 };
 
+// Not safe for concurrent changes: fill it (Register, LoadPlugin) before the
+// engine starts; lookups are then safe from any thread.
 class DriverRegistry {
  public:
   // ALREADY_EXISTS if a driver of that name is registered.
@@ -79,12 +84,37 @@ class DriverRegistry {
   // nullptr if none.
   Driver* Find(std::string_view name) const;
   std::vector<std::string> Names() const;
+  // Where a driver came from: the plugin file's path, or "" for one
+  // registered by the program (the built-ins).
+  std::string Origin(std::string_view name) const;
+
+  // Loads the driver plugin at `path` (include/sked/plugin.h,
+  // docs/plugins.md) and registers its drivers: all of them, or none when
+  // the plugin is refused (another ABI version, a taken name, an error it
+  // reports). A refusal is also remembered (plugin_failures).
+  Status LoadPlugin(const std::string& path);
+  // Loads every "*.so" file in `dir`, in name order; one that fails does not
+  // stop the others. Returns the failures (also remembered); an unreadable
+  // `dir` is one.
+  std::vector<Status> LoadPlugins(const std::string& dir);
+  // Every plugin refused so far, each naming its file and why.
+  const std::vector<Status>& plugin_failures() const { return plugin_failures_; }
+
+  // "unknown driver 'x' (registered: a, b)", plus the plugins that failed to
+  // load, which may have been meant to provide it.
+  std::string UnknownDriverMessage(std::string_view name) const;
 
   // A registry with the built-in drivers: shell, noop, sleep.
   static std::unique_ptr<DriverRegistry> WithBuiltins();
 
  private:
-  std::map<std::string, std::unique_ptr<Driver>, std::less<>> drivers_;
+  struct Entry {
+    std::unique_ptr<Driver> driver;
+    std::string origin;
+  };
+  Status Refuse(Status status);
+  std::map<std::string, Entry, std::less<>> drivers_;
+  std::vector<Status> plugin_failures_;
 };
 
 }  // namespace sked

@@ -97,15 +97,18 @@ Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck
                                      ": run `sked migrate`");
     }
   }
-  ctx->drivers = NewDriverRegistry();
+  ctx->drivers = NewDriverRegistry(ctx->config.plugin_dir);
   ctx->engine = std::make_unique<Engine>(ctx->config.engine, ctx->store.get(), ctx->drivers.get(),
                                          Clock::Real());
   return ctx;
 }
 
-std::unique_ptr<DriverRegistry> NewDriverRegistry() {
+std::unique_ptr<DriverRegistry> NewDriverRegistry(const std::string& plugin_dir) {
   std::unique_ptr<DriverRegistry> drivers = DriverRegistry::WithBuiltins();
   (void)drivers->Register(MakeHttpDriver());  // a fresh registry: the name is free
+  // A plugin that fails is remembered by the registry: said by `serve` and
+  // `driver list`, and in the error of any job that names a missing driver.
+  if (!plugin_dir.empty()) (void)drivers->LoadPlugins(plugin_dir);
   return drivers;
 }
 

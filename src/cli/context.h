@@ -56,8 +56,10 @@ enum class SchemaCheck {
 // to do ("run sked migrate").
 Result<std::unique_ptr<Context>> OpenContext(const ConfigFlag& flag, SchemaCheck check);
 
-// The drivers `sked` runs jobs with: the built-in ones and http.
-std::unique_ptr<DriverRegistry> NewDriverRegistry();
+// The drivers `sked` runs jobs with: the built-in ones, http, and those of
+// the plugins in `plugin_dir` (if not empty; failures are in the registry's
+// plugin_failures()).
+std::unique_ptr<DriverRegistry> NewDriverRegistry(const std::string& plugin_dir);
 
 // Prints "sked: <message>" to stderr; returns the exit code for `status`.
 int Fail(const Status& status);

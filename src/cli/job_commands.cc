@@ -44,7 +44,9 @@ struct JobFlags {
                                        "cron expression, 'every 90s' or 'at 2026-12-01T09:00:00'");
     opts["timezone"] =
         cmd->add_option("--tz,--timezone", timezone, "IANA time zone of the schedule (UTC)");
-    opts["driver"] = cmd->add_option("-d,--driver", driver, "driver: shell, noop, sleep");
+    opts["driver"] =
+        cmd->add_option("-d,--driver", driver,
+                        "driver: shell, http, noop, sleep, or a plugin's (sked driver list)");
     opts["config"] = cmd->add_option("--config-json", config, "the driver's config, a JSON object");
     opts["command"] = cmd->add_option("--command", command,
                                       "shell command (sets driver shell and config.command)");

@@ -64,6 +64,40 @@ class LogObserver final : public RunObserver {
   Logger* log_;
 };
 
+// With plugins in use, a job that fires with a driver nobody provides would
+// fail every run: refuse to serve instead, naming the jobs and the plugins
+// that failed. Reads every job once, a page at a time (a million jobs is
+// 1,000 pages, a second or two at start).
+Status CheckJobsHaveDrivers(Engine& engine, const DriverRegistry& drivers) {
+  JobFilter filter;
+  filter.limit = 1000;
+  std::vector<std::string> named;
+  std::string first_driver;
+  std::int64_t missing = 0;
+  for (int page = 0; page < 1'000'000; ++page) {
+    auto jobs = engine.ListJobs(filter);
+    if (!jobs.ok()) return jobs.status().WithContext("checking the jobs' drivers");
+    for (const Job& job : *jobs) {
+      // A paused, disabled or expired job does not fire: its runs are
+      // triggered by hand, and fail saying why.
+      if (job.state != JobState::kActive && job.state != JobState::kPending) continue;
+      if (drivers.Find(job.spec.driver) != nullptr) continue;
+      if (++missing == 1) first_driver = job.spec.driver;
+      if (named.size() < 5) named.push_back("'" + job.spec.name + "' (" + job.spec.driver + ")");
+    }
+    if (static_cast<int>(jobs->size()) < filter.limit) break;
+    filter.after_id = jobs->back().id;
+  }
+  if (missing == 0) return Status::Ok();
+  std::string list;
+  for (const std::string& n : named) list += (list.empty() ? "" : ", ") + n;
+  if (missing > static_cast<std::int64_t>(named.size())) list += ", ...";
+  return FailedPreconditionError(
+      std::to_string(missing) + " active job(s) need a driver that is not registered: " + list +
+      " (load the plugin that provides it, or pause or delete the job); " +
+      drivers.UnknownDriverMessage(first_driver));
+}
+
 struct ServeArgs {
   const ConfigFlag& config = Globals().config;  // --config, before or after the command
   bool no_migrate = false;
@@ -98,6 +132,18 @@ int Serve(const ServeArgs& args) {
              {{"from", std::to_string(c.schema_version)}, {"to", std::to_string(latest)}});
   }
 
+  // A plugin that failed to load is said, and only stops sked when a job
+  // needs a driver that is missing (the config's jobs at the sync below, the
+  // store's in CheckJobsHaveDrivers).
+  for (const std::string& name : c.drivers->Names()) {
+    if (const std::string origin = c.drivers->Origin(name); !origin.empty()) {
+      log.Info("driver plugin loaded", {{"driver", name}, {"plugin", origin}});
+    }
+  }
+  for (const Status& failure : c.drivers->plugin_failures()) {
+    log.Error("driver plugin not loaded", {{"error", failure.message()}});
+  }
+
   LogObserver observer(&log);
   EngineOptions options = c.config.engine;
   options.observer = &observer;
@@ -119,6 +165,9 @@ int Serve(const ServeArgs& args) {
   for (const std::string& n : synced->deleted) {
     log.Warn("declared job removed from the config: deleted with its history (--prune-undeclared)",
              {{"job", n}});
+  }
+  if (!c.config.plugin_dir.empty()) {
+    if (Status s = CheckJobsHaveDrivers(engine, *c.drivers); !s.ok()) return Fail(s);
   }
   // Notifications: delivered from the outbox by a dispatcher of their own
   // (when any channel is declared), claimed like runs so a fleet sends each once.

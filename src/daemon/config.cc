@@ -717,6 +717,15 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       {"batch", SKED_SET(rc.batch, AsInt(v, 1, 100000))},
   };
 
+  std::map<std::string, Setter> drivers = {
+      {"plugin_dir",
+       [&](const Value& v) -> Status {
+         SKED_ASSIGN_OR_RETURN(c.plugin_dir, AsString(v));
+         if (c.plugin_dir.empty()) return InvalidArgumentError(v.where.Say("must not be empty"));
+         return Status::Ok();
+       }},
+  };
+
   for (auto&& entry : root) {
     // Not a structured binding: clang 14 cannot capture those in lambdas.
     const std::string key(entry.first.str());
@@ -738,6 +747,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       SKED_RETURN_IF_ERROR(section(notify_section));
     } else if (key == "retention") {
       SKED_RETURN_IF_ERROR(section(retention));
+    } else if (key == "drivers") {
+      SKED_RETURN_IF_ERROR(section(drivers));
     } else if (key == "channel") {
       const toml::array* channels = v.as_array();
       if (channels == nullptr || !channels->is_array_of_tables()) {
@@ -774,7 +785,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
       return InvalidArgumentError(
           At(name, v, key)
               .Say("unknown section (known: store, scheduler, log, server, notify, channel, "
-                   "retention, job)"));
+                   "retention, drivers, job)"));
     }
   }
   // Relative to the config file's folder (the default too, when there is a
@@ -786,6 +797,12 @@ Result<Config> ParseConfig(const std::string& text, const std::string& name, con
   SKED_RETURN_IF_ERROR(ApplyEnv("server", server, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("notify", notify_section, env));
   SKED_RETURN_IF_ERROR(ApplyEnv("retention", retention, env));
+  // Relative to the config file's folder, as the store's path; an
+  // environment override stays relative to the working directory.
+  if (!c.plugin_dir.empty() && !dir.empty() && c.plugin_dir[0] != '/') {
+    c.plugin_dir = (std::filesystem::path(dir) / c.plugin_dir).string();
+  }
+  SKED_RETURN_IF_ERROR(ApplyEnv("drivers", drivers, env));
   // Every channel named (by [notify] or a job) is declared.
   auto declared = [&](const std::string& channel) {
     return std::any_of(nc.channels.begin(), nc.channels.end(),

@@ -39,6 +39,7 @@ struct Config {
   server::ServerOptions server;  // [server]: the REST API (off unless listen is set)
   notify::NotifyConfig notify;   // [notify] and [[channel]]
   RetentionConfig retention;     // [retention]; max_output is engine.max_output_bytes
+  std::string plugin_dir;        // [drivers]: driver plugins loaded from here ("": none)
   std::vector<JobSpec> jobs;     // [[job]] tables, in file order
 };
 

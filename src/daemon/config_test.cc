@@ -116,7 +116,7 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "sked.toml:2: log.level: must be one of debug, info, warn, error, got 'loud'");
   EXPECT_EQ(Error("[storage]\nurl = \"x\"\n"),
             "sked.toml:1: storage: unknown section (known: store, scheduler, log, server, notify, "
-            "channel, retention, job)");
+            "channel, retention, drivers, job)");
   EXPECT_EQ(Error("[scheduler]\nworkers = 8\n[scheduler\n").rfind("sked.toml:3: ", 0), 0u);
 }
 
@@ -167,6 +167,22 @@ retention = { max_age = "0s", max_runs = 5 }
   EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"@daily\"\ndriver = \"noop\"\n"
                   "retention = 3\n"),
             "sked.toml:5: job[0].retention: must be a table");
+}
+
+TEST(ConfigTest, PluginDirIsResolvedAgainstTheConfigsFolder) {
+  EXPECT_EQ(Parse("")->plugin_dir, "");  // no plugins unless asked
+  EXPECT_EQ(Parse("[drivers]\nplugin_dir = \"plugins\"\n")->plugin_dir, "/etc/sked/plugins");
+  EXPECT_EQ(Parse("[drivers]\nplugin_dir = \"/usr/lib/sked\"\n")->plugin_dir, "/usr/lib/sked");
+  // The environment's stays as given (relative to the working directory).
+  EXPECT_EQ(Parse("[drivers]\nplugin_dir = \"plugins\"\n", {{"SKED_DRIVERS_PLUGIN_DIR", "p2"}})
+                ->plugin_dir,
+            "p2");
+  EXPECT_EQ(Error("[drivers]\nplugin_dir = \"\"\n"),
+            "sked.toml:2: drivers.plugin_dir: must not be empty");
+  EXPECT_EQ(Error("[drivers]\nplugin_dir = 3\n").rfind("sked.toml:2: drivers.plugin_dir: ", 0), 0u);
+  EXPECT_EQ(
+      Error("[drivers]\nplugins = \"x\"\n").rfind("sked.toml:2: drivers.plugins: unknown key", 0),
+      0u);
 }
 
 TEST(ConfigTest, ServerIsOffUnlessListenIsSetAndItsKeysAreChecked) {

@@ -155,7 +155,7 @@ void ExecutorPool::Execute(std::int64_t run_id) {
     result = DriverResult::Failed("job " + std::to_string(run.job_id) +
                                   " could not be loaded: " + job.status().message());
   } else if (driver == nullptr) {
-    result = DriverResult::Failed("no driver named '" + (*job)->spec.driver + "' is registered");
+    result = DriverResult::Failed(ctx_.drivers->UnknownDriverMessage((*job)->spec.driver));
   } else {
     const JobSpec& spec = (*job)->spec;
     RunContext ctx;
@@ -165,6 +165,7 @@ void ExecutorPool::Execute(std::int64_t run_id) {
     ctx.scheduled_for = run.scheduled_for;
     ctx.config = spec.driver_config;
     ctx.clock = &clock_;
+    ctx.max_output_bytes = o.max_output_bytes;
     ctx.on_output = [this, id = run.id](std::string_view data) { live_output_.Append(id, data); };
     live_output_.Open(run.id);
     if (o.observer != nullptr) o.observer->OnRunStarted(run);

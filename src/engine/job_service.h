@@ -41,7 +41,12 @@ class JobService {
 
  private:
   // Validation shared by create and update: everything but the version.
-  Result<Job> BuildJob(const JobSpec& spec, Instant now, std::optional<Job> existing);
+  // `check_driver` false: the driver and its config are not looked at (a
+  // pause, which must work for a job whose driver's plugin is gone).
+  Result<Job> BuildJob(const JobSpec& spec, Instant now, std::optional<Job> existing,
+                       bool check_driver = true);
+  Result<Job> UpdateJob(std::string_view name, const JobSpec& spec, std::int64_t version,
+                        bool check_driver);
   // A job as users see it: active with a start_at still ahead is pending.
   static Job View(Job job, Instant now);
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -935,8 +936,14 @@ Reply ApiServer::Impl::Drivers() {
     const Driver* d = drivers.Find(name);
     OJson schema = OJson::parse(d->config_schema(), nullptr, /*allow_exceptions=*/false);
     if (schema.is_discarded()) schema = OJson::object();
-    items.push_back(OJson{
-        {"name", name}, {"description", std::string(d->description())}, {"config_schema", schema}});
+    // A plugin's file name, not its path: the host's layout is not a viewer's.
+    const std::string origin = drivers.Origin(name);
+    items.push_back(
+        OJson{{"name", name},
+              {"description", std::string(d->description())},
+              {"plugin",
+               origin.empty() ? OJson() : OJson(std::filesystem::path(origin).filename().string())},
+              {"config_schema", schema}});
   }
   return JsonReply(200, OJson{{"items", items}});
 }
