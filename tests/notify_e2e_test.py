@@ -181,6 +181,17 @@ class NotifyTest(unittest.TestCase):
             self.assertEqual(tries, [1, 2, 3], "retried until delivered, then never again")
             listed = {n["id"]: n for n in sked.notifications()}
             self.assertEqual(listed[first_id]["attempts"], 3)
+            # Each attempt is on record with its outcome: two refused (HTTP 503, each with
+            # its retry time), then delivered.
+            attempts = json.loads(sked.cli("notify", "attempts", str(first_id), "--json"))
+            self.assertEqual([(a["attempt"], a["delivered"]) for a in attempts],
+                             [(1, False), (2, False), (3, True)])
+            self.assertIn("503", attempts[0]["error"])
+            self.assertIsNotNone(attempts[0]["retry_at"])
+            self.assertLessEqual(attempts[0]["retry_at"], attempts[1]["finished_at"])
+            self.assertEqual((attempts[2]["error"], attempts[2]["retry_at"]), ("", None))
+            self.assertTrue(all(a["instance"] for a in attempts))
+            self.assertIn("delivered", sked.cli("notify", "attempts", str(first_id)))
             # Each request carries a valid signature over its timestamp and body.
             with hook.lock:
                 received = list(hook.received)
@@ -231,6 +242,12 @@ class NotifyTest(unittest.TestCase):
             self.assertEqual(api(sked.url, token, "/api/v1/notifications?status=lost")[0], 400)
             self.assertEqual(api(sked.url, token, "/api/v1/notifications?job=nope")[0], 404)
             self.assertEqual(api(sked.url, None, "/api/v1/notifications")[0], 401)
+            status, body = api(sked.url, token, "/api/v1/notifications/%d/attempts" % first_id)
+            self.assertEqual(status, 200)
+            self.assertEqual(body["items"], attempts)
+            self.assertEqual(api(sked.url, token, "/api/v1/notifications/x/attempts")[0], 400)
+            self.assertEqual(api(sked.url, token, "/api/v1/notifications/99999/attempts")[1],
+                             {"items": []})
             # The CLI filters; the secret is in no log.
             self.assertIn("scripted", sked.cli("notify", "list", "--job", "scripted"))
             self.assertNotIn("broken", sked.cli("notify", "list", "--job", "scripted"))
@@ -291,6 +308,9 @@ class NotifyTest(unittest.TestCase):
                      == "delivered", timeout=40, what="the held notification delivered")
             after = {n["id"]: n for n in sked.notifications()}[held_id]
             self.assertEqual(after["attempts"], 2)
+            # The killed process's attempt never ended, so only the second is on record.
+            attempts = json.loads(sked.cli("notify", "attempts", str(held_id), "--json"))
+            self.assertEqual([(a["attempt"], a["delivered"]) for a in attempts], [(2, True)])
             deliveries = [b for b in hook.bodies() if b["id"] == held_id]
             self.assertEqual(len(deliveries), 2, "held once, then delivered once")
             self.assertEqual(deliveries[1]["attempt"], 2)

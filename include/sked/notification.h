@@ -62,6 +62,17 @@ struct DeliveryResult {
   Instant at{};                     // when the attempt ended
 };
 
+// One delivery attempt of a notification, as it ended (Store::RecordDeliveries
+// writes one per result it applies).
+struct DeliveryAttempt {
+  int attempt = 0;        // 1 for the first
+  std::string instance;   // the instance that made it
+  Instant finished_at{};  // when it ended
+  bool delivered = false;
+  std::string error;                // when not delivered
+  std::optional<Instant> retry_at;  // not delivered: the next attempt then (none: given up)
+};
+
 struct NotificationFilter {
   std::optional<std::int64_t> job_id;
   std::optional<std::int64_t> run_id;

@@ -414,11 +414,17 @@ class Store {
                                                                Instant now, int limit,
                                                                Instant claim_until) = 0;
   // Records attempts of notifications claimed by `instance`: delivered, to
-  // be retried at `retry_at`, or failed for good. One whose claim `instance`
+  // be retried at `retry_at`, or failed for good; each applied one is also
+  // kept as a DeliveryAttempt. One whose claim `instance`
   // no longer holds (expired and taken by another) changes nothing. Returns,
   // per result, whether it was applied.
   virtual Result<std::vector<bool>> RecordDeliveries(
       std::string_view instance, const std::vector<DeliveryResult>& results) = 0;
+  // A notification's delivery attempts, oldest first (empty for an unknown
+  // id). Each applied result of RecordDeliveries is one, written in its
+  // transaction; they go with the notification.
+  virtual Result<std::vector<DeliveryAttempt>> ListDeliveryAttempts(
+      std::int64_t notification_id) = 0;
   // The earliest next_attempt_at among pending notifications, or the end of
   // the earliest claim on one (nullopt: none pending).
   virtual Result<std::optional<Instant>> NextNotificationAt() = 0;

@@ -25,6 +25,7 @@ struct TokenArgs {
   const bool& json = Globals().json;
   std::string name, role, actor, action, since, job, status;
   std::int64_t run = 0;
+  std::int64_t id = 0;
   int limit = 50;
 };
 
@@ -178,6 +179,32 @@ int Notifications(const TokenArgs& args) {
   return kExitOk;
 }
 
+// `sked notify attempts ID`: each delivery attempt of one notification.
+int Attempts(const TokenArgs& args) {
+  auto ctx = OpenContext(args.config, SchemaCheck::kCurrent);
+  if (!ctx.ok()) return Fail(ctx.status());
+  if (args.id < 1) {
+    return Fail(InvalidArgumentError("notification id: must be a whole number from 1, got " +
+                                     std::to_string(args.id)));
+  }
+  auto list = (*ctx)->store->ListDeliveryAttempts(args.id);
+  if (!list.ok()) return Fail(list.status());
+  if (args.json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const DeliveryAttempt& a : *list) out.push_back(daemon::DeliveryAttemptJson(a));
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const DeliveryAttempt& a : *list) {
+    rows.push_back({std::to_string(a.attempt), ShortTime(a.finished_at), a.instance,
+                    a.delivered ? "delivered" : (a.retry_at ? "failed, retried" : "failed"),
+                    a.retry_at ? ShortTime(*a.retry_at) : "-", a.delivered ? "" : a.error});
+  }
+  PrintTable(std::cout, {"ATTEMPT", "ENDED (UTC)", "INSTANCE", "OUTCOME", "NEXT", "ERROR"}, rows);
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddTokenCommands(CLI::App& app, int* exit_code) {
@@ -212,6 +239,10 @@ void AddTokenCommands(CLI::App& app, int* exit_code) {
   nlist->add_option("--status", args->status, "pending | delivered | failed");
   nlist->add_option("-n,--limit", args->limit, "at most this many (50)");
   nlist->callback([args, exit_code] { *exit_code = Notifications(*args); });
+  CLI::App* attempts =
+      notify->add_subcommand("attempts", "each delivery attempt of one notification");
+  attempts->add_option("id", args->id, "the notification's id (sked notify list)")->required();
+  attempts->callback([args, exit_code] { *exit_code = Attempts(*args); });
 }
 
 }  // namespace sked::cli

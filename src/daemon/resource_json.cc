@@ -201,6 +201,17 @@ nlohmann::ordered_json NotificationJson(const Notification& n) {
   return j;
 }
 
+nlohmann::ordered_json DeliveryAttemptJson(const DeliveryAttempt& a) {
+  nlohmann::ordered_json j;
+  j["attempt"] = a.attempt;
+  j["instance"] = a.instance;
+  j["finished_at"] = TimeJson(a.finished_at);
+  j["delivered"] = a.delivered;
+  j["error"] = a.error;
+  j["retry_at"] = a.retry_at ? TimeJson(*a.retry_at) : nullptr;
+  return j;
+}
+
 nlohmann::ordered_json AuditJson(const AuditEntry& e) {
   nlohmann::ordered_json j;
   j["id"] = e.id;

@@ -38,6 +38,8 @@ nlohmann::ordered_json InstanceJson(const InstanceInfo& instance);
 nlohmann::ordered_json TokenJson(const ApiToken& token);
 nlohmann::ordered_json AuditJson(const AuditEntry& entry);
 nlohmann::ordered_json NotificationJson(const Notification& n);
+// {"attempt", "instance", "finished_at", "delivered", "error", "retry_at"}.
+nlohmann::ordered_json DeliveryAttemptJson(const DeliveryAttempt& a);
 
 // A spec field that failed to read: `field` names it ("retry.backoff").
 struct SpecError {

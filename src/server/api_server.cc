@@ -1153,6 +1153,19 @@ void ApiServer::Impl::Routes() {
                              items.push_back(daemon::NotificationJson(n));
                            }));
         });
+  route({"GET", "/api/v1/notifications/{id}/attempts", Role::kViewer, ""},
+        "/api/v1/notifications/" + kId + "/attempts", [this](R req, P) {
+          Query q(req, {});
+          if (auto e = q.Error()) return *e;
+          auto id = RunId(req);  // a positive whole number, as a run's
+          if (!id)
+            return ErrorReply(400, "invalid_argument", "id: must be a notification id", "id");
+          auto list = ctx_.store->ListDeliveryAttempts(*id);
+          if (!list.ok()) return StatusReply(list.status());
+          OJson items = OJson::array();
+          for (const DeliveryAttempt& a : *list) items.push_back(daemon::DeliveryAttemptJson(a));
+          return JsonReply(200, OJson{{"items", items}});
+        });
   route({"GET", "/api/v1/tokens", Role::kAdmin, ""}, "/api/v1/tokens", [this](R, P) {
     auto tokens = ctx_.store->ListTokens();
     if (!tokens.ok()) return StatusReply(tokens.status());

@@ -109,6 +109,9 @@ class ForwardingStore : public Store {
   Result<std::optional<Instant>> NextNotificationAt() override {
     return base_->NextNotificationAt();
   }
+  Result<std::vector<DeliveryAttempt>> ListDeliveryAttempts(std::int64_t notification_id) override {
+    return base_->ListDeliveryAttempts(notification_id);
+  }
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override {
     return base_->ListNotifications(filter);
   }

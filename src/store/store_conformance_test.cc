@@ -1305,6 +1305,30 @@ TEST_P(StoreConformanceTest, NotificationsAreClaimedOnceAndRetriedUntilDelivered
   EXPECT_EQ(given_up->front().last_error, "HTTP 500");
   EXPECT_EQ(given_up->front().attempts, 3);
   EXPECT_TRUE(store_->ClaimNotifications("inst-c", t + seconds(99), 10, t + seconds(120))->empty());
+
+  // Each attempt on record, as it ended: inst-a's first never was (it died,
+  // its late record was refused); inst-c's two are, with their errors.
+  auto attempts = store_->ListDeliveryAttempts(first->front().id);
+  ASSERT_TRUE(attempts.ok()) << attempts.status().ToString();
+  ASSERT_EQ(attempts->size(), 2u);
+  const DeliveryAttempt& a2 = (*attempts)[0];
+  EXPECT_EQ(a2.attempt, 2);
+  EXPECT_EQ(a2.instance, "inst-c");
+  EXPECT_EQ(a2.finished_at, t + seconds(11));
+  EXPECT_FALSE(a2.delivered);
+  EXPECT_EQ(a2.error, "HTTP 503");
+  EXPECT_EQ(a2.retry_at, t + seconds(30));
+  const DeliveryAttempt& a3 = (*attempts)[1];
+  EXPECT_EQ(a3.attempt, 3);
+  EXPECT_EQ(a3.error, "HTTP 500");
+  EXPECT_FALSE(a3.retry_at.has_value()) << "given up";
+  auto delivered_attempts = store_->ListDeliveryAttempts(ok.notification_id);
+  ASSERT_EQ(delivered_attempts->size(), 1u);
+  EXPECT_EQ(delivered_attempts->front().attempt, 1);
+  EXPECT_EQ(delivered_attempts->front().instance, "inst-b");
+  EXPECT_TRUE(delivered_attempts->front().delivered);
+  EXPECT_EQ(delivered_attempts->front().error, "");
+  EXPECT_TRUE(store_->ListDeliveryAttempts(999999)->empty());
 }
 
 // A fire that did not run, for any reason, raises "missed" in the
@@ -1498,6 +1522,8 @@ TEST_P(StoreConformanceTest, PruningDeletesFinishedNotificationsOnly) {
   DeliveryResult ok{claimed->at(0).id, true, "", std::nullopt, t1};
   DeliveryResult gave_up{claimed->at(1).id, false, "HTTP 500", std::nullopt, t1};
   ASSERT_EQ(store_->RecordDeliveries("inst-a", {ok, gave_up})->size(), 2u);
+  ASSERT_EQ(store_->ListDeliveryAttempts(ok.notification_id)->size(), 1u);
+  ASSERT_EQ(store_->ListDeliveryAttempts(gave_up.notification_id)->size(), 1u);
 
   EXPECT_EQ(*store_->PruneNotifications(t1, 100), 0) << "finished at the cut, not before";
   EXPECT_EQ(*store_->PruneNotifications(t1 + seconds(1), 1), 1) << "a batch of one";
@@ -1506,6 +1532,9 @@ TEST_P(StoreConformanceTest, PruningDeletesFinishedNotificationsOnly) {
   const std::vector<Notification> left = *store_->ListNotifications({});
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0].status, NotificationStatus::kPending);
+  // Their attempts went with them.
+  EXPECT_TRUE(store_->ListDeliveryAttempts(ok.notification_id)->empty());
+  EXPECT_TRUE(store_->ListDeliveryAttempts(gave_up.notification_id)->empty());
 }
 
 using sked::testing::RunIdsOf;

@@ -212,6 +212,19 @@ CREATE TABLE leases (
   expires_at BIGINT NOT NULL
 );
 )sql"},
+      {8, "each delivery attempt of a notification", R"sql(
+-- One row per attempt, written with its outcome; gone with its notification.
+CREATE TABLE notification_attempts (
+  notification_id BIGINT NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+  attempt         INTEGER NOT NULL,
+  instance_id     TEXT NOT NULL,
+  finished_at     BIGINT NOT NULL,
+  delivered       BOOLEAN NOT NULL,
+  error           TEXT NOT NULL,
+  retry_at        BIGINT,
+  PRIMARY KEY (notification_id, attempt)
+);
+)sql"},
   };
   return migrations;
 }

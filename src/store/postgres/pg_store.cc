@@ -417,6 +417,7 @@ class PostgresStore final : public Store {
   Result<std::vector<bool>> RecordDeliveries(std::string_view instance,
                                              const std::vector<DeliveryResult>& results) override;
   Result<std::optional<Instant>> NextNotificationAt() override;
+  Result<std::vector<DeliveryAttempt>> ListDeliveryAttempts(std::int64_t notification_id) override;
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
   Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override;
   Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) override;
@@ -1865,9 +1866,46 @@ Result<std::vector<bool>> PostgresStore::RecordDeliveries(
                       .Add(r.notification_id)
                       .Add(instance)));
       applied.push_back(!u.empty());
+      if (u.empty()) continue;
+      // The attempt's number is the claim's (ClaimNotifications counted it).
+      SKED_RETURN_IF_ERROR(
+          c->Exec("INSERT INTO notification_attempts (notification_id, attempt, instance_id, "
+                  "finished_at, delivered, error, retry_at) SELECT id, attempts, $1, $2, $3, $4, "
+                  "$5 FROM notifications WHERE id = $6 ON CONFLICT DO NOTHING",
+                  Params()
+                      .Add(instance)
+                      .Add(Us(r.at))
+                      .Add(r.delivered)
+                      .Add(r.delivered ? std::string() : r.error)
+                      .Add(r.retry_at && !r.delivered ? std::optional<std::int64_t>(Us(*r.retry_at))
+                                                      : std::nullopt)
+                      .Add(r.notification_id))
+              .status());
     }
     SKED_RETURN_IF_ERROR(tx.Commit());
     return applied;
+  });
+}
+
+Result<std::vector<DeliveryAttempt>> PostgresStore::ListDeliveryAttempts(
+    std::int64_t notification_id) {
+  return With([&](Connection* c) -> Result<std::vector<DeliveryAttempt>> {
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, c->Exec("SELECT attempt, instance_id, finished_at, delivered, error, retry_at FROM "
+                        "notification_attempts WHERE notification_id = $1 ORDER BY attempt",
+                        Params().Add(notification_id)));
+    std::vector<DeliveryAttempt> out;
+    for (int i = 0; i < r.size(); ++i) {
+      DeliveryAttempt a;
+      a.attempt = static_cast<int>(r.Int(i, 0));
+      a.instance = r.Text(i, 1);
+      a.finished_at = AtUs(r.Int(i, 2));
+      a.delivered = r.Bool(i, 3);
+      a.error = r.Text(i, 4);
+      a.retry_at = OptInstant(r, i, 5);
+      out.push_back(std::move(a));
+    }
+    return out;
   });
 }
 

@@ -293,6 +293,19 @@ CREATE TABLE leases (
   expires_at INTEGER NOT NULL
 );
 )sql"},
+      {8, "each delivery attempt of a notification", R"sql(
+-- One row per attempt, written with its outcome; gone with its notification.
+CREATE TABLE notification_attempts (
+  notification_id INTEGER NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+  attempt         INTEGER NOT NULL,
+  instance_id     TEXT NOT NULL,
+  finished_at     INTEGER NOT NULL,
+  delivered       INTEGER NOT NULL,
+  error           TEXT NOT NULL,
+  retry_at        INTEGER,
+  PRIMARY KEY (notification_id, attempt)
+);
+)sql"},
   };
   return migrations;
 }

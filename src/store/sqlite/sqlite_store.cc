@@ -254,6 +254,7 @@ class SqliteStore final : public Store {
   Result<std::vector<bool>> RecordDeliveries(std::string_view instance,
                                              const std::vector<DeliveryResult>& results) override;
   Result<std::optional<Instant>> NextNotificationAt() override;
+  Result<std::vector<DeliveryAttempt>> ListDeliveryAttempts(std::int64_t notification_id) override;
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& filter) override;
   Result<std::vector<Notification>> RaiseWatchdogEvents(Instant now) override;
   Result<std::int64_t> PruneNotifications(Instant finished_before, int limit) override;
@@ -1368,10 +1369,47 @@ Result<std::vector<bool>> SqliteStore::RecordDeliveries(
         .Bind(5, r.notification_id)
         .Bind(6, instance);
     SKED_RETURN_IF_ERROR(u->Run());
-    applied.push_back(db_->Changes() > 0);
+    const bool done = db_->Changes() > 0;
+    applied.push_back(done);
+    if (!done) continue;
+    // The attempt's number is the claim's (ClaimNotifications counted it).
+    SKED_ASSIGN_OR_RETURN(
+        Stmt * a, Sql("INSERT INTO notification_attempts (notification_id, attempt, instance_id, "
+                      "finished_at, delivered, error, retry_at) SELECT id, attempts, ?1, ?2, ?3, "
+                      "?4, ?5 FROM notifications WHERE id = ?6 ON CONFLICT DO NOTHING"));
+    a->Bind(1, instance)
+        .Bind(2, Us(r.at))
+        .Bind(3, r.delivered ? 1 : 0)
+        .Bind(4, r.delivered ? std::string() : r.error)
+        .Bind(5, r.retry_at && !r.delivered ? std::optional<std::int64_t>(Us(*r.retry_at))
+                                            : std::nullopt)
+        .Bind(6, r.notification_id);
+    SKED_RETURN_IF_ERROR(a->Run());
   }
   SKED_RETURN_IF_ERROR(tx.Commit());
   return applied;
+}
+
+Result<std::vector<DeliveryAttempt>> SqliteStore::ListDeliveryAttempts(
+    std::int64_t notification_id) {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT attempt, instance_id, finished_at, delivered, error, "
+                                      "retry_at FROM notification_attempts WHERE "
+                                      "notification_id = ? ORDER BY attempt"));
+  s->Bind(1, notification_id);
+  std::vector<DeliveryAttempt> out;
+  while (s->Step()) {
+    DeliveryAttempt a;
+    a.attempt = static_cast<int>(s->Int(0));
+    a.instance = s->Text(1);
+    a.finished_at = AtUs(s->Int(2));
+    a.delivered = s->Int(3) != 0;
+    a.error = s->Text(4);
+    a.retry_at = OptInstant(*s, 5);
+    out.push_back(std::move(a));
+  }
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
 }
 
 Result<std::optional<Instant>> SqliteStore::NextNotificationAt() {
