@@ -29,6 +29,7 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from sked_serve import SkedServe, read
 
@@ -566,6 +567,36 @@ class DashboardTest(unittest.TestCase):
             for conn in held:
                 conn.close()
             self.s.api("POST", "/api/v1/runs/%d/cancel" % run["id"])
+
+    def test_15_notifications_and_their_delivery_attempts(self):
+        status, body = self.s.api("POST", "/api/v1/jobs", {
+            "name": "alerting", "schedule": "@yearly", "driver": "shell",
+            "config": {"command": "exit 4"},
+            "notify": {"on": ["failed"], "channels": ["log"]}})
+        self.assertEqual(status, 201, body)
+        status, run = self.s.api("POST", "/api/v1/jobs/alerting/trigger")
+        self.assertEqual(status, 202, run)
+        self.sign_in("viewer")
+        self.go("/notifications")
+        self.wait_css('#nav a[data-section="notifications"][aria-current="page"]')
+        row = wait_for(lambda: next((r for r in self.css("#notifications-table tbody tr")
+                                     if "alerting" in r.text and "delivered" in r.text), None),
+                       what="the alerting job's notification, delivered")
+        self.assertIn("failed", row.text)  # the event
+        self.assertIn("#%d" % run["id"], row.text)
+        nid = row.get_attribute("data-notification")
+        row.find_element(By.CSS_SELECTOR, "button.link").click()  # its attempts
+        attempt = self.wait_css('#notifications-table tr.attempt[data-attempt="1"]',
+                                "the notification's first attempt")
+        self.assertIn("delivered", attempt.text)
+        self.assertIn("attempt 1 by", attempt.text)
+        self.shot("notifications")
+        # Filtered to failed deliveries: this one is not among them.
+        Select(self.css("#n-status")[0]).select_by_value("failed")
+        self.css("#n-job")[0].send_keys("alerting")
+        self.css(".filters button[type=submit]")[0].click()
+        self.wait_text("#notifications-table", "Nothing on record.")
+        self.assertFalse(self.css('#notifications-table tr[data-notification="%s"]' % nid))
 
 
 if __name__ == "__main__":

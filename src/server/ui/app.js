@@ -3,7 +3,8 @@
 import {ApiError, get, setToken, token, whenUnauthenticated} from './api.js';
 import {h, replace} from './dom.js';
 import {setZonePreference, zonePreference} from './format.js';
-import {auditView, instancesView, jobView, overviewView, runsView, runView} from './views.js';
+import {auditView, instancesView, jobView, notificationsView, overviewView, runsView, runView}
+  from './views.js';
 import {jobFormView} from './job_form.js';
 
 const main = document.getElementById('main');
@@ -23,6 +24,7 @@ function routes(path) {
   if (path === '/' || path === '') return () => overviewView(main, {can});
   if (path === '/runs') return () => runsView(main, {can});
   if (path === '/instances') return () => instancesView(main, {can});
+  if (path === '/notifications') return () => notificationsView(main, {can});
   if (path === '/audit') return () => auditView(main, {can});
   if (path === '/new') return () => jobFormView(main, {can, name: null});
   if ((m = path.match(/^\/jobs\/([^/]+)\/edit$/))) {
@@ -38,6 +40,7 @@ function routes(path) {
 function section(path) {
   if (path.startsWith('/runs')) return 'runs';
   if (path.startsWith('/instances')) return 'instances';
+  if (path.startsWith('/notifications')) return 'notifications';
   if (path.startsWith('/audit')) return 'audit';
   return 'jobs';
 }

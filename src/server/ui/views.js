@@ -1,4 +1,5 @@
-// The dashboard's pages: jobs (overview), one job, runs, one run, instances.
+// The dashboard's pages: jobs (overview), one job, runs, one run, instances,
+// notifications, the audit log.
 // Each view renders into `main`, refreshes itself while shown, and returns
 // {dispose()} so the router can stop its timers and streams.
 import {ApiError, api, get, post, qs, streamOutput} from './api.js';
@@ -668,6 +669,20 @@ export function instancesView(main, ctx) {
   return {dispose: every(REFRESH_MS, refresh)};
 }
 
+// Newer/Older buttons for a cursor-paged list: `cursors` is the stack of the
+// pages' cursors (null for the first), `page` the one shown.
+function showPager(pager, cursors, page, refresh) {
+  replace(pager,
+      cursors.length > 1 ? h('button', {type: 'button', onclick: () => {
+        cursors.pop();
+        refresh();
+      }}, 'Newer') : null,
+      page.next_cursor ? h('button', {type: 'button', onclick: () => {
+        cursors.push(page.next_cursor);
+        refresh();
+      }}, 'Older') : null);
+}
+
 // The audit log (admins): every change made through the API or the CLI, and
 // every refused attempt, newest first.
 export function auditView(main, ctx) {
@@ -706,15 +721,92 @@ export function auditView(main, ctx) {
               h('td', {}, badge(e.status < 400 ? 'succeeded' : 'failed'), ' ', String(e.status)),
               h('td', {}, e.detail))) :
             h('tr', {}, h('td', {colspan: 7, class: 'muted'}, 'Nothing on record.'))))));
-      replace(pager,
-          cursors.length > 1 ? h('button', {type: 'button', onclick: () => {
-            cursors.pop();
-            refresh();
-          }}, 'Newer') : null,
-          page.next_cursor ? h('button', {type: 'button', onclick: () => {
-            cursors.push(page.next_cursor);
-            refresh();
-          }}, 'Older') : null);
+      showPager(pager, cursors, page, refresh);
+    } catch (e) {
+      replace(box, errorBox(e));
+      throw e;
+    }
+  }
+  return {dispose: every(REFRESH_MS, refresh)};
+}
+
+// A notification's delivery attempts, as rows under its own (fetched when
+// opened): who tried, when it ended, and why it failed.
+async function attemptRows(n) {
+  const list = await get(`/api/v1/notifications/${n.id}/attempts`);
+  if (!list.items.length) {
+    return [h('tr', {class: 'attempt'}, h('td', {colspan: 9, class: 'muted'},
+        n.status === 'pending' ? 'No attempt has ended yet.' : 'No attempt on record.'))];
+  }
+  return list.items.map((a) => h('tr', {class: 'attempt', dataset: {attempt: String(a.attempt)}},
+      h('td', {}, formatTime(a.finished_at, null)),
+      h('td', {colspan: 3, class: 'muted'}, `attempt ${a.attempt} by `, h('code', {}, a.instance)),
+      h('td', {}, badge(a.delivered ? 'delivered' : 'failed')),
+      h('td', {colspan: 2}, a.retry_at ? `next ${relative(a.retry_at)}` : ''),
+      h('td', {colspan: 2}, a.error)));
+}
+
+// Notifications (any token): what was sent where, newest first, each with its
+// delivery attempts on demand.
+export function notificationsView(main, ctx) {
+  const job = h('input', {id: 'n-job', size: 14, placeholder: 'job name'});
+  const status = h('select', {id: 'n-status'}, ['', 'pending', 'delivered', 'failed'].map(
+      (v) => h('option', {value: v}, v || 'any status')));
+  const box = h('div', {});
+  const pager = h('div', {class: 'pager'});
+  const cursors = [null];
+  const open = new Set();  // notification ids whose attempts are shown
+  const filters = h('form', {class: 'filters', role: 'search', onsubmit: (e) => {
+    e.preventDefault();
+    cursors.length = 1;
+    refresh();
+  }}, h('label', {}, 'Job', job), h('label', {}, 'Status', status),
+  h('button', {type: 'submit'}, 'Filter'));
+  replace(main, h('h1', {}, 'Notifications'), h('p', {class: 'muted'}, 'Alerts raised by ' +
+    'failures, recoveries and the watchdog, and their delivery to each channel (sked notify ' +
+    'list shows the same).'), filters, box, pager);
+  // `focus`: a notification whose attempts button gets the focus back once
+  // redrawn (it was just pressed); otherwise a refresh waits while the focus
+  // is in the table.
+  async function refresh(focus) {
+    if (focus === undefined && main.contains(document.activeElement) &&
+        document.activeElement.closest('table')) {
+      return;
+    }
+    try {
+      const page = await get('/api/v1/notifications' + qs({job: job.value.trim(),
+        status: status.value, limit: 50, cursor: cursors[cursors.length - 1]}));
+      const rows = [];
+      for (const n of page.items) {
+        const toggle = h('button', {type: 'button', class: 'link', 'aria-expanded':
+          String(open.has(n.id)), onclick: () => {
+          if (open.has(n.id)) open.delete(n.id); else open.add(n.id);
+          refresh(n.id);
+        }}, String(n.attempts));
+        rows.push(h('tr', {dataset: {notification: String(n.id)}},
+            h('td', {}, formatTime(n.created_at, null), h('br'), h('span', {class: 'muted'},
+                relative(n.created_at))),
+            h('td', {}, h('a', {href: `#/jobs/${encodeURIComponent(n.job)}`}, n.job)),
+            h('td', {}, n.run ? h('a', {href: `#/runs/${n.run}`}, `#${n.run}`) : '—'),
+            h('td', {}, h('code', {}, n.event)),
+            h('td', {}, n.channel),
+            h('td', {}, badge(n.status)),
+            h('td', {class: 'num'}, toggle),
+            h('td', {}, n.finished_at ? formatTime(n.finished_at, null) :
+              (n.next_attempt_at ? `next ${relative(n.next_attempt_at)}` : '—')),
+            h('td', {}, n.last_error)));
+        if (open.has(n.id)) rows.push(...await attemptRows(n));
+      }
+      replace(box, h('div', {class: 'table-wrap'}, h('table', {id: 'notifications-table'},
+          h('thead', {}, h('tr', {}, ['Raised', 'Job', 'Run', 'Event', 'Channel', 'Status',
+            'Attempts', 'Delivered / next', 'Last error'].map((t) => h('th', {}, t)))),
+          h('tbody', {}, rows.length ? rows :
+            h('tr', {}, h('td', {colspan: 9, class: 'muted'}, 'Nothing on record.'))))));
+      if (focus !== undefined) {
+        const again = box.querySelector(`tr[data-notification="${focus}"] button.link`);
+        if (again) again.focus();
+      }
+      showPager(pager, cursors, page, refresh);
     } catch (e) {
       replace(box, errorBox(e));
       throw e;
