@@ -322,8 +322,10 @@ std::vector<Status> DriverRegistry::LoadPlugins(const std::string& dir) {
   std::error_code ec;
   std::vector<std::string> files;
   for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    // Every "*.so" entry, whatever it is: LoadPlugin refuses, naming why, a
+    // link to nothing or a folder (silently skipping one would hide a typo).
     const std::filesystem::path& p = it->path();
-    if (p.extension() == ".so" && it->is_regular_file(ec)) files.push_back(p.string());
+    if (p.extension() == ".so") files.push_back(p.string());
   }
   if (ec) {
     failures.push_back(Refuse(NotFoundError("plugin_dir " + dir + ": " + ec.message())));

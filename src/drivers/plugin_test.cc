@@ -222,17 +222,20 @@ TEST_F(PluginTest, AFolderLoadsWhatItCanAndSaysWhatItCouldNot) {
   Put(SKED_HELLO_PLUGIN, "20-hello.so");
   const std::string old = Put(SKED_HELLO_ABI2_PLUGIN, "10-hello-old.so");
   std::ofstream(dir_ / "README.txt") << "not a plugin, not *.so: skipped\n";
+  const fs::path dangling = dir_ / "30-gone.so";
+  fs::create_symlink(dir_ / "removed.so", dangling);  // a link to nothing: said, not skipped
   auto registry = DriverRegistry::WithBuiltins();
   const std::vector<Status> failures = registry->LoadPlugins(dir_.string());
-  ASSERT_EQ(failures.size(), 1u);
+  ASSERT_EQ(failures.size(), 2u);
   EXPECT_NE(failures[0].message().find(old), std::string::npos);
+  EXPECT_EQ(failures[1].message(), "plugin " + dangling.string() + ": No such file or directory");
   ASSERT_NE(registry->Find("hello"), nullptr);  // loaded after the refused one
   EXPECT_NE(registry->Find("shell"), nullptr);
   // A job naming a driver nobody provides is told which plugins failed.
   EXPECT_EQ(registry->UnknownDriverMessage("greeter"),
             "unknown driver 'greeter' (registered: hello, noop, shell, sleep); plugins that "
             "failed to load: " +
-                failures[0].message());
+                failures[0].message() + "; " + failures[1].message());
 
   DriverRegistry none;
   const std::vector<Status> missing = none.LoadPlugins((dir_ / "nope").string());
