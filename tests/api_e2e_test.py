@@ -329,9 +329,11 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(patched["retention"],
                          {"max_age": None, "max_runs": None, "keep_failures": None})
         status, kept, _, _ = self.api("PATCH", "/api/v1/jobs/lifecycle",
-                                      {"retention": {"max_age": "7d", "max_runs": 0}},
+                                      {"retention": {"max_age": "7d", "max_runs": 0},
+                                       "overrun_factor": 2.5},
                                       headers={"If-Match": '"2"'})
         self.assertEqual(status, 200, kept)
+        self.assertEqual(kept["overrun_factor"], 2.5)
         self.assertEqual(kept["retention"],
                          {"max_age": "7d", "max_runs": 0, "keep_failures": None})
         status, put, _, _ = self.api("PUT", "/api/v1/jobs/lifecycle",
@@ -339,6 +341,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(status, 200, put)
         self.assertEqual(put["tags"], [])  # PUT replaces
         self.assertEqual(put["retention"]["max_age"], None)  # PUT replaces
+        self.assertEqual(put["overrun_factor"], None)
         self.assertError(self.api("PUT", "/api/v1/jobs/lifecycle",
                                   admin_job("renamed", version=4)), 400, field="name")
         # Filters.
@@ -381,6 +384,8 @@ class ApiTest(unittest.TestCase):
             (dict(body=admin_job("typed", retention={"keep": 3})), "retention.keep"),
             (dict(body=admin_job("typed", retention={"max_age": "-1s"})), "retention.max_age"),
             (dict(body=admin_job("typed", retention=5)), "retention"),
+            (dict(body=admin_job("typed", overrun_factor=1)), "overrun_factor"),
+            (dict(body=admin_job("typed", overrun_factor="3")), "overrun_factor"),
             (dict(body={"schedule": "@daily", "driver": "noop"}), "name"),
             (dict(body=[1, 2]), None),
         ]

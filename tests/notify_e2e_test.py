@@ -100,6 +100,7 @@ class Sked(SkedServe):
         self.config = os.path.join(dir, name + ".toml")
         self.log_path = os.path.join(dir, name + ".log")
         self.alerts = os.path.join(dir, "alerts.jsonl")
+        self.count = os.path.join(dir, "learner-runs")
         with open(self.config, "w") as f:
             f.write("""
 [store]
@@ -143,7 +144,14 @@ driver = "shell"
 config = { command = "sleep 4" }
 expected_duration = "1s"
 notify = { on = ["overrun"], channels = ["script"] }
-""" % (store, hook_url, self.alerts, self.alerts))
+[[job]]
+name = "learner"
+schedule = "* * * * * *"
+driver = "shell"
+config = { command = "n=$(cat '%s' 2>/dev/null || echo 0); echo $((n + 1)) > '%s'; if [ $n -ge 6 ]; then sleep 4; fi" }
+overrun_factor = 3
+notify = { on = ["overrun"], channels = ["script"] }
+""" % (store, hook_url, self.alerts, self.alerts, self.count, self.count))
 
     def notifications(self):
         return json.loads(self.cli("notify", "list", "--json", "-n", "1000"))
@@ -220,6 +228,18 @@ class NotifyTest(unittest.TestCase):
             self.assertEqual(overrun[0]["run"]["status"], "running")
             runs = [o["run"]["id"] for o in overrun]
             self.assertEqual(len(runs), len(set(runs)), "an overrun raised twice")
+            # learner has no expected_duration: its quick runs teach the
+            # watchdog their median, and the first slow one is an overrun
+            # past 3 x that median; none of the quick ones was.
+            def learner_overruns():
+                return [json.loads(l) for l in read(sked.alerts).splitlines()
+                        if l.strip() and json.loads(l)["event"] == "overrun"
+                        and json.loads(l)["job"]["name"] == "learner"]
+            wait_for(learner_overruns, timeout=30, what="an overrun of learner")
+            slow = learner_overruns()[0]["run"]["id"]
+            history = json.loads(sked.cli("run", "list", "--job", "learner", "--json", "-n", "100"))
+            quick = [r for r in history if r["id"] < slow]
+            self.assertGreaterEqual(len([r for r in quick if r["status"] == "succeeded"]), 5)
             # /metrics counts what this instance's dispatcher did.
             with urllib.request.urlopen(sked.url + "/metrics", timeout=10) as r:
                 metrics = r.read().decode()

@@ -93,6 +93,10 @@ struct JobSpec {
   std::optional<Duration> late_after;
   std::optional<Duration> expected_duration;
   std::optional<Duration> no_success_for;
+  // The watchdog's other "overrun": a run still running past k times the
+  // median duration of the job's recent successful runs (the last 20 among
+  // its last 100 runs; needs 5 of them); 1.1-100. Unset: not watched.
+  std::optional<double> overrun_factor;
   RetentionSpec retention;
   bool paused = false;  // create paused / pause on update
 

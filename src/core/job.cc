@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <sstream>
 #include <string>
 
 #include "core/notify_policy.h"
@@ -93,6 +94,11 @@ Status ValidateJobSpecShape(const JobSpec& spec) {
                                  std::pair{"expected_duration", spec.expected_duration},
                                  std::pair{"no_success_for", spec.no_success_for}}) {
     if (d && *d <= Duration(0)) return FieldError(field, "must be positive");
+  }
+  if (spec.overrun_factor && !(*spec.overrun_factor >= 1.1 && *spec.overrun_factor <= 100)) {
+    std::ostringstream got;
+    got << *spec.overrun_factor;
+    return FieldError("overrun_factor", "must be from 1.1 to 100, got " + got.str());
   }
   if (spec.starting_deadline && *spec.starting_deadline <= Duration(0)) {
     return FieldError("starting_deadline", "must be positive");

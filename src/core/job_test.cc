@@ -1,6 +1,7 @@
 #include "sked/job.h"
 
 #include <gtest/gtest.h>
+#include <limits>
 
 #include "sked/run.h"
 
@@ -60,6 +61,13 @@ TEST(JobTest, BadFieldsAreNamed) {
   s = Valid();
   s.timeout = Duration(0);
   EXPECT_EQ(Error(s), "timeout: must be positive");
+  s = Valid();
+  s.overrun_factor = 1.0;
+  EXPECT_EQ(Error(s), "overrun_factor: must be from 1.1 to 100, got 1");
+  s.overrun_factor = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(Error(s), "overrun_factor: must be from 1.1 to 100, got nan");
+  s.overrun_factor = 1.5;
+  EXPECT_TRUE(ValidateJobSpecShape(s).ok());
   s = Valid();
   s.start_at = Instant(std::chrono::seconds(100));
   s.end_at = Instant(std::chrono::seconds(50));

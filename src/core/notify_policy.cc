@@ -109,6 +109,21 @@ std::vector<OutboxEntry> RouteEvent(NotifyEvent event, const NotifySpec& job,
   return out;
 }
 
+std::optional<Duration> OverrunLimit(std::vector<Duration> recent_successes, double factor) {
+  std::erase_if(recent_successes, [](Duration d) { return d < Duration(0); });
+  const size_t n = recent_successes.size();
+  if (n < static_cast<size_t>(kOverrunMinSamples)) return std::nullopt;
+  const auto mid = recent_successes.begin() + static_cast<std::ptrdiff_t>(n / 2);
+  std::nth_element(recent_successes.begin(), mid, recent_successes.end());
+  double median = static_cast<double>(mid->count());
+  if (n % 2 == 0) {
+    const Duration below = *std::max_element(recent_successes.begin(), mid);
+    median = (median + static_cast<double>(below.count())) / 2;
+  }
+  // Clamped far below the type's end: a limit is added to an instant.
+  return Duration(static_cast<Duration::rep>(std::min(median * factor, 1e17)));
+}
+
 bool IsRepeat(const OutboxEntry& entry, bool was_failing, std::optional<Instant> last, Instant now,
               Duration realert) {
   if (!last || realert <= Duration(0) || now - *last >= realert) return false;

@@ -86,6 +86,20 @@ std::vector<OutboxEntry> RouteEvent(NotifyEvent event, const NotifySpec& job,
 bool IsRepeat(const OutboxEntry& entry, bool was_failing, std::optional<Instant> last, Instant now,
               Duration realert);
 
+// The watchdog's overrun against a job's own history: how many of the job's
+// newest runs are looked at, how many successes among them are used, and how
+// many are needed before the median means anything.
+inline constexpr int kOverrunHistoryRuns = 100;
+inline constexpr int kOverrunSamples = 20;
+inline constexpr int kOverrunMinSamples = 5;
+
+// How long a run of a job with overrun_factor `factor` may run before it is
+// an overrun: `factor` times the median of `recent_successes` (the durations
+// of the job's newest successful runs, any order; the middle two averaged for
+// an even count), or nullopt with fewer than kOverrunMinSamples of them.
+// Negative durations (a clock step) are not counted.
+std::optional<Duration> OverrunLimit(std::vector<Duration> recent_successes, double factor);
+
 // Checks a job's notify settings: known event names, channel names of
 // letters, digits, '.', '_', '-' (1-64). The message names the field.
 Status ValidateNotifySpec(const NotifySpec& spec);

@@ -115,6 +115,29 @@ TEST(NotifyPolicyTest, OnlyAFailureWhileFailingOrAMissedFireRepeatsWithinRealert
   EXPECT_FALSE(IsRepeat({E::kRecovered, "ops"}, true, t0, t0 + minute, hour));
 }
 
+TEST(NotifyPolicyTest, AnOverrunIsKTimesTheMedianOfRecentSuccessesOnceThereAreEnough) {
+  using std::chrono::seconds;
+  const std::vector<Duration> four = {seconds(10), seconds(10), seconds(10), seconds(10)};
+  EXPECT_EQ(OverrunLimit(four, 3), std::nullopt) << "fewer than kOverrunMinSamples";
+  // Odd count: the middle one, whatever the order; one slow outlier does not move it.
+  EXPECT_EQ(OverrunLimit({seconds(12), seconds(3600), seconds(10), seconds(11), seconds(9)}, 3),
+            Duration(seconds(33)));
+  // Even count: the middle two averaged.
+  EXPECT_EQ(OverrunLimit(
+                {seconds(40), seconds(10), seconds(20), seconds(30), seconds(1), seconds(100)}, 2),
+            Duration(seconds(50)));
+  EXPECT_EQ(OverrunLimit({seconds(10), seconds(10), seconds(10), seconds(10), seconds(10)}, 1.5),
+            Duration(seconds(15)));
+  // A negative duration (the clock stepped back mid-run) is not a sample.
+  EXPECT_EQ(OverrunLimit({seconds(10), seconds(10), seconds(10), seconds(10), seconds(-5)}, 2),
+            std::nullopt);
+  // No overflow for absurd history.
+  const Duration years = std::chrono::hours(24 * 365 * 1000);
+  const auto huge = OverrunLimit({years, years, years, years, years}, 100);
+  ASSERT_TRUE(huge.has_value());
+  EXPECT_GT(*huge, years);
+}
+
 TEST(NotifyPolicyTest, NotifySettingsAreCheckedWhereTheyEnter) {
   NotifySpec bad_event;
   bad_event.on = std::vector<std::string>{"failed", "exploded"};

@@ -510,6 +510,7 @@ Result<JobSpec> ParseJob(const std::string& file, const toml::table& t, size_t i
       {"expected_duration",
        SKED_SET(spec.expected_duration, AsDuration(v, std::chrono::seconds(1)))},
       {"no_success_for", SKED_SET(spec.no_success_for, AsDuration(v, std::chrono::seconds(1)))},
+      {"overrun_factor", SKED_SET(spec.overrun_factor, AsDouble(v, 1.1, 100.0))},
       {"priority", SKED_SET(spec.priority, AsInt(v, -1000, 1000))},
       {"retry",
        [&](const Value& v) { return ParseRetry(file, *v.node, section + ".retry", &spec.retry); }},

@@ -343,6 +343,9 @@ TEST(ConfigTest, JobErrorsNameTheJobTable) {
                   "start_at = 2026-01-01T00:00:00\n"),
             "sked.toml:5: job[0].start_at: needs a UTC offset (e.g. 2026-12-01T09:00:00Z or "
             "+01:00)");
+  EXPECT_EQ(Error("[[job]]\nname = \"a\"\nschedule = \"* * * * *\"\ndriver = \"noop\"\n"
+                  "overrun_factor = 0.5\n"),
+            "sked.toml:5: job[0].overrun_factor: must be a number from 1.1 to 100");
 }
 
 TEST(ConfigTest, JobFieldsAndAliases) {
@@ -365,6 +368,7 @@ priority = 7
 retry = { max = 1, on = ["timed_out"], jitter = 0.0 }
 tags = ["a", "b"]
 paused = true
+overrun_factor = 2.5
 )");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   const JobSpec& j = c->jobs[0];
@@ -382,6 +386,7 @@ paused = true
   EXPECT_TRUE(j.retry.on_timed_out);
   EXPECT_EQ(j.tags, (std::vector<std::string>{"a", "b"}));
   EXPECT_TRUE(j.paused);
+  EXPECT_EQ(j.overrun_factor, 2.5);
 }
 
 TEST(ConfigTest, EnvironmentOverridesTheFile) {

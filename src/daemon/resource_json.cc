@@ -93,6 +93,7 @@ nlohmann::ordered_json JobJson(const Job& job) {
   j["late_after"] = OptDuration(s.late_after);
   j["expected_duration"] = OptDuration(s.expected_duration);
   j["no_success_for"] = OptDuration(s.no_success_for);
+  j["overrun_factor"] = s.overrun_factor ? nlohmann::ordered_json(*s.overrun_factor) : nullptr;
   j["priority"] = s.priority;
   nlohmann::ordered_json retry;
   retry["max"] = s.retry.max_retries;
@@ -452,6 +453,8 @@ std::optional<SpecError> ApplySpecJson(const Json& body, bool allow_read_only, J
       e = ReadOptional<Duration>(v, key, &spec->expected_duration, ReadDuration);
     } else if (key == "no_success_for") {
       e = ReadOptional<Duration>(v, key, &spec->no_success_for, ReadDuration);
+    } else if (key == "overrun_factor") {
+      e = ReadOptional<double>(v, key, &spec->overrun_factor, ReadDouble);
     } else if (key == "timeout") {
       e = ReadOptional<Duration>(v, key, &spec->timeout, ReadDuration);
     } else if (key == "priority") {

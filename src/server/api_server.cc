@@ -144,6 +144,7 @@ std::string FieldOf(const std::string& message) {
                                                              "late_after",
                                                              "expected_duration",
                                                              "no_success_for",
+                                                             "overrun_factor",
                                                              "notify.on",
                                                              "notify.channels",
                                                              "retention.max_age",

@@ -1424,6 +1424,17 @@ TEST_P(StoreConformanceTest, AJobThatKeepsFailingAlertsOncePerRealert) {
   EXPECT_EQ(count(), 3u) << "a new incident after a success alerts at once";
 }
 
+// One watchdog pass at `t`: "job:event:channel" of each notification raised.
+std::multiset<std::string> RaiseWatchdog(Store* store, Instant t) {
+  auto raised = store->RaiseWatchdogEvents(t);
+  EXPECT_TRUE(raised.ok()) << raised.status().ToString();
+  std::multiset<std::string> got;
+  for (const Notification& n : raised.value_or(std::vector<Notification>{})) {
+    got.insert(n.job_name + ":" + n.event + ":" + n.channel);
+  }
+  return got;
+}
+
 // The watchdog's pass raises late (not started in time), overrun (running
 // too long) and stale (no success for too long), each once however often
 // it runs, and only for the jobs that set a threshold.
@@ -1468,15 +1479,7 @@ TEST_P(StoreConformanceTest, TheWatchdogRaisesLateOverrunAndStaleOnce) {
   insert(muted);
   insert(unwatched);
 
-  auto raise = [&](Instant t) {
-    auto raised = store_->RaiseWatchdogEvents(t);
-    EXPECT_TRUE(raised.ok()) << raised.status().ToString();
-    std::multiset<std::string> got;
-    for (const Notification& n : raised.value_or(std::vector<Notification>{})) {
-      got.insert(n.job_name + ":" + n.event + ":" + n.channel);
-    }
-    return got;
-  };
+  auto raise = [&](Instant t) { return RaiseWatchdog(store_.get(), t); };
   EXPECT_EQ(raise(kT0 + seconds(29)), std::multiset<std::string>{"quiet:stale:ops"});
   EXPECT_EQ(raise(kT0 + seconds(30)), std::multiset<std::string>{"late:late:ops"});
   EXPECT_TRUE(raise(kT0 + seconds(45)).empty()) << "raised twice";
@@ -1493,6 +1496,88 @@ TEST_P(StoreConformanceTest, TheWatchdogRaisesLateOverrunAndStaleOnce) {
     EXPECT_EQ(n.status, NotificationStatus::kPending);
     EXPECT_EQ(n.run_id.has_value(), n.event != "stale") << n.event;
   }
+}
+
+// overrun_factor: a run is an overrun past k x the median of its job's
+// recent successes, once there are enough of them; failures are not
+// samples, one slow success does not move the median, and a run past both
+// thresholds is raised once.
+TEST_P(StoreConformanceTest, TheWatchdogRaisesOverrunPastKTimesTheRecentMedian) {
+  StoreOptions options;
+  options.notify.channels = {"ops"};
+  store_.reset();
+  store_ = Open(options);
+  auto create = [&](const char* name, std::optional<Duration> expected) {
+    Job j = NewJob(name, std::nullopt);
+    j.spec.overrun_factor = 3;
+    j.spec.expected_duration = expected;
+    return *store_->CreateJob(j);
+  };
+  const Job typical = create("typical", std::nullopt);
+  const Job both = create("both", seconds(30));
+  const Job flaky = create("flaky", std::nullopt);
+  EXPECT_EQ(store_->GetJob(typical.id)->spec.overrun_factor, 3.0);
+  EXPECT_EQ(store_->GetJob(Create("plain", std::nullopt).id)->spec.overrun_factor, std::nullopt);
+  Instant t = kT0;
+  // Starts a run of `job` at t; settles it `took` later with `status`
+  // unless `took` is unset (left running).
+  auto run = [&](const Job& job, std::optional<Duration> took,
+                 RunStatus status = RunStatus::kSucceeded) {
+    NewRun r;
+    r.scheduled_for = t;
+    r.not_before = t;
+    r.trigger = RunTrigger::kManual;
+    EXPECT_TRUE(store_->InsertRun(job.id, r, t).ok());
+    auto started = store_->StartQueued("inst-a", t, 1, t + std::chrono::hours(10));
+    EXPECT_TRUE(started.ok() && started->size() == 1u);
+    if (!took || !started.ok() || started->empty()) return;
+    RunOutcome o;
+    o.run_id = started->front().id;
+    o.lease_token = started->front().lease_token;
+    o.status = status;
+    o.finished_at = t + *took;
+    EXPECT_EQ(*store_->SettleRuns({o}), std::vector<bool>{true});
+    t += *took + seconds(1);
+  };
+  auto raise = [&](Instant at) { return RaiseWatchdog(store_.get(), at); };
+  for (const Job* j : {&typical, &both}) {
+    for (int s : {10, 12, 8, 10}) run(*j, seconds(s));
+    run(*j, seconds(1), RunStatus::kFailed);  // not a sample
+  }
+  for (int i = 0; i < 6; ++i) run(flaky, seconds(1), RunStatus::kFailed);
+  // Four successes are not enough: a run far past 3 x 10 s is not raised.
+  const Instant first = t;
+  run(typical, std::nullopt);
+  run(flaky, std::nullopt);
+  EXPECT_TRUE(raise(first + seconds(100)).empty());
+  // It ends as the slow fifth success; the median stays 10 s.
+  {
+    auto running = store_->ListRuns({});
+    ASSERT_TRUE(running.ok());
+    for (const sked::Run& r : *running) {
+      if (r.job_id != typical.id || r.status != RunStatus::kRunning) continue;
+      RunOutcome o;
+      o.run_id = r.id;
+      o.lease_token = r.lease_token;
+      o.status = RunStatus::kSucceeded;
+      o.finished_at = first + seconds(3600);
+      EXPECT_EQ(*store_->SettleRuns({o}), std::vector<bool>{true});
+    }
+  }
+  t = first + seconds(3601);
+  run(both, seconds(10));  // both: five successes too
+  const Instant start = t;
+  run(typical, std::nullopt);
+  run(both, std::nullopt);
+  EXPECT_TRUE(raise(start + seconds(29)).empty());
+  EXPECT_EQ(raise(start + seconds(30)),
+            (std::multiset<std::string>{"both:overrun:ops", "typical:overrun:ops"}))
+      << "both thresholds at once: one alert";
+  EXPECT_TRUE(raise(start + seconds(3000)).empty()) << "raised twice";
+  int overruns = 0;
+  const std::vector<Notification> all = *store_->ListNotifications({});
+  for (const Notification& n : all) overruns += n.event == "overrun";
+  EXPECT_EQ(overruns, 2);
 }
 
 // Retention deletes finished notifications before the cut, in batches, and

@@ -225,6 +225,12 @@ CREATE TABLE notification_attempts (
   PRIMARY KEY (notification_id, attempt)
 );
 )sql"},
+      {9, "the watchdog's overrun against a job's recent median duration", R"sql(
+-- NULL: not watched; else k: "overrun" past k x the median of the job's
+-- recent successful runs.
+ALTER TABLE jobs ADD COLUMN overrun_factor DOUBLE PRECISION;
+CREATE INDEX jobs_watch_overrun_factor ON jobs (id) WHERE overrun_factor IS NOT NULL;
+)sql"},
   };
   return migrations;
 }

@@ -62,7 +62,7 @@ constexpr const char* kJobColumns =
     "j.tags, j.source, j.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
     "j.created_at, j.updated_at, j.state_reason, s.last_success_at, j.notify_on, "
     "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us, "
-    "j.keep_age_us, j.keep_runs, j.keep_failures";
+    "j.keep_age_us, j.keep_runs, j.keep_failures, j.overrun_factor";
 // A job row with its counters (kept apart: settling a run never locks the
 // job's row, which claims lock).
 constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
@@ -117,10 +117,11 @@ Job ReadJob(const Rows& s, int row) {
   spec.retention.max_age = OptDuration(s, row, 41);
   if (!s.IsNull(row, 42)) spec.retention.max_runs = static_cast<int>(s.Int(row, 42));
   if (!s.IsNull(row, 43)) spec.retention.keep_failures = static_cast<int>(s.Int(row, 43));
+  if (!s.IsNull(row, 44)) spec.overrun_factor = s.Double(row, 44);
   return j;
 }
 
-// The written job fields as parameters $1-$36, in the order the INSERT names them.
+// The written job fields as parameters $1-$37, in the order the INSERT names them.
 Params JobSpecParams(const Job& j) {
   const JobSpec& spec = j.spec;
   Params p;
@@ -159,7 +160,8 @@ Params JobSpecParams(const Job& j) {
       .Add(OptUs(spec.no_success_for))
       .Add(OptUs(spec.retention.max_age))
       .Add(spec.retention.max_runs)
-      .Add(spec.retention.keep_failures);
+      .Add(spec.retention.keep_failures)
+      .Add(spec.overrun_factor);
   return p;
 }
 
@@ -569,10 +571,10 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
                     "retry_max, retry_backoff_us, retry_multiplier, retry_max_backoff_us, "
                     "retry_jitter, retry_on, tags, source, next_run_at, updated_at, state_reason, "
                     "notify_on, notify_channels, late_after_us, expected_duration_us, "
-                    "no_success_for_us, keep_age_us, keep_runs, keep_failures, created_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-                    "$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, "
-                    "$31, $32, $33, $34, $35, $36, $37) "
+                    "no_success_for_us, keep_age_us, keep_runs, keep_failures, overrun_factor, "
+                    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                    "$14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, "
+                    "$29, $30, $31, $32, $33, $34, $35, $36, $37, $38) "
                     "RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
@@ -596,17 +598,18 @@ Result<Job> PostgresStore::UpdateJob(const Job& job) {
     Params p = JobSpecParams(job);
     p.Add(job.id).Add(job.version);
     auto r = c->Exec(
-        std::string("UPDATE jobs j SET name = $1, description = $2, driver = $3, "
-                    "driver_config = $4, schedule = $5, time_zone = $6, state = $7, start_at = "
-                    "$8, end_at = $9, overlap = $10, max_queued = $11, max_concurrent = $12, "
-                    "misfire = $13, catchup_window_us = $14, starting_deadline_us = $15, "
-                    "timeout_us = $16, priority = $17, retry_max = $18, retry_backoff_us = $19, "
-                    "retry_multiplier = $20, retry_max_backoff_us = $21, retry_jitter = $22, "
-                    "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
-                    "$27, state_reason = $28, notify_on = $29, notify_channels = $30, "
-                    "late_after_us = $31, expected_duration_us = $32, no_success_for_us = $33, "
-                    "keep_age_us = $34, keep_runs = $35, keep_failures = $36, "
-                    "version = version + 1 WHERE id = $37 AND version = $38 RETURNING id"),
+        std::string(
+            "UPDATE jobs j SET name = $1, description = $2, driver = $3, "
+            "driver_config = $4, schedule = $5, time_zone = $6, state = $7, start_at = "
+            "$8, end_at = $9, overlap = $10, max_queued = $11, max_concurrent = $12, "
+            "misfire = $13, catchup_window_us = $14, starting_deadline_us = $15, "
+            "timeout_us = $16, priority = $17, retry_max = $18, retry_backoff_us = $19, "
+            "retry_multiplier = $20, retry_max_backoff_us = $21, retry_jitter = $22, "
+            "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
+            "$27, state_reason = $28, notify_on = $29, notify_channels = $30, "
+            "late_after_us = $31, expected_duration_us = $32, no_success_for_us = $33, "
+            "keep_age_us = $34, keep_runs = $35, keep_failures = $36, overrun_factor = $37, "
+            "version = version + 1 WHERE id = $38 AND version = $39 RETURNING id"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -2068,20 +2071,59 @@ Result<std::vector<Notification>> PostgresStore::RaiseWatchdogEvents(Instant now
     };
     ArrayLiteral job_ids, names, run_ids, events, channels, keys;
     int rows = 0;
+    std::set<std::string> raised;  // keys found in this pass
+    auto add = [&](policy::NotifyEvent event, const Rows& r, int i) {
+      if (!raised.insert(r.Text(i, 5)).second) return;  // an overrun both ways
+      NotifySpec spec;
+      spec.on = SplitNotifyList(OptText(r, i, 2));
+      spec.channels = SplitNotifyList(OptText(r, i, 3));
+      for (const policy::OutboxEntry& e : policy::RouteEvent(event, spec, notify_)) {
+        ++rows;
+        job_ids.Add(r.Int(i, 0));
+        names.Add(r.Text(i, 1));
+        run_ids.Add(r.IsNull(i, 4) ? std::nullopt : std::optional<std::int64_t>(r.Int(i, 4)));
+        events.Add(policy::NotifyEventName(e.event));
+        channels.Add(e.channel);
+        keys.Add(r.Text(i, 5));
+      }
+    };
     for (const Check& check : checks) {
       SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(check.sql, Params().Add(Us(now))));
-      for (int i = 0; i < r.size(); ++i) {
-        NotifySpec spec;
-        spec.on = SplitNotifyList(OptText(r, i, 2));
-        spec.channels = SplitNotifyList(OptText(r, i, 3));
-        for (const policy::OutboxEntry& e : policy::RouteEvent(check.event, spec, notify_)) {
-          ++rows;
-          job_ids.Add(r.Int(i, 0));
-          names.Add(r.Text(i, 1));
-          run_ids.Add(r.IsNull(i, 4) ? std::nullopt : std::optional<std::int64_t>(r.Int(i, 4)));
-          events.Add(policy::NotifyEventName(e.event));
-          channels.Add(e.channel);
-          keys.Add(r.Text(i, 5));
+      for (int i = 0; i < r.size(); ++i) add(check.event, r, i);
+    }
+    // Overrun against a job's own history (overrun_factor): the running runs
+    // not yet raised, each measured against its job's recent median (the
+    // jobs' histories read in one statement), in the policy's words.
+    SKED_ASSIGN_OR_RETURN(
+        Rows running,
+        c->Exec("SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'overrun:' || r.id, "
+                "r.started_at, j.overrun_factor FROM jobs j JOIN runs r ON r.job_id = j.id WHERE "
+                "j.overrun_factor IS NOT NULL AND r.status = 'running' AND r.started_at IS NOT "
+                "NULL AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = "
+                "'overrun:' || r.id)",
+                Params()));
+    if (!running.empty()) {
+      std::set<std::int64_t> watched;
+      for (int i = 0; i < running.size(); ++i) watched.insert(running.Int(i, 0));
+      ArrayLiteral watched_ids;
+      for (std::int64_t id : watched) watched_ids.Add(id);
+      SKED_ASSIGN_OR_RETURN(
+          Rows h, c->Exec("SELECT u.job_id, h.d FROM unnest($1::bigint[]) AS u(job_id) CROSS "
+                          "JOIN LATERAL (SELECT x.d FROM (SELECT id, finished_at - started_at "
+                          "AS d, status FROM runs WHERE job_id = u.job_id ORDER BY id DESC LIMIT "
+                          "$2) x WHERE x.status = 'succeeded' AND x.d IS NOT NULL ORDER BY x.id "
+                          "DESC LIMIT $3) h",
+                          Params()
+                              .Add(watched_ids.str())
+                              .Add(policy::kOverrunHistoryRuns)
+                              .Add(policy::kOverrunSamples)));
+      std::map<std::int64_t, std::vector<Duration>> recent;
+      for (int i = 0; i < h.size(); ++i) recent[h.Int(i, 0)].emplace_back(h.Int(i, 1));
+      for (int i = 0; i < running.size(); ++i) {
+        const std::optional<Duration> limit =
+            policy::OverrunLimit(recent[running.Int(i, 0)], running.Double(i, 7));
+        if (limit && AtUs(running.Int(i, 6)) + *limit <= now) {
+          add(policy::NotifyEvent::kOverrun, running, i);
         }
       }
     }

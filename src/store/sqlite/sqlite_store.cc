@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -55,8 +56,8 @@ constexpr const char* kJobColumns =
     "j.tags, j.source, j.next_run_at, j.last_run_at, j.runs, j.successes, j.failures, j.version, "
     "j.created_at, j.updated_at, j.state_reason, j.last_success_at, j.notify_on, "
     "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us, "
-    "j.keep_age_us, j.keep_runs, j.keep_failures";
-constexpr int kJobColumnCount = 44;
+    "j.keep_age_us, j.keep_runs, j.keep_failures, j.overrun_factor";
+constexpr int kJobColumnCount = 45;
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -106,10 +107,11 @@ Job ReadJob(const Stmt& s) {
   spec.retention.max_age = OptDuration(s, 41);
   spec.retention.max_runs = OptSmallInt(s, 42);
   spec.retention.keep_failures = OptSmallInt(s, 43);
+  if (!s.IsNull(44)) spec.overrun_factor = s.Double(44);
   return j;
 }
 
-// Binds the written job fields as parameters 1-36, in the order the INSERT names them.
+// Binds the written job fields as parameters 1-37, in the order the INSERT names them.
 void BindJobSpec(Stmt* s, const Job& j) {
   const JobSpec& spec = j.spec;
   s->Bind(1, spec.name)
@@ -147,7 +149,8 @@ void BindJobSpec(Stmt* s, const Job& j) {
       .Bind(33, OptUs(spec.no_success_for))
       .Bind(34, OptUs(spec.retention.max_age))
       .Bind(35, spec.retention.max_runs)
-      .Bind(36, spec.retention.keep_failures);
+      .Bind(36, spec.retention.keep_failures)
+      .Bind(37, spec.overrun_factor);
 }
 
 constexpr const char* kRunColumns =
@@ -386,11 +389,11 @@ Result<Job> SqliteStore::CreateJob(const Job& job) {
           "retry_backoff_us, retry_multiplier, retry_max_backoff_us, retry_jitter, retry_on, "
           "tags, source, next_run_at, updated_at, state_reason, notify_on, notify_channels, "
           "late_after_us, expected_duration_us, no_success_for_us, keep_age_us, keep_runs, "
-          "keep_failures, created_at, version, runs, successes, failures) VALUES (?, ?, ?, ?, ?, "
-          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-          "?, ?, ?, 1, 0, 0, 0)"));
+          "keep_failures, overrun_factor, created_at, version, runs, successes, failures) VALUES "
+          "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0)"));
   BindJobSpec(s, job);
-  s->Bind(37, Us(job.created_at));
+  s->Bind(38, Us(job.created_at));
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -415,9 +418,10 @@ Result<Job> SqliteStore::UpdateJob(const Job& job) {
           "retry_jitter = ?, retry_on = ?, tags = ?, source = ?, next_run_at = ?, "
           "updated_at = ?, state_reason = ?, notify_on = ?, notify_channels = ?, "
           "late_after_us = ?, expected_duration_us = ?, no_success_for_us = ?, keep_age_us = ?, "
-          "keep_runs = ?, keep_failures = ?, version = version + 1 WHERE id = ? AND version = ?"));
+          "keep_runs = ?, keep_failures = ?, overrun_factor = ?, version = version + 1 WHERE id = "
+          "? AND version = ?"));
   BindJobSpec(s, job);
-  s->Bind(37, job.id).Bind(38, job.version);
+  s->Bind(38, job.id).Bind(39, job.version);
   Status st = s->Run();
   if (st.code() == StatusCode::kAlreadyExists) {
     return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -1576,6 +1580,44 @@ Result<std::vector<Notification>> SqliteStore::RaiseWatchdogEvents(Instant now) 
     }
     SKED_RETURN_IF_ERROR(q->status());
   }
+  // Overrun against a job's own history (overrun_factor): the running runs
+  // not yet raised, each measured against its job's recent median (read
+  // once per job), in the policy's words.
+  std::set<std::string> keys;
+  for (const Found& f : found) keys.insert(f.key);
+  std::map<std::int64_t, std::optional<Duration>> limits;
+  SKED_ASSIGN_OR_RETURN(
+      Stmt * running,
+      Sql("SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'overrun:' || r.id, "
+          "r.started_at, j.overrun_factor FROM jobs j JOIN runs r ON r.job_id = j.id WHERE "
+          "j.overrun_factor IS NOT NULL AND r.status IN ('queued', 'running') AND r.status = "
+          "'running' AND r.started_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM notifications n "
+          "WHERE n.dedupe_key = 'overrun:' || r.id)"));
+  while (running->Step()) {
+    const std::int64_t job_id = running->Int(0);
+    auto limit = limits.find(job_id);
+    if (limit == limits.end()) {
+      SKED_ASSIGN_OR_RETURN(Stmt * h, Sql("SELECT d FROM (SELECT id, finished_at - started_at AS "
+                                          "d, status FROM runs WHERE job_id = ?1 ORDER BY id "
+                                          "DESC LIMIT ?2) WHERE status = 'succeeded' AND d IS "
+                                          "NOT NULL ORDER BY id DESC LIMIT ?3"));
+      h->Bind(1, job_id).Bind(2, policy::kOverrunHistoryRuns).Bind(3, policy::kOverrunSamples);
+      std::vector<Duration> recent;
+      while (h->Step()) recent.emplace_back(h->Int(0));
+      SKED_RETURN_IF_ERROR(h->status());
+      h->Reset();
+      limit =
+          limits.emplace(job_id, policy::OverrunLimit(std::move(recent), running->Double(7))).first;
+    }
+    if (!limit->second || AtUs(running->Int(6)) + *limit->second > now) continue;
+    Found f{job_id,          running->Text(1), {},
+            running->Int(4), running->Text(5), policy::NotifyEvent::kOverrun};
+    if (!keys.insert(f.key).second) continue;  // past expected_duration too
+    f.spec.on = SplitNotifyList(OptText(*running, 2));
+    f.spec.channels = SplitNotifyList(OptText(*running, 3));
+    found.push_back(std::move(f));
+  }
+  SKED_RETURN_IF_ERROR(running->status());
   std::vector<std::int64_t> written;
   for (const Found& f : found) {
     for (const policy::OutboxEntry& e : policy::RouteEvent(f.event, f.spec, notify_)) {
