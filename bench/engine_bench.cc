@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -29,6 +30,7 @@
 #include "sked/driver.h"
 #include "sked/engine.h"
 #include "sked/store.h"
+#include "sked/time.h"
 #include "store/postgres/pg_client.h"
 
 namespace {
@@ -39,11 +41,13 @@ struct Args {
   int seconds = 30;
   int workers = 8;
   std::string db = "/tmp/sked-engine-bench.db";
-  int stagger = 0;         // interval schedules: job i starts at (i % stagger) s after a common
-                           // start 10 s from now, so that 1/stagger of the jobs is due each second
-  int start_in = 10;       // --stagger: the common start, seconds from now (after creation)
-  std::string url;         // default: sqlite://<db>
-  int create_threads = 1;  // jobs are created by this many threads (PostgreSQL: round trips)
+  int stagger = 0;          // interval schedules: job i starts at (i % stagger) s after a common
+                            // start 10 s from now, so that 1/stagger of the jobs is due each second
+  int start_in = 10;        // --stagger: the common start, seconds from now (after creation)
+  std::string url;          // default: sqlite://<db>
+  int create_threads = 1;   // jobs are created by this many threads (PostgreSQL: round trips)
+  bool per_fire = false;    // --per-fire 1: also the lag of each fire instant's runs
+  int claim_ahead_ms = -1;  // -1: the engine's default
 };
 
 constexpr const char* kSchema = "sked_engine_bench";
@@ -111,6 +115,10 @@ int main(int argc, char** argv) {
       a.url = v;
     else if (k == "--create-threads")
       a.create_threads = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--claim-ahead-ms")
+      a.claim_ahead_ms = std::atoi(v.c_str());
+    else if (k == "--per-fire")
+      a.per_fire = std::atoi(v.c_str()) != 0;
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -139,6 +147,7 @@ int main(int argc, char** argv) {
   sked::EngineOptions options;
   options.instance_id = "bench";
   options.workers = a.workers;
+  if (a.claim_ahead_ms >= 0) options.claim_ahead = std::chrono::milliseconds(a.claim_ahead_ms);
   options.min_interval = std::chrono::seconds(1);
   sked::Clock* clock = sked::Clock::Real();
   sked::Engine engine(options, store->get(), drivers.get(), clock);
@@ -207,6 +216,7 @@ int main(int argc, char** argv) {
   auto runs = (*store)->ListRuns(all);
   if (!runs.ok()) return 1;
   std::vector<double> lag_ms;
+  std::map<sked::Instant, std::vector<double>> lag_by_fire;  // --per-fire
   long succeeded = 0, skipped = 0, other = 0;
   sked::Instant first_fire = end;  // runs/s counts from here: --start-in may leave idle time
   for (const sked::Run& r : *runs) {
@@ -215,6 +225,7 @@ int main(int argc, char** argv) {
       first_fire = std::min(first_fire, r.scheduled_for);
       lag_ms.push_back(
           std::chrono::duration<double, std::milli>(*r.started_at - r.scheduled_for).count());
+      if (a.per_fire) lag_by_fire[r.scheduled_for].push_back(lag_ms.back());
     } else if (r.status == sked::RunStatus::kSkipped) {
       ++skipped;
     } else {
@@ -236,6 +247,11 @@ int main(int argc, char** argv) {
       firing);
   std::printf("fire lag (start - scheduled_for): p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", p50, p99,
               max_lag);
+  for (auto& [fire, lags] : lag_by_fire) {
+    std::printf("  fire %s: %zu runs, lag p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+                sked::FormatRfc3339Utc(fire).c_str(), lags.size(), Percentile(lags, 0.50),
+                Percentile(lags, 0.99), *std::max_element(lags.begin(), lags.end()));
+  }
   std::printf("engine CPU %.1f s (%.1f us per run)  peak RSS %.1f MiB\n", cpu_s,
               succeeded > 0 ? cpu_s * 1e6 / static_cast<double>(succeeded) : 0.0,
               static_cast<double>(ru.ru_maxrss) / 1024.0);

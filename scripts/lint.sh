@@ -10,8 +10,16 @@ echo "== clang-format"
 clang-format --dry-run -Werror $files
 
 echo "== clang-tidy"
+# The static analyzer (clang-analyzer-*) in its shallow mode: it still follows
+# each function's paths (null dereferences, garbage values, leaks, dead
+# stores) but inlines less across calls, which was ~80% of the lint's time
+# (~10 of the CI's ~37 minutes; per file 73 s -> 22 s for sqlite_store.cc).
+# SKED_TIDY_DEEP=1 runs the analyzer's default (deep) mode.
+analyzer=(--extra-arg=-Xclang --extra-arg=-analyzer-config --extra-arg=-Xclang
+  --extra-arg=mode=shallow)
+if [ "${SKED_TIDY_DEEP:-0}" = 1 ]; then analyzer=(); fi
 git ls-files 'src/*.cc' | grep -v '_test\.cc$' |
-  xargs -P "$(nproc)" -n 2 clang-tidy -p build/gcc --quiet 2>&1 |
+  xargs -P "$(nproc)" -n 1 clang-tidy -p build/gcc --quiet "${analyzer[@]}" 2>&1 |
   { grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$|^Suppressed [0-9]+ warnings|^Use -header-filter|^Use -system-headers' || true; } |
   tee build/clang-tidy.log
 if grep -q -E 'error:|warning:' build/clang-tidy.log; then

@@ -268,6 +268,14 @@ class NotifyTest(unittest.TestCase):
             self.assertEqual(api(sked.url, token, "/api/v1/notifications/x/attempts")[0], 400)
             self.assertEqual(api(sked.url, token, "/api/v1/notifications/99999/attempts")[1],
                              {"items": []})
+            # The CLI refuses an id that cannot be one, naming it, with the usage exit code.
+            for bad in ("0", "-3", "x"):
+                out = subprocess.run([SKED, "notify", "attempts", bad, "--config", sked.config],
+                                     cwd=self.dir, capture_output=True, text=True, timeout=30)
+                self.assertNotEqual(out.returncode, 0, bad)
+                self.assertIn("id", out.stderr, bad)
+                self.assertEqual(out.stdout, "", bad)
+            self.assertEqual(json.loads(sked.cli("notify", "attempts", "99999", "--json")), [])
             # The CLI filters; the secret is in no log.
             self.assertIn("scripted", sked.cli("notify", "list", "--job", "scripted"))
             self.assertNotIn("broken", sked.cli("notify", "list", "--job", "scripted"))

@@ -49,6 +49,7 @@ int PrevYear(const CronPattern& p, int y) {
 
 std::uint64_t CronPattern::DayMask(int y, unsigned m) const {
   const int ndays = DaysInMonth(y, m);
+  if (ndays < 28 || ndays > 31) return 0;  // never; says so to the static analyzer
   const std::uint64_t valid = ((std::uint64_t{1} << ndays) - 1) << 1;
   if (!dom_restricted && !dow_restricted) return valid;
 
@@ -65,12 +66,13 @@ std::uint64_t CronPattern::DayMask(int y, unsigned m) const {
       auto weekday = [&](int day) { return (wd1 + day - 1) % 7; };
       if (dom_last_weekday) {
         int day = ndays;
-        while (weekday(day) == 0 || weekday(day) == 6) --day;
+        // Any three days in a row hold a weekday; the bound is for the analyzer.
+        while (day > 1 && (weekday(day) == 0 || weekday(day) == 6)) --day;
         dom_mask |= std::uint64_t{1} << day;
       }
       for (std::uint64_t bits = dom_nearest_weekday; bits; bits &= bits - 1) {
         const int n = std::countr_zero(bits);
-        if (n > ndays) continue;  // like a plain 31, 31W does not fire in short months
+        if (n < 1 || n > ndays) continue;  // like a plain 31, 31W does not fire in short months
         int day = n;
         if (weekday(n) == 6)
           day = n == 1 ? 3 : n - 1;  // Saturday
