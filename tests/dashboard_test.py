@@ -11,12 +11,14 @@ to 127.0.0.1 (background networking off, as this machine's network is closed).
 
 import argparse
 import http.client
+import http.server
 import json
 import os
 import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -64,6 +66,37 @@ def next_transition(zone_name, after):
     return None
 
 
+# What a hostile (or broken) webhook receiver answers: markup, which sked quotes
+# into the notification's last error and the dashboard must show as text.
+HOSTILE_BODY = ('<img src=x id=pwn-notify onerror="window.pwnedNotify=1">'
+                '<script>window.pwnedNotify=2</script>')
+
+
+class HostileHook:
+    """A webhook receiver on loopback that refuses every delivery with markup."""
+
+    def __init__(self):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = HOSTILE_BODY.encode()
+                self.send_response(500)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
 class Sked(SkedServe):
     """`sked serve` on the example config (its port made free), with tokens of each role."""
 
@@ -75,6 +108,9 @@ class Sked(SkedServe):
         example = example.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"')
         assert 'listen = "127.0.0.1:0"' in example
         example = example.replace("[scheduler]\n", '[scheduler]\npoll_interval = "200ms"\n', 1)
+        self.hook = HostileHook()
+        example += ('\n[[channel]]\nname = "hostile"\ntype = "webhook"\nurl = "%s"\n'
+                    'timeout = "2s"\n' % self.hook.url)
         with open(self.config, "w") as f:
             f.write(example)
         self.log_path = os.path.join(self.dir, "sked.log")
@@ -156,6 +192,7 @@ class DashboardTest(unittest.TestCase):
         finally:
             cls.d.quit()
             cls.s.stop()
+            cls.s.hook.close()
         log = read(cls.s.log_path)
         shutil.rmtree(cls.s.dir, ignore_errors=True)
         shutil.rmtree(cls.profile, ignore_errors=True)
@@ -597,6 +634,29 @@ class DashboardTest(unittest.TestCase):
         self.css(".filters button[type=submit]")[0].click()
         self.wait_text("#notifications-table", "Nothing on record.")
         self.assertFalse(self.css('#notifications-table tr[data-notification="%s"]' % nid))
+
+    def test_16_a_receivers_markup_in_a_delivery_error_is_text(self):
+        status, body = self.s.api("POST", "/api/v1/jobs", {
+            "name": "alerting-hostile", "schedule": "@yearly", "driver": "shell",
+            "config": {"command": "exit 5"},
+            "notify": {"on": ["failed"], "channels": ["hostile"]}})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(self.s.api("POST", "/api/v1/jobs/alerting-hostile/trigger")[0], 202)
+        self.sign_in("viewer")
+        self.go("/notifications")
+        row = wait_for(lambda: next((r for r in self.css("#notifications-table tbody tr")
+                                     if "alerting-hostile" in r.text and "pwn-notify" in r.text),
+                                    None),
+                       what="the refused notification, its error shown")
+        self.assertIn("HTTP 500", row.text)
+        self.assertIn("<script>window.pwnedNotify=2</script>", row.text)
+        row.find_element(By.CSS_SELECTOR, "button.link").click()  # its attempts
+        attempt = self.wait_css('#notifications-table tr.attempt[data-attempt="1"]',
+                                "the refused attempt")
+        self.assertIn("pwn-notify", attempt.text)
+        self.assertEqual(self.css("#pwn-notify"), [])
+        self.assertEqual(self.css("#notifications-table img, #notifications-table script"), [])
+        self.assertIsNone(self.d.execute_script("return window.pwnedNotify"))
 
 
 if __name__ == "__main__":
