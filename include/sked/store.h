@@ -263,6 +263,10 @@ class Store {
   virtual Result<std::vector<Job>> ListJobs(const JobFilter& filter) = 0;
   // How many jobs are in `state`.
   virtual Result<std::int64_t> CountJobs(JobState state) = 0;
+  // The distinct drivers of the jobs that fire (active or pending), sorted:
+  // what a process must have registered before it runs them (one scan in
+  // the database, no job read into memory).
+  virtual Result<std::vector<std::string>> ListFiringDrivers() = 0;
   // Deletes the job and its runs. NOT_FOUND if absent.
   virtual Status DeleteJob(std::int64_t id) = 0;
 

@@ -66,27 +66,32 @@ class LogObserver final : public RunObserver {
 
 // With plugins in use, a job that fires with a driver nobody provides would
 // fail every run: refuse to serve instead, naming the jobs and the plugins
-// that failed. Reads every job once, a page at a time (a million jobs is
-// 1,000 pages, a second or two at start).
-Status CheckJobsHaveDrivers(Engine& engine, const DriverRegistry& drivers) {
-  JobFilter filter;
-  filter.limit = 1000;
+// that failed. The store names the drivers in use (one scan, however many
+// jobs); only the jobs of a missing driver are read, a page at a time.
+Status CheckJobsHaveDrivers(Store& store, Engine& engine, const DriverRegistry& drivers) {
+  auto used = store.ListFiringDrivers();
+  if (!used.ok()) return used.status().WithContext("checking the jobs' drivers");
   std::vector<std::string> named;
   std::string first_driver;
   std::int64_t missing = 0;
-  for (int page = 0; page < 1'000'000; ++page) {
-    auto jobs = engine.ListJobs(filter);
-    if (!jobs.ok()) return jobs.status().WithContext("checking the jobs' drivers");
-    for (const Job& job : *jobs) {
-      // A paused, disabled or expired job does not fire: its runs are
-      // triggered by hand, and fail saying why.
-      if (job.state != JobState::kActive && job.state != JobState::kPending) continue;
-      if (drivers.Find(job.spec.driver) != nullptr) continue;
-      if (++missing == 1) first_driver = job.spec.driver;
-      if (named.size() < 5) named.push_back("'" + job.spec.name + "' (" + job.spec.driver + ")");
+  for (const std::string& driver : *used) {
+    if (drivers.Find(driver) != nullptr) continue;
+    JobFilter filter;
+    filter.driver = driver;
+    filter.limit = 1000;
+    for (int page = 0; page < 1'000'000; ++page) {
+      auto jobs = engine.ListJobs(filter);
+      if (!jobs.ok()) return jobs.status().WithContext("checking the jobs' drivers");
+      for (const Job& job : *jobs) {
+        // A paused, disabled or expired job does not fire: its runs are
+        // triggered by hand, and fail saying why.
+        if (job.state != JobState::kActive && job.state != JobState::kPending) continue;
+        if (++missing == 1) first_driver = driver;
+        if (named.size() < 5) named.push_back("'" + job.spec.name + "' (" + driver + ")");
+      }
+      if (static_cast<int>(jobs->size()) < filter.limit) break;
+      filter.after_id = jobs->back().id;
     }
-    if (static_cast<int>(jobs->size()) < filter.limit) break;
-    filter.after_id = jobs->back().id;
   }
   if (missing == 0) return Status::Ok();
   std::string list;
@@ -167,7 +172,9 @@ int Serve(const ServeArgs& args) {
              {{"job", n}});
   }
   if (!c.config.plugin_dir.empty()) {
-    if (Status s = CheckJobsHaveDrivers(engine, *c.drivers); !s.ok()) return Fail(s);
+    if (Status s = CheckJobsHaveDrivers(timed_store, engine, *c.drivers); !s.ok()) {
+      return Fail(s);
+    }
   }
   // Notifications: delivered from the outbox by a dispatcher of their own
   // (when any channel is declared), claimed like runs so a fleet sends each once.

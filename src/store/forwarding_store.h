@@ -24,6 +24,9 @@ class ForwardingStore : public Store {
     return base_->ListJobs(filter);
   }
   Result<std::int64_t> CountJobs(JobState state) override { return base_->CountJobs(state); }
+  Result<std::vector<std::string>> ListFiringDrivers() override {
+    return base_->ListFiringDrivers();
+  }
   Status DeleteJob(std::int64_t id) override { return base_->DeleteJob(id); }
   Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
                                     const std::function<FirePlan(const DueJob&)>& plan) override {

@@ -1498,6 +1498,28 @@ TEST_P(StoreConformanceTest, TheWatchdogRaisesLateOverrunAndStaleOnce) {
   }
 }
 
+// The drivers a process must have: those of active and pending jobs, each
+// once, sorted; a paused, disabled or expired job's driver is not needed.
+TEST_P(StoreConformanceTest, FiringDriversAreTheDistinctDriversOfJobsThatFire) {
+  EXPECT_TRUE(store_->ListFiringDrivers()->empty());
+  auto create = [&](const char* name, const char* driver, JobState state) {
+    Job j = NewJob(name);
+    j.spec.driver = driver;
+    j.state = state;
+    ASSERT_TRUE(store_->CreateJob(j).ok());
+  };
+  create("a", "shell", JobState::kActive);
+  create("b", "shell", JobState::kActive);
+  create("c", "http", JobState::kPending);
+  create("d", "paused-driver", JobState::kPaused);
+  create("e", "gone-driver", JobState::kDisabled);
+  create("f", "over-driver", JobState::kExpired);
+  create("g", "x'); DROP TABLE jobs; --", JobState::kActive);
+  EXPECT_EQ(*store_->ListFiringDrivers(),
+            (std::vector<std::string>{"http", "shell", "x'); DROP TABLE jobs; --"}));
+  EXPECT_EQ(store_->ListJobs({})->size(), 7u);
+}
+
 // overrun_factor: a run is an overrun past k x the median of its job's
 // recent successes, once there are enough of them; failures are not
 // samples, one slow success does not move the median, and a run past both

@@ -368,6 +368,7 @@ class PostgresStore final : public Store {
   Result<Job> GetJobByName(std::string_view name) override;
   Result<std::vector<Job>> ListJobs(const JobFilter& filter) override;
   Result<std::int64_t> CountJobs(JobState state) override;
+  Result<std::vector<std::string>> ListFiringDrivers() override;
   Status DeleteJob(std::int64_t id) override;
 
   Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
@@ -684,6 +685,18 @@ Result<std::int64_t> PostgresStore::CountJobs(JobState state) {
     SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT count(*) FROM jobs WHERE state = $1",
                                           Params().Add(JobStateName(state))));
     return r.Int(0, 0);
+  });
+}
+
+Result<std::vector<std::string>> PostgresStore::ListFiringDrivers() {
+  return With([&](Connection* c) -> Result<std::vector<std::string>> {
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT DISTINCT driver COLLATE \"C\" FROM jobs WHERE "
+                                          "state IN ('active', 'pending') ORDER BY 1",
+                                          Params()));
+    std::vector<std::string> out;
+    out.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out.push_back(r.Text(i, 0));
+    return out;
   });
 }
 

@@ -206,6 +206,7 @@ class SqliteStore final : public Store {
   Result<Job> GetJobByName(std::string_view name) override;
   Result<std::vector<Job>> ListJobs(const JobFilter& filter) override;
   Result<std::int64_t> CountJobs(JobState state) override;
+  Result<std::vector<std::string>> ListFiringDrivers() override;
   Status DeleteJob(std::int64_t id) override;
 
   Result<std::vector<Run>> ClaimDue(const ClaimRequest& request,
@@ -503,6 +504,16 @@ Result<std::int64_t> SqliteStore::CountJobs(JobState state) {
   s->Bind(1, JobStateName(state));
   if (!s->Step()) return s->status();
   return s->Int(0);
+}
+
+Result<std::vector<std::string>> SqliteStore::ListFiringDrivers() {
+  Op op(this);
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT DISTINCT driver FROM jobs WHERE state IN "
+                                      "('active', 'pending') ORDER BY driver"));
+  std::vector<std::string> out;
+  while (s->Step()) out.push_back(s->Text(0));
+  SKED_RETURN_IF_ERROR(s->status());
+  return out;
 }
 
 Status SqliteStore::DeleteJob(std::int64_t id) {
