@@ -38,7 +38,7 @@ cmake --build build/asan -j "$jobs"
 echo "== clang: build (ThreadSanitizer) of the tests"
 cmake -S . -B build/tsan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSKED_WERROR=ON -DSKED_TSAN=ON -DSKED_BENCH=OFF >/dev/null
-cmake --build build/tsan -j "$jobs" --target sked_tests
+cmake --build build/tsan -j "$jobs" --target sked_concurrency_tests
 
 echo "== fuzz: cron parser for ${fuzz_seconds}s"
 mkdir -p build/fuzz-corpus
@@ -75,7 +75,7 @@ echo "== g++: /readyz while PostgreSQL stops and comes back (alone: it stops the
 tail -n 1 build/gcc-readiness.log
 
 echo "== clang TSan: engine, clock, store and driver tests"
-if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/sked_tests \
+if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/sked_concurrency_tests \
     --gtest_filter='EngineTest*:SimulatedClock*:*StoreConformance*:*ShellDriver*' \
     >build/tsan-tests.log 2>&1; then
   cat build/tsan-tests.log
