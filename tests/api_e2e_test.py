@@ -485,6 +485,12 @@ class ApiTest(unittest.TestCase):
         self.assertIn('"data":"tick\\n"', text)
         self.assertIn("event: end", text)
         self.assertError(self.api("GET", "/api/v1/runs/999999999/output/stream"), 404)
+        # A stream that ended has given its slot back by the time its client has
+        # read the end: one after another, many more than server.max_streams (2).
+        for i in range(30):
+            status, _, raw, _ = self.api("GET", "/api/v1/runs/%d/output/stream" % run["id"],
+                                         token=self.viewer)
+            self.assertEqual(status, 200, "stream %d: %s" % (i, raw))
 
     def test_cancel_stops_a_running_run(self):
         run = self.api("POST", "/api/v1/jobs/sleeper/trigger", token=self.operator)[1]

@@ -739,12 +739,23 @@ void ApiServer::Impl::StreamOutput(const httplib::Request& req, httplib::Respons
   struct StreamState {
     std::int64_t offset = 0;
     bool ended = false;
+    bool released = false;  // its slot given back (both callbacks run on the request's thread)
   };
   auto st = std::make_shared<StreamState>();
+  // The slot is given back as the stream ends, before its last chunk goes
+  // out, so that a client that read the end and opens the next stream finds
+  // it free; the releaser gives it back for a stream cut short.
+  auto release = [this, st] {
+    if (!st->released) {
+      st->released = true;
+      streams_.fetch_sub(1);
+    }
+  };
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, run_id, st](size_t, httplib::DataSink& sink) -> bool {
+      [this, run_id, st, release](size_t, httplib::DataSink& sink) -> bool {
         if (st->ended || stopping_) {
+          release();
           sink.done();
           return true;
         }
@@ -766,6 +777,7 @@ void ApiServer::Impl::StreamOutput(const httplib::Request& req, httplib::Respons
         if (!now_run.ok()) {
           send("end", {{"error", now_run.status().message()}});
           st->ended = true;
+          release();
           sink.done();
           return true;
         }
@@ -777,6 +789,7 @@ void ApiServer::Impl::StreamOutput(const httplib::Request& req, httplib::Respons
           }
           send("end", end);
           st->ended = true;
+          release();
           sink.done();
           return true;
         }
@@ -784,7 +797,7 @@ void ApiServer::Impl::StreamOutput(const httplib::Request& req, httplib::Respons
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         return sink.write(": waiting\n\n", 11);
       },
-      [this](bool) { streams_.fetch_sub(1); });
+      [release](bool) { release(); });
 }
 
 Reply ApiServer::Impl::CronPreview(const httplib::Request& req) {
