@@ -248,8 +248,9 @@ int main(int argc, char** argv) {
   std::printf("fire lag (start - scheduled_for): p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", p50, p99,
               max_lag);
   for (auto& [fire, lags] : lag_by_fire) {
-    std::printf("  fire %s: %zu runs, lag p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
-                sked::FormatRfc3339Utc(fire).c_str(), lags.size(), Percentile(lags, 0.50),
+    std::printf("  fire %s: %zu runs, lag min %.2f ms  p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+                sked::FormatRfc3339Utc(fire).c_str(), lags.size(),
+                *std::min_element(lags.begin(), lags.end()), Percentile(lags, 0.50),
                 Percentile(lags, 0.99), *std::max_element(lags.begin(), lags.end()));
   }
   std::printf("engine CPU %.1f s (%.1f us per run)  peak RSS %.1f MiB\n", cpu_s,
