@@ -40,6 +40,7 @@
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "base/mutex.h"
@@ -162,6 +163,10 @@ struct EngineState {
 
   // The loop runs a pass now.
   void WakeLoop() SKED_EXCLUDES(mu);
+  // Asks the loop for a pass; true when it was not asked already, and so may
+  // be asleep: the caller notifies loop_cv (after unlocking). A loop asked
+  // already runs the pass without another notify.
+  bool SetWakeLocked() SKED_REQUIRES(mu) { return !std::exchange(wake, true); }
   // A job was created or changed here: claim on the next pass.
   void JobsChanged() SKED_EXCLUDES(mu);
 

@@ -61,19 +61,33 @@ void ExecutorPool::WorkerThread() {
     if (state_.ready.empty() || state_.draining) return;  // stopping
     Run run = std::move(state_.ready.front().run);
     state_.ready.pop_front();
-    std::optional<std::int64_t> started = DispatchLocked(std::move(run), ctx_.clock->Now());
+    std::optional<Started> started = DispatchLocked(std::move(run), ctx_.clock->Now());
     // The loop records what happened (and learns a started run's deadline).
-    state_.wake = true;
-    state_.loop_cv.notify_all();
-    if (!started) continue;
+    const bool wake_loop = state_.SetWakeLocked();
+    if (!started) {
+      if (wake_loop) state_.loop_cv.notify_all();
+      continue;
+    }
     lock.Unlock();
-    Execute(*started);
+    if (wake_loop) state_.loop_cv.notify_all();
+    Finished finished = Execute(*started);
     lock.Lock();
+    // The run's end and the next run's start under one hold of the lock.
+    const bool wake = FinishLocked(*started, finished);
+    if (wake || finished.observed) {
+      lock.Unlock();
+      if (wake) state_.loop_cv.notify_all();
+      state_.idle_cv.notify_all();
+      if (finished.observed) ctx_.options.observer->OnRunFinished(started->run, *finished.observed);
+      lock.Lock();
+    } else {
+      state_.idle_cv.notify_all();
+    }
     state_.PromoteDueLocked(ctx_.clock->Now());
   }
 }
 
-std::optional<std::int64_t> ExecutorPool::DispatchLocked(Run run, Instant now) {
+std::optional<ExecutorPool::Started> ExecutorPool::DispatchLocked(Run run, Instant now) {
   auto job = state_.jobs.find(run.job_id);
   if (job == state_.jobs.end() || job->second.job->version != run.job_version) {
     // The job changed since the claim: let the queue serve the run.
@@ -108,56 +122,29 @@ std::optional<std::int64_t> ExecutorPool::DispatchLocked(Run run, Instant now) {
   run.instance_id = o.instance_id;
   run.lease_token = token;
   run.lease_expires_at = now + o.lease;
+  if (run.job_name.empty()) run.job_name = spec.name;  // for the metrics
   if (run.trigger == RunTrigger::kSchedule || run.trigger == RunTrigger::kCatchUp) {
     state_.metrics.fire_lag.Observe(Seconds(now - run.scheduled_for));
   }
+  Started started{run, job->second.job, {}};  // the job at the version the run saw
   Execution e;
-  e.deadline = now + spec.timeout.value_or(o.default_timeout);  // the job the run saw
+  e.deadline = now + spec.timeout.value_or(o.default_timeout);
   e.run = std::move(run);
-  const std::int64_t id = e.run.id;
+  started.stop = e.stop.get_token();
   ++state_.running_by_job[e.run.job_id];
-  state_.executing.emplace(id, std::move(e));
-  return id;
+  state_.executing.emplace(e.run.id, std::move(e));
+  return started;
 }
 
-Result<std::shared_ptr<const Job>> ExecutorPool::CachedJobLocked(const Run& run) {
-  auto it = state_.jobs.find(run.job_id);
-  if (it != state_.jobs.end() && it->second.job->version == run.job_version) {
-    return it->second.job;
-  }
-  return NotFoundError("not cached");
-}
-
-Result<std::shared_ptr<const Job>> ExecutorPool::LoadJob(const Run& run) {
-  SKED_ASSIGN_OR_RETURN(Job job, ctx_.store->GetJob(run.job_id));
-  MutexLock l(state_.mu);
-  state_.CacheJobLocked(job);
-  return std::make_shared<const Job>(std::move(job));
-}
-
-void ExecutorPool::Execute(std::int64_t run_id) {
+ExecutorPool::Finished ExecutorPool::Execute(const Started& started) {
   const EngineOptions& o = ctx_.options;
-  Run run;
-  std::stop_token token;
-  Result<std::shared_ptr<const Job>> job = NotFoundError("not cached");
-  {
-    MutexLock l(state_.mu);
-    Execution& e = state_.executing.at(run_id);
-    run = e.run;
-    token = e.stop.get_token();
-    job = CachedJobLocked(run);  // most runs: the claimer cached it
-  }
-  if (!job.ok()) job = LoadJob(run);
-  if (run.job_name.empty() && job.ok()) run.job_name = (*job)->spec.name;  // for the metrics
+  const Run& run = started.run;
+  const JobSpec& spec = started.job->spec;
   DriverResult result;
-  Driver* driver = job.ok() ? ctx_.drivers->Find((*job)->spec.driver) : nullptr;
-  if (!job.ok()) {
-    result = DriverResult::Failed("job " + std::to_string(run.job_id) +
-                                  " could not be loaded: " + job.status().message());
-  } else if (driver == nullptr) {
-    result = DriverResult::Failed(ctx_.drivers->UnknownDriverMessage((*job)->spec.driver));
+  Driver* driver = ctx_.drivers->Find(spec.driver);
+  if (driver == nullptr) {
+    result = DriverResult::Failed(ctx_.drivers->UnknownDriverMessage(spec.driver));
   } else {
-    const JobSpec& spec = (*job)->spec;
     RunContext ctx;
     ctx.run_id = run.id;
     ctx.job_name = spec.name;
@@ -170,7 +157,7 @@ void ExecutorPool::Execute(std::int64_t run_id) {
     live_output_.Open(run.id);
     if (o.observer != nullptr) o.observer->OnRunStarted(run);
     try {
-      result = driver->Execute(ctx, token);
+      result = driver->Execute(ctx, started.stop);
     } catch (const std::exception& ex) {
       result =
           DriverResult::Failed(std::string("driver '") + spec.driver + "' threw: " + ex.what());
@@ -180,13 +167,13 @@ void ExecutorPool::Execute(std::int64_t run_id) {
     }
   }
   live_output_.Close(run.id);
-  const Instant finished = ctx_.clock->Now();
-  std::optional<RunOutcome> observed;
-  RunOutcome out;
+  Finished f;
+  f.finished = ctx_.clock->Now();
+  RunOutcome& out = f.outcome;
   out.run_id = run.id;
   out.job_name = run.job_name;
   out.lease_token = run.lease_token;
-  out.finished_at = finished;
+  out.finished_at = f.finished;
   out.exit_code = result.exit_code;
   out.output = std::move(result.output);
   out.output_truncated = result.output_truncated;
@@ -197,43 +184,48 @@ void ExecutorPool::Execute(std::int64_t run_id) {
   out.result = std::move(result.result);
   out.status = result.status == RunStatus::kSucceeded ? RunStatus::kSucceeded : RunStatus::kFailed;
   out.error = std::move(result.error);
-  {
-    MutexLock l(state_.mu);
-    Execution& e = state_.executing.at(run_id);
-    if (e.stop_as) {
-      out.status = *e.stop_as;
-      out.reason = e.stop_reason;
-      out.error = *e.stop_as == RunStatus::kTimedOut
-                      ? "timed out after " + FormatDuration(e.deadline - *run.started_at)
-                      : "cancelled (" + e.stop_reason + ")";
-    }
-    if (!result.note.empty()) {
-      // The run's record says what the driver had to clean up (and the
-      // error, when there is one, still says how the run ended).
-      out.reason = out.reason.empty() ? result.note : out.reason + "; " + result.note;
-    }
-    if (result.escaped_processes > 0) {
-      state_.metrics.escaped_processes += result.escaped_processes;
-      state_.last_escape_at = finished;
-    }
-    if (job.ok() && out.status != RunStatus::kCancelled) {
-      out.retry = policy::PlanRetry(**job, run, out.status, finished,
-                                    std::uniform_real_distribution<double>(0, 1)(state_.rng));
-    }
-    state_.metrics.run_duration.Observe(Seconds(finished - *run.started_at));
-    state_.job_metrics.ObserveDuration(run.job_name, Seconds(finished - *run.started_at));
-    if (o.observer != nullptr) observed = out;
-    state_.outcomes.push_back(std::move(out));
-    state_.executing.erase(run_id);
-    if (auto it = state_.running_by_job.find(run.job_id);
-        it != state_.running_by_job.end() && --it->second <= 0) {
-      state_.running_by_job.erase(it);
-    }
-    state_.wake = true;
+  f.note = std::move(result.note);
+  f.escaped_processes = result.escaped_processes;
+  return f;
+}
+
+bool ExecutorPool::FinishLocked(const Started& started, Finished& f) {
+  const EngineOptions& o = ctx_.options;
+  const Run& run = started.run;
+  RunOutcome& out = f.outcome;
+  auto it = state_.executing.find(run.id);
+  const Execution& e = it->second;
+  if (e.stop_as) {
+    out.status = *e.stop_as;
+    out.reason = e.stop_reason;
+    out.error = *e.stop_as == RunStatus::kTimedOut
+                    ? "timed out after " + FormatDuration(e.deadline - *run.started_at)
+                    : "cancelled (" + e.stop_reason + ")";
   }
-  state_.loop_cv.notify_all();
-  state_.idle_cv.notify_all();
-  if (observed) o.observer->OnRunFinished(run, *observed);
+  if (!f.note.empty()) {
+    // The run's record says what the driver had to clean up (and the
+    // error, when there is one, still says how the run ended).
+    out.reason = out.reason.empty() ? f.note : out.reason + "; " + f.note;
+  }
+  if (f.escaped_processes > 0) {
+    state_.metrics.escaped_processes += f.escaped_processes;
+    state_.last_escape_at = f.finished;
+  }
+  if (out.status != RunStatus::kCancelled) {
+    out.retry = policy::PlanRetry(*started.job, run, out.status, f.finished,
+                                  std::uniform_real_distribution<double>(0, 1)(state_.rng));
+  }
+  const double seconds = Seconds(f.finished - *run.started_at);
+  state_.metrics.run_duration.Observe(seconds);
+  state_.job_metrics.ObserveDuration(run.job_name, seconds);
+  if (o.observer != nullptr) f.observed = out;
+  state_.outcomes.push_back(std::move(out));
+  state_.executing.erase(it);
+  if (auto r = state_.running_by_job.find(run.job_id);
+      r != state_.running_by_job.end() && --r->second <= 0) {
+    state_.running_by_job.erase(r);
+  }
+  return state_.SetWakeLocked();
 }
 
 void ExecutorPool::RecordDispatches() {

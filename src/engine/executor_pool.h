@@ -67,15 +67,31 @@ class ExecutorPool {
     EngineState& state_;
   };
 
+  // A run a worker started: a copy of its record as started, its job at the
+  // version the run saw, and its stop token.
+  struct Started {
+    Run run;
+    std::shared_ptr<const Job> job;
+    std::stop_token stop;
+  };
+  // What its driver returned, before the book learns of it.
+  struct Finished {
+    RunOutcome outcome;
+    Instant finished{};
+    std::string note;
+    int escaped_processes = 0;
+    std::optional<RunOutcome> observed;  // for the observer, called outside the lock
+  };
+
   void WorkerThread() SKED_EXCLUDES(state_.mu);
   // Starts a due run on the calling worker if policy::JudgeStart allows, else
-  // releases it to the queue (or skips it); returns the run id to execute.
-  std::optional<std::int64_t> DispatchLocked(Run run, Instant now) SKED_REQUIRES(state_.mu);
-  void Execute(std::int64_t run_id) SKED_EXCLUDES(state_.mu);
-  // The run's job at the version the run saw: from the cache the claimer
-  // fills (most runs; NOT_FOUND when it is not there), or the store.
-  Result<std::shared_ptr<const Job>> CachedJobLocked(const Run& run) SKED_REQUIRES(state_.mu);
-  Result<std::shared_ptr<const Job>> LoadJob(const Run& run) SKED_EXCLUDES(state_.mu);
+  // releases it to the queue (or skips it).
+  std::optional<Started> DispatchLocked(Run run, Instant now) SKED_REQUIRES(state_.mu);
+  // Runs the driver; takes no lock.
+  Finished Execute(const Started& started) SKED_EXCLUDES(state_.mu);
+  // Books the run's end (its stop, retry plan, metrics) for the settler;
+  // true when the caller must notify the loop (EngineState::SetWakeLocked).
+  bool FinishLocked(const Started& started, Finished& f) SKED_REQUIRES(state_.mu);
 
   const EngineContext& ctx_;
   EngineState& state_;
