@@ -153,7 +153,7 @@ void Claimer::PlanNextClaim(Instant now) {
   state_.claim_until = until;
 }
 
-void Claimer::ReserveQueued(Instant pass_start) {
+bool Claimer::ReserveQueued(Instant pass_start) {
   const EngineOptions& o = ctx_.options;
   // A run's start time is when it is handed to a worker, not when the pass
   // began: fire lag must not hide the time spent claiming.
@@ -162,7 +162,7 @@ void Claimer::ReserveQueued(Instant pass_start) {
   {
     MutexLock l(state_.mu);
     // Claimed fires first: the queue is served when they are nearly all taken.
-    if (static_cast<int>(state_.ready.size()) >= o.workers) return;
+    if (static_cast<int>(state_.ready.size()) >= o.workers) return false;
     // As many as the workers are free for, or start within a hold at their
     // present pace (a queue of short runs drains in batches), within this
     // instance's share of a claim batch.
@@ -175,9 +175,9 @@ void Claimer::ReserveQueued(Instant pass_start) {
   if (!reserved.ok()) {
     MutexLock l(state_.mu);
     state_.last_store_error = reserved.status().message();
-    return;
+    return false;
   }
-  bool any = false;
+  int taken = 0;
   {
     MutexLock l(state_.mu);
     for (Job& job : reserved->jobs) state_.CacheJobLocked(std::move(job));
@@ -187,11 +187,12 @@ void Claimer::ReserveQueued(Instant pass_start) {
         continue;
       }
       state_.ready.push_back({std::move(r), now});
-      any = true;
+      ++taken;
     }
     state_.TrimJobCacheLocked();  // after the runs are in the book: their jobs stay
   }
-  if (any) state_.work_cv.notify_all();
+  if (taken > 0) state_.work_cv.notify_all();
+  return taken >= limit;
 }
 
 }  // namespace sked::engine_internal

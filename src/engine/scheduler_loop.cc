@@ -67,7 +67,7 @@ Instant SchedulerLoop::Pass(Instant now) {
     }
   }
   if (ready) state_.work_cv.notify_all();
-  if (!draining) claimer_.ReserveQueued(now);
+  const bool queue_full = !draining && claimer_.ReserveQueued(now);
   executor_.PollCancels(now);
   executor_.EnforceDeadlines(now);
 
@@ -85,8 +85,10 @@ Instant SchedulerLoop::Pass(Instant now) {
     }
     // A queued run already due but not started is held by its job's overlap
     // policy: a finishing run wakes the loop (or the poll sees another
-    // process's), so only future not_before times (retry backoff) count here.
-    if (executor_.HasFreeWorker()) {
+    // process's), so only future not_before times (retry backoff) count here;
+    // and not while a full batch was just taken (the workers finishing it
+    // wake the loop for the next).
+    if (!queue_full && executor_.HasFreeWorker()) {
       if (auto q = ctx_.store->NextQueuedAt(); q.ok() && *q && **q > now)
         next = std::min(next, **q);
     }
