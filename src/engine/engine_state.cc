@@ -24,8 +24,9 @@ void EngineState::JobsChanged() {
   loop_cv.notify_all();
 }
 
-void EngineState::PromoteDueLocked(Instant now) {
-  while (!reserved.empty() && std::get<0>(reserved.begin()->first) <= now) {
+void EngineState::PromoteDueLocked(Instant now, size_t at_most) {
+  for (size_t n = 0;
+       n < at_most && !reserved.empty() && std::get<0>(reserved.begin()->first) <= now; ++n) {
     const Instant due = std::get<0>(reserved.begin()->first);
     ready.push_back({std::move(reserved.begin()->second), due});
     reserved.erase(reserved.begin());

@@ -27,6 +27,7 @@
 #define SKED_ENGINE_ENGINE_STATE_H_
 
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -170,8 +171,10 @@ struct EngineState {
   // A job was created or changed here: claim on the next pass.
   void JobsChanged() SKED_EXCLUDES(mu);
 
-  // Moves reserved runs due by `now` to `ready`.
-  void PromoteDueLocked(Instant now) SKED_REQUIRES(mu);
+  // Moves reserved runs due by `now` to `ready`, in their order, at most
+  // `at_most` of them (workers move a few at a time: moving a burst of
+  // thousands would delay its first start).
+  void PromoteDueLocked(Instant now, size_t at_most = SIZE_MAX) SKED_REQUIRES(mu);
   // How long a due run waits in `ready` for a worker of this instance before
   // it goes to the shared queue: briefly when peers could start it.
   Duration HoldReadyLocked() const SKED_REQUIRES(mu) {

@@ -41,6 +41,35 @@ TEST(EngineStateTest, TheJobCacheIsBoundedButKeepsEveryJobABookedRunNeeds) {
   EXPECT_EQ(state.jobs.size(), kept);
 }
 
+// Workers move a burst's due runs a few at a time, in the book's order
+// (instant, then priority, then id); a run not yet due stays reserved.
+TEST(EngineStateTest, DueRunsArePromotedInOrderAtMostAsManyAsAsked) {
+  EngineState state;
+  MutexLock l(state.mu);
+  const Instant t0 = Instant() + std::chrono::seconds(100);
+  state.reserved.emplace(std::make_tuple(t0, 0, std::int64_t{4}), RunOf(4, 1));
+  state.reserved.emplace(std::make_tuple(t0, -5, std::int64_t{9}), RunOf(9, 1));  // priority 5
+  state.reserved.emplace(std::make_tuple(t0, 0, std::int64_t{2}), RunOf(2, 1));
+  state.reserved.emplace(std::make_tuple(t0 - std::chrono::seconds(1), 0, std::int64_t{7}),
+                         RunOf(7, 1));
+  state.reserved.emplace(std::make_tuple(t0 + std::chrono::seconds(1), 0, std::int64_t{1}),
+                         RunOf(1, 1));
+  state.PromoteDueLocked(t0, 2);
+  ASSERT_EQ(state.ready.size(), 2u);
+  EXPECT_EQ(state.ready[0].run.id, 7);
+  EXPECT_EQ(state.ready[0].since, t0 - std::chrono::seconds(1)) << "waiting since its instant";
+  EXPECT_EQ(state.ready[1].run.id, 9);
+  EXPECT_EQ(state.reserved.size(), 3u);
+  state.PromoteDueLocked(t0, 0);
+  EXPECT_EQ(state.ready.size(), 2u);
+  state.PromoteDueLocked(t0);
+  ASSERT_EQ(state.ready.size(), 4u);
+  EXPECT_EQ(state.ready[2].run.id, 2);
+  EXPECT_EQ(state.ready[3].run.id, 4);
+  ASSERT_EQ(state.reserved.size(), 1u) << "the run due later stays";
+  EXPECT_EQ(state.reserved.begin()->second.id, 1);
+}
+
 // A burst booking more jobs than the bound keeps them all, and the cache is
 // only trimmed again once it has grown by the bound beyond the booked runs.
 TEST(EngineStateTest, ABookLargerThanTheJobCacheBoundKeepsItsJobs) {

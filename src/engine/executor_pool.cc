@@ -56,7 +56,9 @@ void ExecutorPool::WorkerThread() {
         return has_work() || state_.draining || state_.reserved.empty() ||
                std::get<0>(state_.reserved.begin()->first) < due;
       });
-      state_.PromoteDueLocked(ctx_.clock->Now());
+      // A few at a time: a burst's first run starts without waiting for
+      // the whole burst to be moved (the loop's pass moves the rest).
+      state_.PromoteDueLocked(ctx_.clock->Now(), static_cast<size_t>(ctx_.options.workers));
     }
     if (state_.ready.empty() || state_.draining) return;  // stopping
     Run run = std::move(state_.ready.front().run);
@@ -83,7 +85,7 @@ void ExecutorPool::WorkerThread() {
     } else {
       state_.idle_cv.notify_all();
     }
-    state_.PromoteDueLocked(ctx_.clock->Now());
+    state_.PromoteDueLocked(ctx_.clock->Now(), static_cast<size_t>(ctx_.options.workers));
   }
 }
 
