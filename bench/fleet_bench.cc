@@ -13,6 +13,8 @@
 //       one running instance; another handle triggers a job T times, one at a
 //       time: trigger-to-start latency (queued_at to started_at).
 //
+// Every mode takes --claim-batch B (EngineOptions::claim_batch: fires claimed
+// and queued runs reserved per transaction; 512 by default).
 // Each run uses a fresh schema (sked_bench) that it drops first.
 // docs/performance.md lists the commands and figures.
 
@@ -47,6 +49,7 @@ struct Args {
   int seconds = 30;
   int workers = 16;
   int triggers = 100;
+  int claim_batch = 512;
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -98,6 +101,7 @@ struct Fleet {
       sked::EngineOptions options;
       options.instance_id = "bench-" + std::to_string(i);
       options.workers = a.workers;
+      options.claim_batch = a.claim_batch;
       options.min_interval = seconds(1);
       options.heartbeat = seconds(1);  // peers see each other quickly
       options.lease = seconds(10);
@@ -378,6 +382,12 @@ int main(int argc, char** argv) {
       a.seconds = std::atoi(v.c_str());
     } else if (k == "--workers") {
       a.workers = std::atoi(v.c_str());
+    } else if (k == "--claim-batch") {
+      a.claim_batch = std::atoi(v.c_str());
+      if (a.claim_batch < 1 || a.claim_batch > 100000) {
+        std::fprintf(stderr, "--claim-batch is 1-100000\n");
+        return 2;
+      }
     } else if (k == "--triggers") {
       a.triggers = std::atoi(v.c_str());
     } else {
