@@ -124,7 +124,7 @@ Status SqliteDb::Exec(std::string_view sql) {
 }
 
 Result<Stmt*> SqliteDb::Prepare(std::string_view sql) {
-  auto it = statements_.find(std::string(sql));
+  auto it = statements_.find(sql);
   if (it == statements_.end()) {
     sqlite3_stmt* raw = nullptr;
     const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),

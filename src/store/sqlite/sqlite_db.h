@@ -7,7 +7,9 @@
 
 #include <sqlite3.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,7 +90,13 @@ class SqliteDb {
   SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
-  std::unordered_map<std::string, std::unique_ptr<Stmt>> statements_;
+  // Looked up by the statement's text without copying it into a string
+  // (each use of a statement: several per run on the engine's hot path).
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<Stmt>, TextHash, std::equal_to<>> statements_;
 };
 
 // An IMMEDIATE transaction (takes the write lock at once, so concurrent
