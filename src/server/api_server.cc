@@ -739,17 +739,14 @@ void ApiServer::Impl::StreamOutput(const httplib::Request& req, httplib::Respons
   struct StreamState {
     std::int64_t offset = 0;
     bool ended = false;
-    bool released = false;  // its slot given back (both callbacks run on the request's thread)
+    std::atomic<bool> released{false};  // its slot given back (by whichever callback ends it)
   };
   auto st = std::make_shared<StreamState>();
   // The slot is given back as the stream ends, before its last chunk goes
   // out, so that a client that read the end and opens the next stream finds
   // it free; the releaser gives it back for a stream cut short.
   auto release = [this, st] {
-    if (!st->released) {
-      st->released = true;
-      streams_.fetch_sub(1);
-    }
+    if (!st->released.exchange(true)) streams_.fetch_sub(1);
   };
   res.set_chunked_content_provider(
       "text/event-stream",
