@@ -1522,8 +1522,9 @@ TEST_P(StoreConformanceTest, FiringDriversAreTheDistinctDriversOfJobsThatFire) {
 
 // overrun_factor: a run is an overrun past k x the median of its job's
 // recent successes, once there are enough of them; failures are not
-// samples, one slow success does not move the median, and a run past both
-// thresholds is raised once.
+// samples, one slow success does not move the median, a run past both
+// thresholds is raised once, and two runs of one job running at once are
+// each raised (against the same median).
 TEST_P(StoreConformanceTest, TheWatchdogRaisesOverrunPastKTimesTheRecentMedian) {
   StoreOptions options;
   options.notify.channels = {"ops"};
@@ -1533,6 +1534,8 @@ TEST_P(StoreConformanceTest, TheWatchdogRaisesOverrunPastKTimesTheRecentMedian) 
     Job j = NewJob(name, std::nullopt);
     j.spec.overrun_factor = 3;
     j.spec.expected_duration = expected;
+    j.spec.overlap = OverlapPolicy::kConcurrent;
+    j.spec.max_concurrent = 2;
     return *store_->CreateJob(j);
   };
   const Job typical = create("typical", std::nullopt);
@@ -1590,16 +1593,26 @@ TEST_P(StoreConformanceTest, TheWatchdogRaisesOverrunPastKTimesTheRecentMedian) 
   run(both, seconds(10));  // both: five successes too
   const Instant start = t;
   run(typical, std::nullopt);
+  t = start - Duration(1);     // another fire of it (a fire's time is its run's key)
+  run(typical, std::nullopt);  // running beside the first
+  t = start;
   run(both, std::nullopt);
   EXPECT_TRUE(raise(start + seconds(29)).empty());
   EXPECT_EQ(raise(start + seconds(30)),
-            (std::multiset<std::string>{"both:overrun:ops", "typical:overrun:ops"}))
-      << "both thresholds at once: one alert";
+            (std::multiset<std::string>{"both:overrun:ops", "typical:overrun:ops",
+                                        "typical:overrun:ops"}))
+      << "both thresholds at once: one alert; each of typical's two runs: one each";
   EXPECT_TRUE(raise(start + seconds(3000)).empty()) << "raised twice";
   int overruns = 0;
+  std::set<std::optional<std::int64_t>> overrun_runs;
   const std::vector<Notification> all = *store_->ListNotifications({});
-  for (const Notification& n : all) overruns += n.event == "overrun";
-  EXPECT_EQ(overruns, 2);
+  for (const Notification& n : all) {
+    if (n.event != "overrun") continue;
+    ++overruns;
+    overrun_runs.insert(n.run_id);
+  }
+  EXPECT_EQ(overruns, 3);
+  EXPECT_EQ(overrun_runs.size(), 3u) << "one per run";
 }
 
 // Retention deletes finished notifications before the cut, in batches, and

@@ -2132,10 +2132,18 @@ Result<std::vector<Notification>> PostgresStore::RaiseWatchdogEvents(Instant now
                               .Add(policy::kOverrunSamples)));
       std::map<std::int64_t, std::vector<Duration>> recent;
       for (int i = 0; i < h.size(); ++i) recent[h.Int(i, 0)].emplace_back(h.Int(i, 1));
+      // One limit per job, however many of its runs are running.
+      std::map<std::int64_t, std::optional<Duration>> limits;
       for (int i = 0; i < running.size(); ++i) {
-        const std::optional<Duration> limit =
-            policy::OverrunLimit(recent[running.Int(i, 0)], running.Double(i, 7));
-        if (limit && AtUs(running.Int(i, 6)) + *limit <= now) {
+        const std::int64_t job_id = running.Int(i, 0);
+        auto limit = limits.find(job_id);
+        if (limit == limits.end()) {
+          limit = limits
+                      .emplace(job_id, policy::OverrunLimit(std::move(recent[job_id]),
+                                                            running.Double(i, 7)))
+                      .first;
+        }
+        if (limit->second && AtUs(running.Int(i, 6)) + *limit->second <= now) {
           add(policy::NotifyEvent::kOverrun, running, i);
         }
       }
