@@ -170,12 +170,11 @@ ExecutorPool::Finished ExecutorPool::Execute(const Started& started) {
   }
   live_output_.Close(run.id);
   Finished f;
-  f.finished = ctx_.clock->Now();
   RunOutcome& out = f.outcome;
   out.run_id = run.id;
   out.job_name = run.job_name;
   out.lease_token = run.lease_token;
-  out.finished_at = f.finished;
+  out.finished_at = ctx_.clock->Now();
   out.exit_code = result.exit_code;
   out.output = std::move(result.output);
   out.output_truncated = result.output_truncated;
@@ -195,6 +194,7 @@ bool ExecutorPool::FinishLocked(const Started& started, Finished& f) {
   const EngineOptions& o = ctx_.options;
   const Run& run = started.run;
   RunOutcome& out = f.outcome;
+  const Instant finished = out.finished_at;
   auto it = state_.executing.find(run.id);
   const Execution& e = it->second;
   if (e.stop_as) {
@@ -211,13 +211,13 @@ bool ExecutorPool::FinishLocked(const Started& started, Finished& f) {
   }
   if (f.escaped_processes > 0) {
     state_.metrics.escaped_processes += f.escaped_processes;
-    state_.last_escape_at = f.finished;
+    state_.last_escape_at = finished;
   }
   if (out.status != RunStatus::kCancelled) {
-    out.retry = policy::PlanRetry(*started.job, run, out.status, f.finished,
+    out.retry = policy::PlanRetry(*started.job, run, out.status, finished,
                                   std::uniform_real_distribution<double>(0, 1)(state_.rng));
   }
-  const double seconds = Seconds(f.finished - *run.started_at);
+  const double seconds = Seconds(finished - *run.started_at);
   state_.metrics.run_duration.Observe(seconds);
   state_.job_metrics.ObserveDuration(run.job_name, seconds);
   if (o.observer != nullptr) f.observed = out;

@@ -77,7 +77,6 @@ class ExecutorPool {
   // What its driver returned, before the book learns of it.
   struct Finished {
     RunOutcome outcome;
-    Instant finished{};
     std::string note;
     int escaped_processes = 0;
     std::optional<RunOutcome> observed;  // for the observer, called outside the lock
