@@ -55,7 +55,7 @@ echo "== benchmark smoke run (correctness of the program, not its figures)"
 build/gcc/sked_cron_bench --benchmark_min_time=0.001 >/dev/null 2>&1
 build/gcc/sked_timer_bench --waits 5 --interval-ms 10 --threads 2 >/dev/null
 rm -f build/smoke-engine-bench.db*
-build/gcc/sked_engine_bench --jobs 20 --seconds 2 --db build/smoke-engine-bench.db |
+build/gcc/sked_engine_bench --jobs 20 --seconds 4 --db build/smoke-engine-bench.db |
   grep -E "^runs: [1-9][0-9]* succeeded, 0 skipped, 0 other" ||
   { echo "sked_engine_bench: its runs did not all succeed"; exit 1; }
 

@@ -28,7 +28,11 @@ const char* OverlapVerdict(const Job& job, int running, int queued) {
 
 FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now, Instant horizon,
                    const PlannerOptions& options) {
-  const Job& job = due.job;
+  return PlanFires(due.job, due.queued_runs, due.running_runs, schedule, now, horizon, options);
+}
+
+FirePlan PlanFires(const Job& job, int queued_runs, int running_runs, const Schedule& schedule,
+                   Instant now, Instant horizon, const PlannerOptions& options) {
   const JobSpec& spec = job.spec;
   FirePlan plan;
 
@@ -46,8 +50,8 @@ FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now, Ins
   std::optional<Instant> next = static_cast<int>(fires.size()) >= bound ? f : schedule.Next(now);
   // Ahead of time: an idle job's next fire, if it falls by the horizon.
   bool ahead = false;
-  if (fires.empty() && f && *f > now && *f <= horizon && due.queued_runs == 0 &&
-      due.running_runs == 0 && !(spec.end_at && *f > *spec.end_at)) {
+  if (fires.empty() && f && *f > now && *f <= horizon && queued_runs == 0 && running_runs == 0 &&
+      !(spec.end_at && *f > *spec.end_at)) {
     fires.push_back(*f);
     next = schedule.Next(*f);
     ahead = true;
@@ -103,8 +107,8 @@ FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now, Ins
     r.priority = spec.priority;
     plan.runs.push_back(r);
   }
-  int queued = due.queued_runs;
-  const int running = due.running_runs;
+  int queued = queued_runs;
+  const int running = running_runs;
   for (const auto& [fire, trigger] : to_run) {
     NewRun r;
     r.scheduled_for = fire;

@@ -32,6 +32,9 @@ struct PlannerOptions {
 // fire: the overlap verdict for later ones would depend on how that run goes).
 FirePlan PlanFires(const DueJob& due, const Schedule& schedule, Instant now, Instant horizon,
                    const PlannerOptions& options);
+// The same, with the job's queued and running runs counted by the caller.
+FirePlan PlanFires(const Job& job, int queued_runs, int running_runs, const Schedule& schedule,
+                   Instant now, Instant horizon, const PlannerOptions& options);
 
 // The retry of a run that ended with `status` at `finished_at`, if the job's
 // policy wants one. `random01` is a number in [0, 1) for the jitter.

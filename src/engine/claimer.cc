@@ -96,7 +96,14 @@ void Claimer::ClaimFires(Instant now) {
         stop.state = JobState::kDisabled;
         return stop;
       }
-      return policy::PlanFires(due, *schedule, now, horizon, planner);
+      // Its runs that ended here but are not settled yet do not keep it busy.
+      std::pair<int, int> active;
+      {
+        MutexLock l(state_.mu);
+        active = state_.DiscountUnsettledLocked(due);
+      }
+      return policy::PlanFires(due.job, active.first, active.second, *schedule, now, horizon,
+                               planner);
     });
     if (!runs.ok()) {
       MutexLock l(state_.mu);

@@ -192,6 +192,14 @@ bool Engine::Impl::WaitIdle(std::chrono::milliseconds timeout) {
                           (state_.driver_waits.empty() || *state_.driver_waits.begin() > now);
     for (const auto& [id, e] : state_.executing) drivers_parked = drivers_parked && !e.stop_as;
     auto parked = [now](const engine_internal::Parked& p) { return p.parked && p.until > now; };
+    if (parked(state_.loop_park) && !state_.wake &&
+        (!state_.outcomes.empty() || !state_.dispatches.empty())) {
+      // Left for the loop while a burst drained (it wakes for them within
+      // kBurstWritesDefer, which a simulated clock may never reach): now.
+      state_.wake = true;
+      state_.loop_cv.notify_all();
+      return false;
+    }
     return parked(state_.loop_park) && !state_.wake && state_.outcomes.empty() &&
            (state_.ready.empty() || static_cast<int>(state_.executing.size()) >= workers) &&
            state_.dispatches.empty() && drivers_parked && parked(state_.heartbeat_park) &&

@@ -33,6 +33,19 @@ void EngineState::PromoteDueLocked(Instant now, size_t at_most) {
   }
 }
 
+std::optional<Instant> EngineState::BurstWritesDueLocked(Instant now) const {
+  Instant oldest;
+  if (!ready.empty()) {
+    oldest = ready.front().since;
+  } else if (!reserved.empty() && std::get<0>(reserved.begin()->first) <= now) {
+    oldest = std::get<0>(reserved.begin()->first);
+  } else {
+    return std::nullopt;
+  }
+  if (draining || oldest + kBurstWritesDefer <= now) return std::nullopt;
+  return oldest + kBurstWritesDefer;
+}
+
 size_t EngineState::KeepReadyLocked(Instant now, int workers) {
   while (!recent_starts.empty() && recent_starts.front() + HoldReadyLocked() < now) {
     recent_starts.pop_front();
@@ -103,6 +116,32 @@ void EngineState::CountSkippedLocked(const std::string& job, const std::string& 
 void EngineState::CountSettledLocked(const std::string& job, RunStatus status) {
   ++metrics.runs_by_status[std::string(RunStatusName(status))];
   job_metrics.CountStatus(job, RunStatusName(status));
+}
+
+void EngineState::AddUnsettledLocked(std::int64_t run_id, std::int64_t job_id, StoreSees as) {
+  if (as == StoreSees::kNeither) return;
+  unsettled.insert_or_assign(run_id, Unsettled{job_id, StoreSees::kNeither});
+  StoreSeesLocked(run_id, as);
+}
+
+void EngineState::StoreSeesLocked(std::int64_t run_id, StoreSees as) {
+  auto it = unsettled.find(run_id);
+  if (it == unsettled.end() || it->second.as == as) return;
+  auto& [queued, running] = unsettled_by_job[it->second.job_id];
+  for (const auto& [sees, delta] : {std::pair{it->second.as, -1}, std::pair{as, +1}}) {
+    if (sees != StoreSees::kNeither) (sees == StoreSees::kQueued ? queued : running) += delta;
+  }
+  it->second.as = as;
+  if (queued == 0 && running == 0) unsettled_by_job.erase(it->second.job_id);
+  if (as == StoreSees::kNeither) unsettled.erase(it);
+}
+
+std::pair<int, int> EngineState::DiscountUnsettledLocked(const DueJob& due) const {
+  auto it = unsettled_by_job.find(due.job.id);
+  if (it == unsettled_by_job.end()) return {due.queued_runs, due.running_runs};
+  // Clamped: a run settled elsewhere meanwhile (reaped) is counted by neither.
+  return {std::max(0, due.queued_runs - it->second.first),
+          std::max(0, due.running_runs - it->second.second)};
 }
 
 void EngineState::CacheJobLocked(Job job) {

@@ -59,6 +59,11 @@ namespace sked::engine_internal {
 constexpr Duration kHoldReady = std::chrono::seconds(1);
 constexpr Duration kHoldReadyInFleet = std::chrono::milliseconds(100);
 
+// While due runs that came due within this long wait for a worker (a burst
+// draining), workers do not wake the loop: its store writes (settles,
+// starts) would take a core from them, and they wait at most this long.
+constexpr Duration kBurstWritesDefer = std::chrono::milliseconds(50);
+
 // The job cache keeps at most this many jobs beyond those with runs in the
 // book: with a million stored jobs, every one is claimed in turn, and caching
 // each one would grow the engine by its whole job table.
@@ -96,6 +101,16 @@ struct Ready {
 struct CachedJobEntry {
   std::shared_ptr<const Job> job;  // shared with the workers running its runs
   std::optional<Schedule> schedule;
+};
+
+// A run that finished here and whose outcome is not written yet: how the
+// store still counts it (its start may be unwritten too: it is then still
+// queued there, reserved by this instance).
+enum class StoreSees { kQueued, kRunning, kNeither };
+
+struct Unsettled {
+  std::int64_t job_id = 0;
+  StoreSees as = StoreSees::kRunning;
 };
 
 // Whether a service thread is parked on the clock, and until when (WaitIdle).
@@ -151,6 +166,12 @@ struct EngineState {
 
   // The settler's: finished runs waiting to be written.
   std::vector<RunOutcome> outcomes SKED_GUARDED_BY(mu);
+  // Those of them (written or not yet) that the store still counts as
+  // active although they ended, by run and, counted, by job: the claimer
+  // does not let them keep a job busy (FinishedNotSettledLocked). Runs with
+  // a retry to write are not here: their job stays busy until it is queued.
+  std::unordered_map<std::int64_t, Unsettled> unsettled SKED_GUARDED_BY(mu);
+  std::unordered_map<std::int64_t, std::pair<int, int>> unsettled_by_job SKED_GUARDED_BY(mu);
 
   // The lease keeper's.
   int live_peers SKED_GUARDED_BY(mu) = 0;  // other instances seen heartbeating (fleet mode)
@@ -168,6 +189,14 @@ struct EngineState {
   // be asleep: the caller notifies loop_cv (after unlocking). A loop asked
   // already runs the pass without another notify.
   bool SetWakeLocked() SKED_REQUIRES(mu) { return !std::exchange(wake, true); }
+  // A worker's SetWakeLocked: not while a burst drains (kBurstWritesDefer),
+  // when the loop wakes by itself at BurstWritesDueLocked.
+  bool WorkerWakeLocked(Instant now) SKED_REQUIRES(mu) {
+    return !BurstWritesDueLocked(now) && SetWakeLocked();
+  }
+  // While a burst drains: when the loop's writes are due (the oldest due run
+  // still waiting came due kBurstWritesDefer before).
+  std::optional<Instant> BurstWritesDueLocked(Instant now) const SKED_REQUIRES(mu);
   // A job was created or changed here: claim on the next pass.
   void JobsChanged() SKED_EXCLUDES(mu);
 
@@ -200,6 +229,16 @@ struct EngineState {
   void CountSkippedLocked(const std::string& job, const std::string& reason) SKED_REQUIRES(mu);
   // Counts a run of `job` settled here as `status` (metrics).
   void CountSettledLocked(const std::string& job, RunStatus status) SKED_REQUIRES(mu);
+  // A run of `job_id` ended here; the store sees it `as` until it is settled.
+  void AddUnsettledLocked(std::int64_t run_id, std::int64_t job_id, StoreSees as) SKED_REQUIRES(mu);
+  // The store now sees the ended run `run_id` as `as` (its start was written,
+  // or refused), or no longer at all once it is settled (kNeither, forgotten).
+  void StoreSeesLocked(std::int64_t run_id, StoreSees as) SKED_REQUIRES(mu);
+  // Takes from a due job's store counts the runs of it that ended here and
+  // are not settled yet: a job is not busy because its last run's end is
+  // still on its way to the store (the loop settles after it claims).
+  // Returns {queued, running}.
+  std::pair<int, int> DiscountUnsettledLocked(const DueJob& due) const SKED_REQUIRES(mu);
   // Caches `job` unless the same version is cached (keeping its schedule).
   void CacheJobLocked(Job job) SKED_REQUIRES(mu);
   // Past kMaxCachedJobs beyond the book's runs, forgets cached jobs that no

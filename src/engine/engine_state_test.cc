@@ -114,5 +114,62 @@ TEST(EngineStateTest, CachingTheSameVersionKeepsTheParsedSchedule) {
   EXPECT_FALSE(state.jobs.at(1).schedule.has_value());
 }
 
+// Runs that ended here and wait for their settle do not keep their job busy
+// in the claimer's eyes: each is taken from the count the store still keeps
+// it in (queued while its start is unwritten, running once written), and
+// never below zero (one settled elsewhere meanwhile is in neither).
+TEST(EngineStateTest, EndedRunsNotYetSettledAreDiscountedFromTheStoresCounts) {
+  EngineState state;
+  MutexLock l(state.mu);
+  DueJob due;
+  due.job.id = 7;
+  due.queued_runs = 2;
+  due.running_runs = 1;
+  EXPECT_EQ(state.DiscountUnsettledLocked(due), std::make_pair(2, 1)) << "nothing ended";
+  state.AddUnsettledLocked(100, 7, StoreSees::kQueued);   // ended before its start was written
+  state.AddUnsettledLocked(101, 7, StoreSees::kRunning);  // ended after
+  state.AddUnsettledLocked(102, 8, StoreSees::kRunning);  // another job's
+  state.AddUnsettledLocked(103, 7, StoreSees::kNeither);  // its start was refused: not counted
+  EXPECT_EQ(state.DiscountUnsettledLocked(due), std::make_pair(1, 0));
+  // The start of 100 is written after all: the store counts it running now.
+  state.StoreSeesLocked(100, StoreSees::kRunning);
+  EXPECT_EQ(state.DiscountUnsettledLocked(due), std::make_pair(2, 0)) << "clamped at zero";
+  // Settled: counted as what the store says again.
+  state.StoreSeesLocked(100, StoreSees::kNeither);
+  state.StoreSeesLocked(101, StoreSees::kNeither);
+  EXPECT_EQ(state.DiscountUnsettledLocked(due), std::make_pair(2, 1));
+  EXPECT_FALSE(state.unsettled_by_job.contains(7)) << "nothing left behind";
+  EXPECT_EQ(state.unsettled.size(), 1u);
+  state.StoreSeesLocked(102, StoreSees::kNeither);
+  state.StoreSeesLocked(999, StoreSees::kNeither);  // never added: ignored
+  EXPECT_TRUE(state.unsettled.empty());
+  EXPECT_TRUE(state.unsettled_by_job.empty());
+}
+
+// While a burst's due runs wait for workers, the loop's writes wait too, at
+// most kBurstWritesDefer after the oldest came due; not when it waited
+// longer (long runs hold the workers), nor while shutting down.
+TEST(EngineStateTest, TheLoopsWritesWaitForABurstToDrainBoundedInTime) {
+  EngineState state;
+  MutexLock l(state.mu);
+  const Instant t0 = Instant() + std::chrono::seconds(100);
+  EXPECT_FALSE(state.BurstWritesDueLocked(t0).has_value()) << "nothing waits";
+  state.reserved.emplace(std::make_tuple(t0, 0, std::int64_t{1}), RunOf(1, 1));
+  EXPECT_FALSE(state.BurstWritesDueLocked(t0 - std::chrono::milliseconds(1)).has_value())
+      << "not due yet";
+  EXPECT_EQ(state.BurstWritesDueLocked(t0), t0 + kBurstWritesDefer);
+  EXPECT_FALSE(state.WorkerWakeLocked(t0)) << "a worker does not wake the loop";
+  EXPECT_FALSE(state.wake);
+  state.PromoteDueLocked(t0);
+  EXPECT_EQ(state.BurstWritesDueLocked(t0 + kBurstWritesDefer / 2), t0 + kBurstWritesDefer);
+  EXPECT_FALSE(state.BurstWritesDueLocked(t0 + kBurstWritesDefer).has_value()) << "waited enough";
+  EXPECT_TRUE(state.WorkerWakeLocked(t0 + kBurstWritesDefer));
+  EXPECT_FALSE(state.WorkerWakeLocked(t0 + kBurstWritesDefer)) << "asked already";
+  state.wake = false;
+  state.draining = true;
+  EXPECT_FALSE(state.BurstWritesDueLocked(t0).has_value()) << "shutting down";
+  EXPECT_TRUE(state.WorkerWakeLocked(t0));
+}
+
 }  // namespace
 }  // namespace sked::engine_internal

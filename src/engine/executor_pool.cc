@@ -63,9 +63,11 @@ void ExecutorPool::WorkerThread() {
     if (state_.ready.empty() || state_.draining) return;  // stopping
     Run run = std::move(state_.ready.front().run);
     state_.ready.pop_front();
-    std::optional<Started> started = DispatchLocked(std::move(run), ctx_.clock->Now());
-    // The loop records what happened (and learns a started run's deadline).
-    const bool wake_loop = state_.SetWakeLocked();
+    const Instant now = ctx_.clock->Now();
+    std::optional<Started> started = DispatchLocked(std::move(run), now);
+    // The loop records what happened (and learns a started run's deadline),
+    // after the burst this run belongs to, if any.
+    const bool wake_loop = state_.WorkerWakeLocked(now);
     if (!started) {
       if (wake_loop) state_.loop_cv.notify_all();
       continue;
@@ -221,13 +223,18 @@ bool ExecutorPool::FinishLocked(const Started& started, Finished& f) {
   state_.metrics.run_duration.Observe(seconds);
   state_.job_metrics.ObserveDuration(run.job_name, seconds);
   if (o.observer != nullptr) f.observed = out;
+  if (!out.retry) {
+    state_.AddUnsettledLocked(
+        run.id, run.job_id,
+        state_.unrecorded_starts.contains(run.id) ? StoreSees::kQueued : StoreSees::kRunning);
+  }
   state_.outcomes.push_back(std::move(out));
   state_.executing.erase(it);
   if (auto r = state_.running_by_job.find(run.job_id);
       r != state_.running_by_job.end() && --r->second <= 0) {
     state_.running_by_job.erase(r);
   }
-  return state_.SetWakeLocked();
+  return state_.WorkerWakeLocked(finished);
 }
 
 void ExecutorPool::RecordDispatches() {
@@ -256,8 +263,12 @@ void ExecutorPool::RecordDispatches() {
     }
     const Instant now = ctx_.clock->Now();
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].kind == Dispatch::Kind::kStarted)
+      if (batch[i].kind == Dispatch::Kind::kStarted) {
         state_.unrecorded_starts.erase(batch[i].run_id);
+        // A run that ended while its start was written is running there now.
+        state_.StoreSeesLocked(batch[i].run_id,
+                               (*applied)[i] ? StoreSees::kRunning : StoreSees::kNeither);
+      }
       if ((*applied)[i] || batch[i].kind != Dispatch::Kind::kStarted) continue;
       // Cancelled, deleted or reaped between the claim and the start: the
       // run's record is final already, so stop what the worker began.

@@ -42,17 +42,22 @@ Instant SchedulerLoop::Pass(Instant now) {
     if (state_.draining) state_.GiveBackClaimsLocked(now);
     state_.ReleaseStalledLocked(now, o.workers);
   }
-  // Settles first: a run that started and ended since the last pass is
-  // written once, its start with its end.
-  settler_.SettlePending();
+  // Claims first, then settles: a burst's claim is not delayed by the last
+  // burst's settles (the claimer does not count runs that ended here as
+  // keeping their job busy), and a settle gives way between batches to a
+  // claim that comes due. Settles before dispatches: a run that started and
+  // ended since the last pass is written once, its start with its end.
+  if (claimer_.ClaimDueAt(now)) {
+    claimer_.ClaimFires(now);
+    claimer_.PlanNextClaim(now);
+  }
+  settler_.SettlePending([this] { return claimer_.ClaimDueAt(ctx_.clock->Now()); });
   executor_.RecordDispatches();
   bool draining;
   {
     MutexLock l(state_.mu);
     draining = state_.draining;
   }
-  const bool claim = claimer_.ClaimDueAt(now);
-  if (claim) claimer_.ClaimFires(now);
   bool ready;
   {
     MutexLock l(state_.mu);
@@ -74,14 +79,17 @@ Instant SchedulerLoop::Pass(Instant now) {
   // Sleep until the earliest thing that needs doing.
   Instant next = now + o.poll_interval;
   if (!draining) {
-    if (claim) claimer_.PlanNextClaim(now);
     {
       MutexLock l(state_.mu);
       next = std::min(next, state_.next_claim);
-      if (!state_.reserved.empty()) {
+      // Idle workers wake for the next reserved fire themselves; the loop
+      // does when none is idle (to time the hold of the runs that wait).
+      if (!state_.reserved.empty() && static_cast<int>(state_.executing.size()) >= o.workers) {
         next = std::min(next, std::get<0>(state_.reserved.begin()->first));
       }
       if (!state_.ready.empty()) next = std::min(next, state_.hold_check_at);
+      // Workers do not wake the loop while a burst drains.
+      if (auto at = state_.BurstWritesDueLocked(ctx_.clock->Now())) next = std::min(next, *at);
     }
     // A queued run already due but not started is held by its job's overlap
     // policy: a finishing run wakes the loop (or the poll sees another

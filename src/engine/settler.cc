@@ -30,7 +30,7 @@ void Settler::MergeUnrecordedStartsLocked(std::vector<RunOutcome>& batch) {
   }
 }
 
-void Settler::SettlePending() {
+void Settler::SettlePending(const std::function<bool()>& yield) {
   std::vector<RunOutcome> batch;
   {
     MutexLock l(state_.mu);
@@ -47,6 +47,15 @@ void Settler::SettlePending() {
   }
   const auto step = static_cast<size_t>(ctx_.options.settle_batch);
   for (size_t from = 0; from < batch.size(); from += step) {
+    if (from > 0 && yield && yield()) {
+      // Older than any outcome added meanwhile: back in front, in order.
+      MutexLock l(state_.mu);
+      state_.outcomes.insert(state_.outcomes.begin(),
+                             std::make_move_iterator(batch.begin() + static_cast<long>(from)),
+                             std::make_move_iterator(batch.end()));
+      state_.SetWakeLocked();  // the loop's own pass: no notify needed
+      return;
+    }
     const size_t to = std::min(batch.size(), from + step);
     std::vector<RunOutcome> part(std::make_move_iterator(batch.begin() + static_cast<long>(from)),
                                  std::make_move_iterator(batch.begin() + static_cast<long>(to)));
@@ -59,6 +68,7 @@ void Settler::SettlePending() {
       continue;
     }
     for (size_t i = 0; i < part.size(); ++i) {
+      state_.StoreSeesLocked(part[i].run_id, StoreSees::kNeither);
       if (!(*applied)[i]) continue;  // fenced out: settled elsewhere
       state_.CountSettledLocked(part[i].job_name, part[i].status);
       if (part[i].retry) ++state_.metrics.retries_scheduled;

@@ -7,6 +7,7 @@
 #ifndef SKED_ENGINE_SETTLER_H_
 #define SKED_ENGINE_SETTLER_H_
 
+#include <functional>
 #include <vector>
 
 #include "engine/engine_state.h"
@@ -20,8 +21,9 @@ class Settler {
   Settler& operator=(const Settler&) = delete;
 
   // Settles the outcomes waiting in the book; those the store could not take
-  // stay for the next pass.
-  void SettlePending() SKED_EXCLUDES(state_.mu);
+  // stay for the next pass. Between two batches, when `yield` says so (a
+  // claim is due), the rest stay too and the loop is asked for another pass.
+  void SettlePending(const std::function<bool()>& yield = nullptr) SKED_EXCLUDES(state_.mu);
 
  private:
   // Outcomes of runs whose start is still among the dispatches to record
