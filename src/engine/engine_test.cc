@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <thread>
 
 #include "cron/cron_test_util.h"
@@ -234,6 +237,24 @@ TEST_F(EngineTest, FiresOnTimeAndKeepsCounters) {
 
 // Another process (the CLI) deletes a job and creates one: the new job runs
 // its own command, never the deleted one's, and its runs' ids are new.
+// An operator looking at a process that embeds the engine (top -H, ps -L,
+// gdb) sees which thread is which.
+TEST_F(EngineTest, ItsThreadsAreNamed) {
+  options_.workers = 3;
+  StartEngine();
+  std::map<std::string, int> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    ++names[name];
+  }
+  EXPECT_EQ(names["sked-loop"], 1);
+  EXPECT_EQ(names["sked-worker"], 3);
+  EXPECT_EQ(names["sked-lease"], 1);
+  EXPECT_EQ(names["sked-reaper"], 1);
+}
+
 TEST_F(EngineTest, ANewJobNeverRunsADeletedJobsCommand) {
   StartEngine();
   Job x = Create(Spec("x", "* * * * * *", "record", R"({"cmd":"touch OLD"})"));

@@ -3,6 +3,7 @@
 #include <random>
 #include <utility>
 
+#include "base/thread_name.h"
 #include "core/run_policy.h"
 
 namespace sked::engine_internal {
@@ -25,7 +26,11 @@ bool ExecutorPool::DriverClock::AwaitWithDeadline(std::unique_lock<std::mutex>& 
 }
 
 void ExecutorPool::Start() {
-  for (int i = 0; i < ctx_.options.workers; ++i) threads_.emplace_back([this] { WorkerThread(); });
+  for (int i = 0; i < ctx_.options.workers; ++i)
+    threads_.emplace_back([this] {
+      SetThreadName("sked-worker");
+      WorkerThread();
+    });
 }
 
 void ExecutorPool::Stop() {

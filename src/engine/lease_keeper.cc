@@ -55,7 +55,7 @@ Status LeaseKeeper::Register(Instant now) {
 }
 
 void LeaseKeeper::Start() {
-  task_.Start(ctx_.options.heartbeat, [this](Instant now) { Heartbeat(now); });
+  task_.Start("sked-lease", ctx_.options.heartbeat, [this](Instant now) { Heartbeat(now); });
 }
 
 void LeaseKeeper::Heartbeat(Instant now) {

@@ -2,10 +2,15 @@
 
 #include <utility>
 
+#include "base/thread_name.h"
+
 namespace sked::engine_internal {
 
-void PeriodicTask::Start(Duration interval, std::function<void(Instant)> tick) {
-  thread_ = std::thread([this, interval, tick = std::move(tick)] { Run(interval, tick); });
+void PeriodicTask::Start(const char* name, Duration interval, std::function<void(Instant)> tick) {
+  thread_ = std::thread([this, name, interval, tick = std::move(tick)] {
+    SetThreadName(name);
+    Run(interval, tick);
+  });
 }
 
 void PeriodicTask::Stop() {

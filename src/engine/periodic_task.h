@@ -21,7 +21,8 @@ class PeriodicTask {
   PeriodicTask& operator=(const PeriodicTask&) = delete;
   ~PeriodicTask() { Stop(); }
 
-  void Start(Duration interval, std::function<void(Instant)> tick);
+  // `name` names the thread (base/thread_name.h).
+  void Start(const char* name, Duration interval, std::function<void(Instant)> tick);
   // Joins the thread (it exits once the book says `stopping`). Safe before
   // Start() and twice.
   void Stop();

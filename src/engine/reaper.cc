@@ -7,7 +7,7 @@
 namespace sked::engine_internal {
 
 void Reaper::Start() {
-  task_.Start(ctx_.options.lease / 2, [this](Instant now) { Reap(now); });
+  task_.Start("sked-reaper", ctx_.options.lease / 2, [this](Instant now) { Reap(now); });
 }
 
 void Reaper::Reap(Instant now) {

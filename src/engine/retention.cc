@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/thread_name.h"
+
 namespace sked {
 
 namespace {
@@ -14,7 +16,10 @@ RetentionService::RetentionService(RetentionOptions options, Store* store, Clock
 
 void RetentionService::Start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("sked-retention");
+    Loop();
+  });
 }
 
 void RetentionService::Stop() {

@@ -3,10 +3,15 @@
 #include <algorithm>
 #include <string>
 
+#include "base/thread_name.h"
+
 namespace sked::engine_internal {
 
 void SchedulerLoop::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadName("sked-loop");
+    Run();
+  });
 }
 
 void SchedulerLoop::Stop() {

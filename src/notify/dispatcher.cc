@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/thread_name.h"
+
 namespace sked::notify {
 namespace {
 
@@ -65,7 +67,10 @@ Dispatcher::Dispatcher(DispatcherOptions options, Store* store, Clock* clock,
 
 void Dispatcher::Start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("sked-notify");
+    Loop();
+  });
 }
 
 void Dispatcher::Stop() {
