@@ -98,7 +98,7 @@ void JobMetricsBook::Erase(const std::string& job) {
 std::map<std::string, JobMetrics> JobMetricsBook::Snapshot(std::int64_t* untracked_runs) const {
   MutexLock l(mu_);
   *untracked_runs = untracked_runs_;
-  return jobs_;
+  return {jobs_.begin(), jobs_.end()};
 }
 
 }  // namespace engine_internal

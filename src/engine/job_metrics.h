@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/mutex.h"
@@ -41,7 +42,9 @@ class JobMetricsBook {
   mutable Mutex mu_;
   std::vector<double> bounds_ SKED_GUARDED_BY(mu_);
   std::size_t max_jobs_ SKED_GUARDED_BY(mu_) = 0;
-  std::map<std::string, JobMetrics> jobs_ SKED_GUARDED_BY(mu_);
+  // Hashed: a worker looks its job up on every run (a sorted map of 10,000
+  // names cost a run ~0.4 us in comparisons); Snapshot sorts.
+  std::unordered_map<std::string, JobMetrics> jobs_ SKED_GUARDED_BY(mu_);
   std::int64_t untracked_runs_ SKED_GUARDED_BY(mu_) = 0;
 };
 
