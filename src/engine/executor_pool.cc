@@ -1,5 +1,6 @@
 #include "engine/executor_pool.h"
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -248,12 +249,15 @@ void ExecutorPool::RecordDispatches() {
     MutexLock l(state_.mu);
     // The start of a run that has ended already stays for the settler, which
     // writes it with the run's end (Settler::MergeUnrecordedStartsLocked).
-    std::vector<Dispatch> kept;
-    for (Dispatch& d : state_.dispatches) {
-      const bool ended = d.kind == Dispatch::Kind::kStarted && !state_.executing.contains(d.run_id);
-      (ended ? kept : batch).push_back(std::move(d));
-    }
-    state_.dispatches.swap(kept);
+    // In place: the workers' list keeps its capacity from burst to burst.
+    auto to_write =
+        std::stable_partition(state_.dispatches.begin(), state_.dispatches.end(), [this](auto& d) {
+          state_.mu.AssertHeld();
+          return d.kind == Dispatch::Kind::kStarted && !state_.executing.contains(d.run_id);
+        });
+    batch.assign(std::make_move_iterator(to_write),
+                 std::make_move_iterator(state_.dispatches.end()));
+    state_.dispatches.erase(to_write, state_.dispatches.end());
   }
   if (batch.empty()) return;
   auto applied = ctx_.store->RecordDispatches(ctx_.options.instance_id, batch,

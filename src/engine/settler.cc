@@ -31,7 +31,17 @@ void Settler::MergeUnrecordedStartsLocked(std::vector<RunOutcome>& batch) {
 }
 
 void Settler::SettlePending(const std::function<bool()>& yield) {
-  std::vector<RunOutcome> batch;
+  // Two buffers take turns, each keeping its capacity: workers append a
+  // burst's outcomes to memory already in use instead of growing a fresh
+  // vector (a page fault every few runs, and every outcome moved at each
+  // doubling).
+  std::vector<RunOutcome> batch = std::move(spare_);
+  batch.clear();
+  const auto recycle = [this](std::vector<RunOutcome>& used) {
+    used.clear();
+    if (used.capacity() > kMaxSpareOutcomes) used.shrink_to_fit();
+    spare_ = std::move(used);
+  };
   {
     MutexLock l(state_.mu);
     batch.swap(state_.outcomes);
@@ -54,6 +64,7 @@ void Settler::SettlePending(const std::function<bool()>& yield) {
                              std::make_move_iterator(batch.begin() + static_cast<long>(from)),
                              std::make_move_iterator(batch.end()));
       state_.SetWakeLocked();  // the loop's own pass: no notify needed
+      recycle(batch);
       return;
     }
     const size_t to = std::min(batch.size(), from + step);
@@ -74,6 +85,7 @@ void Settler::SettlePending(const std::function<bool()>& yield) {
       if (part[i].retry) ++state_.metrics.retries_scheduled;
     }
   }
+  recycle(batch);
 }
 
 }  // namespace sked::engine_internal
