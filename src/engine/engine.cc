@@ -145,7 +145,7 @@ void Engine::Impl::Stop() {
     });
   }
   // Then stop the rest, and wait for their drivers to return.
-  executor_.StopRuns([](const Run&) { return true; }, "shutdown");
+  executor_.StopRuns([](std::int64_t, std::int64_t) { return true; }, "shutdown");
   {
     MutexLock lock(state_.mu);
     state_.idle_cv.wait(lock.native(), [this] {

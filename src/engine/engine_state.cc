@@ -159,7 +159,7 @@ void EngineState::TrimJobCacheLocked() {
   std::unordered_set<std::int64_t> needed;
   for (const auto& [key, run] : reserved) needed.insert(run.job_id);
   for (const Ready& r : ready) needed.insert(r.run.job_id);
-  for (const auto& [id, e] : executing) needed.insert(e.run.job_id);
+  for (const auto& [id, e] : executing) needed.insert(e.job_id);
   for (auto it = jobs.begin(); it != jobs.end() && jobs.size() > kMaxCachedJobs / 2;) {
     it = needed.contains(it->first) ? std::next(it) : jobs.erase(it);
   }

@@ -81,7 +81,7 @@ struct EngineContext {
 
 // A run started here and not yet finished.
 struct Execution {
-  Run run;
+  std::int64_t job_id = 0;  // the run itself is the worker's (ExecutorPool::Started)
   std::stop_source stop;
   Instant deadline;                  // timeout
   std::optional<RunStatus> stop_as;  // timed_out or cancelled, once stop is requested

@@ -28,7 +28,7 @@ TEST(EngineStateTest, TheJobCacheIsBoundedButKeepsEveryJobABookedRunNeeds) {
   state.reserved.emplace(std::make_tuple(Instant(), 0, std::int64_t{1}), RunOf(1, 5));
   state.ready.push_back({RunOf(2, n / 2), Instant()});
   Execution e;
-  e.run = RunOf(3, n);
+  e.job_id = n;
   state.executing.emplace(3, std::move(e));
   state.TrimJobCacheLocked();
   EXPECT_LE(state.jobs.size(), kMaxCachedJobs / 2 + 3);

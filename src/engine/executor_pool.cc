@@ -136,13 +136,14 @@ std::optional<ExecutorPool::Started> ExecutorPool::DispatchLocked(Run run, Insta
   if (run.trigger == RunTrigger::kSchedule || run.trigger == RunTrigger::kCatchUp) {
     state_.metrics.fire_lag.Observe(Seconds(now - run.scheduled_for));
   }
-  Started started{run, job->second.job, {}};  // the job at the version the run saw
   Execution e;
+  e.job_id = run.job_id;
   e.deadline = now + spec.timeout.value_or(o.default_timeout);
-  e.run = std::move(run);
-  started.stop = e.stop.get_token();
-  ++state_.running_by_job[e.run.job_id];
-  state_.executing.emplace(e.run.id, std::move(e));
+  ++state_.running_by_job[run.job_id];
+  const std::int64_t id = run.id;
+  Started started{std::move(run), job->second.job,
+                  e.stop.get_token()};  // the job as the run saw it
+  state_.executing.emplace(id, std::move(e));
   return started;
 }
 
@@ -325,13 +326,13 @@ void ExecutorPool::PollCancels(Instant now) {
   state_.FlushStops();
 }
 
-void ExecutorPool::StopRuns(const std::function<bool(const Run&)>& pred,
+void ExecutorPool::StopRuns(const std::function<bool(std::int64_t, std::int64_t)>& pred,
                             const std::string& reason) {
   const Instant now = ctx_.clock->Now();
   {
     MutexLock l(state_.mu);
     for (auto& [id, e] : state_.executing) {
-      if (pred(e.run)) state_.RequestStopLocked(e, RunStatus::kCancelled, reason, now);
+      if (pred(id, e.job_id)) state_.RequestStopLocked(e, RunStatus::kCancelled, reason, now);
     }
   }
   state_.FlushStops();

@@ -43,9 +43,10 @@ class ExecutorPool {
   // Looks for cancel requests for this instance's runs (every poll_interval,
   // or at once after a notification).
   void PollCancels(Instant now) SKED_EXCLUDES(state_.mu);
-  // Stops the runs for which `pred` holds (job deleted, run cancelled, shutdown).
-  void StopRuns(const std::function<bool(const Run&)>& pred, const std::string& reason)
-      SKED_EXCLUDES(state_.mu);
+  // Stops the runs for which `pred(run_id, job_id)` holds (job deleted, run
+  // cancelled, shutdown).
+  void StopRuns(const std::function<bool(std::int64_t, std::int64_t)>& pred,
+                const std::string& reason) SKED_EXCLUDES(state_.mu);
   // The earliest of `next`, the next timeout and the next cancel poll.
   Instant NextWake(Instant next) SKED_EXCLUDES(state_.mu);
   bool HasFreeWorker() SKED_EXCLUDES(state_.mu);

@@ -120,7 +120,8 @@ Status JobService::Delete(std::string_view name) {
     state_.jobs.erase(job.id);
   }
   state_.job_metrics.Erase(job.spec.name);
-  executor_.StopRuns([&](const Run& r) { return r.job_id == job.id; }, "job deleted");
+  executor_.StopRuns([&](std::int64_t, std::int64_t job_id) { return job_id == job.id; },
+                     "job deleted");
   return Status::Ok();
 }
 
@@ -163,7 +164,8 @@ Status JobService::Cancel(std::int64_t run_id) {
     MutexLock l(state_.mu);
     state_.DropReservedLocked([&](const Run& r) { return r.id == run_id; });
   } else {
-    executor_.StopRuns([&](const Run& r) { return r.id == run_id; }, "cancelled by user");
+    executor_.StopRuns([&](std::int64_t id, std::int64_t) { return id == run_id; },
+                       "cancelled by user");
   }
   state_.WakeLoop();
   return Status::Ok();
