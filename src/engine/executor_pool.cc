@@ -27,11 +27,10 @@ bool ExecutorPool::DriverClock::AwaitWithDeadline(std::unique_lock<std::mutex>& 
 }
 
 void ExecutorPool::Start() {
-  for (int i = 0; i < ctx_.options.workers; ++i)
-    threads_.emplace_back([this] {
-      SetThreadName("sked-worker");
-      WorkerThread();
-    });
+  for (int i = 0; i < ctx_.options.workers; ++i) {
+    threads_.emplace_back([this] { WorkerThread(); });
+    NameThread(threads_.back(), "sked-worker");
+  }
 }
 
 void ExecutorPool::Stop() {

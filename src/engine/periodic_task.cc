@@ -7,10 +7,8 @@
 namespace sked::engine_internal {
 
 void PeriodicTask::Start(const char* name, Duration interval, std::function<void(Instant)> tick) {
-  thread_ = std::thread([this, name, interval, tick = std::move(tick)] {
-    SetThreadName(name);
-    Run(interval, tick);
-  });
+  thread_ = std::thread([this, interval, tick = std::move(tick)] { Run(interval, tick); });
+  NameThread(thread_, name);
 }
 
 void PeriodicTask::Stop() {

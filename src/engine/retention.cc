@@ -16,10 +16,8 @@ RetentionService::RetentionService(RetentionOptions options, Store* store, Clock
 
 void RetentionService::Start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] {
-    SetThreadName("sked-retention");
-    Loop();
-  });
+  thread_ = std::thread([this] { Loop(); });
+  NameThread(thread_, "sked-retention");
 }
 
 void RetentionService::Stop() {

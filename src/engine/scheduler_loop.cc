@@ -8,10 +8,8 @@
 namespace sked::engine_internal {
 
 void SchedulerLoop::Start() {
-  thread_ = std::thread([this] {
-    SetThreadName("sked-loop");
-    Run();
-  });
+  thread_ = std::thread([this] { Run(); });
+  NameThread(thread_, "sked-loop");
 }
 
 void SchedulerLoop::Stop() {

@@ -67,10 +67,8 @@ Dispatcher::Dispatcher(DispatcherOptions options, Store* store, Clock* clock,
 
 void Dispatcher::Start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] {
-    SetThreadName("sked-notify");
-    Loop();
-  });
+  thread_ = std::thread([this] { Loop(); });
+  NameThread(thread_, "sked-notify");
 }
 
 void Dispatcher::Stop() {
