@@ -1,6 +1,7 @@
 #include "engine/engine_state.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 namespace sked::engine_internal {
@@ -44,6 +45,14 @@ std::optional<Instant> EngineState::BurstWritesDueLocked(Instant now) const {
   }
   if (draining || oldest + kBurstWritesDefer <= now) return std::nullopt;
   return oldest + kBurstWritesDefer;
+}
+
+bool EngineState::WorkerWakeLocked(Instant now) {
+  const std::optional<Instant> bound = BurstWritesDueLocked(now);
+  if (!bound) return SetWakeLocked();
+  if (!loop_park.parked || loop_park.until <= *bound) return false;
+  loop_park.until = *bound;
+  return true;
 }
 
 size_t EngineState::KeepReadyLocked(Instant now, int workers) {

@@ -189,11 +189,12 @@ struct EngineState {
   // be asleep: the caller notifies loop_cv (after unlocking). A loop asked
   // already runs the pass without another notify.
   bool SetWakeLocked() SKED_REQUIRES(mu) { return !std::exchange(wake, true); }
-  // A worker's SetWakeLocked: not while a burst drains (kBurstWritesDefer),
-  // when the loop wakes by itself at BurstWritesDueLocked.
-  bool WorkerWakeLocked(Instant now) SKED_REQUIRES(mu) {
-    return !BurstWritesDueLocked(now) && SetWakeLocked();
-  }
+  // A worker's SetWakeLocked. Not while a burst drains (kBurstWritesDefer):
+  // then the loop is only made to wake by the burst's bound. A parked loop's
+  // deadline is brought forward to it (true: the caller notifies loop_cv, and
+  // the loop parks again until then, SchedulerLoop::Run); a loop not parked
+  // looks at the burst before it parks.
+  bool WorkerWakeLocked(Instant now) SKED_REQUIRES(mu);
   // While a burst drains: when the loop's writes are due (the oldest due run
   // still waiting came due kBurstWritesDefer before).
   std::optional<Instant> BurstWritesDueLocked(Instant now) const SKED_REQUIRES(mu);

@@ -160,6 +160,15 @@ TEST(EngineStateTest, TheLoopsWritesWaitForABurstToDrainBoundedInTime) {
   EXPECT_EQ(state.BurstWritesDueLocked(t0), t0 + kBurstWritesDefer);
   EXPECT_FALSE(state.WorkerWakeLocked(t0)) << "a worker does not wake the loop";
   EXPECT_FALSE(state.wake);
+  // A loop parked past the bound (it parked before the burst came due) has
+  // its deadline brought forward, once; it still runs no pass before then.
+  state.loop_park = {true, t0 + std::chrono::seconds(10)};
+  EXPECT_TRUE(state.WorkerWakeLocked(t0)) << "notify the loop: its deadline changed";
+  EXPECT_EQ(state.loop_park.until, t0 + kBurstWritesDefer);
+  EXPECT_FALSE(state.wake);
+  EXPECT_FALSE(state.WorkerWakeLocked(t0 + std::chrono::milliseconds(1))) << "it wakes by then";
+  EXPECT_EQ(state.loop_park.until, t0 + kBurstWritesDefer);
+  state.loop_park = {};
   state.PromoteDueLocked(t0);
   EXPECT_EQ(state.BurstWritesDueLocked(t0 + kBurstWritesDefer / 2), t0 + kBurstWritesDefer);
   EXPECT_FALSE(state.BurstWritesDueLocked(t0 + kBurstWritesDefer).has_value()) << "waited enough";

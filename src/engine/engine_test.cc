@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cron/cron_test_util.h"
+#include "engine/engine_state.h"
 #include "store/forwarding_store.h"
 #include "testing/simulated_clock.h"
 
@@ -73,6 +74,7 @@ class TalkingDriver final : public Driver {
   std::string_view description() const override { return "writes, then waits for a stop"; }
   Status Validate(std::string_view) const override { return Status::Ok(); }
   DriverResult Execute(const RunContext& ctx, std::stop_token stop) override {
+    starts_.fetch_add(1);
     if (ctx.on_output) ctx.on_output("hello\n");
     std::mutex mu;
     std::condition_variable cv;
@@ -87,6 +89,10 @@ class TalkingDriver final : public Driver {
     r.output = "hello\n";
     return r;
   }
+  int starts() const { return starts_.load(); }
+
+ private:
+  std::atomic<int> starts_{0};
 };
 
 class EngineTest : public ::testing::Test {
@@ -96,7 +102,9 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(store_->Migrate().ok());
     drivers_ = DriverRegistry::WithBuiltins();
     ASSERT_TRUE(drivers_->Register(std::make_unique<ThrowingDriver>()).ok());
-    ASSERT_TRUE(drivers_->Register(std::make_unique<TalkingDriver>()).ok());
+    auto talking = std::make_unique<TalkingDriver>();
+    talking_ = talking.get();
+    ASSERT_TRUE(drivers_->Register(std::move(talking)).ok());
     auto recording = std::make_unique<RecordingDriver>();
     recording_ = recording.get();
     ASSERT_TRUE(drivers_->Register(std::move(recording)).ok());
@@ -206,7 +214,18 @@ class EngineTest : public ::testing::Test {
   EngineOptions options_;
   std::unique_ptr<Engine> engine_;
   RecordingDriver* recording_ = nullptr;  // owned by drivers_
+  TalkingDriver* talking_ = nullptr;      // owned by drivers_
 };
+
+// Waits (at most 10 s of real time) until `done` holds: for what another
+// thread does at a simulated instant that WaitIdleForTesting would hurry.
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 2000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return done();
+}
 
 using V = std::vector<std::string>;
 
@@ -498,11 +517,7 @@ TEST_F(EngineTest, AReservedFireStartsOnTimeWhileTheLoopWaitsOnASlowClaim) {
   Create(Spec("other", "30 * * * * *"));
   ASSERT_TRUE(slow.WaitUntilBlocked());
   clock_.SetTime(kT0 + seconds(60));
-  bool ran = false;
-  for (int i = 0; i < 2000 && !ran; ++i) {  // at most 10 s of real time
-    ran = !recording_->seen().empty();
-    if (!ran) std::this_thread::sleep_for(milliseconds(5));
-  }
+  const bool ran = Eventually([&] { return !recording_->seen().empty(); });
   slow.Release();
   EXPECT_TRUE(ran) << "the fire waited for the loop's claim";
   ASSERT_TRUE(engine_->WaitIdleForTesting());
@@ -516,6 +531,44 @@ TEST_F(EngineTest, AReservedFireStartsOnTimeWhileTheLoopWaitsOnASlowClaim) {
   EXPECT_EQ(slow.settled_with_start(), 1);
   EXPECT_EQ(engine_->Metrics().runs_by_status["succeeded"], 1);
   StopEngine();  // before `slow` goes
+}
+
+// A burst of long runs, more than the workers: the workers do not wake the
+// loop while its runs wait (kBurstWritesDefer), and no worker event comes
+// after that bound; the loop, parked since before the burst until its own
+// next wake-up (seconds away), still wakes by the bound to write the starts
+// and learn the runs' deadlines. Time is moved by hand: WaitIdleForTesting
+// would wake the loop for the writes it left and hide a loop left asleep.
+TEST_F(EngineTest, ABurstOfLongRunsHasItsStartsWrittenAndItsTimeoutsKeptInTime) {
+  options_.workers = 1;
+  options_.poll_interval = seconds(7);  // the loop's own wake-ups: 56 s, 63 s (not at 60 s)
+  options_.claim_ahead = milliseconds(200);
+  StartEngine();
+  JobSpec spec = Spec("long-a", "0 * * * * *", "talk");
+  spec.timeout = seconds(1);
+  Job a = Create(spec);
+  spec.name = "long-b";
+  Job b = Create(spec);
+  AdvanceTo(kT0 + seconds(59) + milliseconds(900));
+  ASSERT_TRUE(RunAt(store_.get(), a, kT0 + seconds(60)).has_value()) << "reserved";
+  ASSERT_TRUE(RunAt(store_.get(), b, kT0 + seconds(60)).has_value()) << "reserved";
+  clock_.SetTime(kT0 + seconds(60));
+  ASSERT_TRUE(Eventually([&] { return talking_->starts() == 1; })) << "the worker took one";
+  auto status = [&](const Job& job) {
+    return RunAt(store_.get(), job, kT0 + seconds(60)).value_or(sked::Run()).status;
+  };
+  clock_.SetTime(kT0 + seconds(60) + engine_internal::kBurstWritesDefer);
+  EXPECT_TRUE(Eventually([&] {
+    return status(a) == RunStatus::kRunning || status(b) == RunStatus::kRunning;
+  })) << "the start is written by the burst's bound";
+  clock_.SetTime(kT0 + seconds(61));
+  EXPECT_TRUE(Eventually([&] {
+    return status(a) == RunStatus::kTimedOut || status(b) == RunStatus::kTimedOut;
+  })) << "the timeout is kept";
+  EXPECT_TRUE(Eventually([&] { return talking_->starts() == 2; })) << "the other run started";
+  AdvanceTo(kT0 + seconds(62) + milliseconds(100));
+  EXPECT_EQ(History(a), (V{"timed_out@60"}));
+  EXPECT_EQ(History(b), (V{"timed_out@60"}));
 }
 
 TEST_F(EngineTest, CancellingAReservedRunCancelsItBeforeItStarts) {

@@ -26,12 +26,22 @@ void SchedulerLoop::Run() {
     lock.Lock();
     state_.last_pass_at = now;
     if (state_.wake || state_.stopping) continue;
-    state_.loop_park = {true, next};
+    // A burst that came due during the pass: its workers did not wake the
+    // loop, which wakes by the burst's bound for the writes it leaves.
+    Instant until = next;
+    if (auto at = state_.BurstWritesDueLocked(ctx_.clock->Now())) until = std::min(until, *at);
+    state_.loop_park = {true, until};
     state_.idle_cv.notify_all();
-    ctx_.clock->AwaitWithDeadline(lock.native(), state_.loop_cv, next, [this] {
-      state_.mu.AssertHeld();
-      return state_.wake || state_.stopping;
-    });
+    // Parked, until a pass is asked for or the deadline comes; a worker may
+    // bring the deadline forward (a burst came due: WorkerWakeLocked).
+    while (true) {
+      const Instant deadline = state_.loop_park.until;
+      ctx_.clock->AwaitWithDeadline(lock.native(), state_.loop_cv, deadline, [&] {
+        state_.mu.AssertHeld();
+        return state_.wake || state_.stopping || state_.loop_park.until < deadline;
+      });
+      if (state_.wake || state_.stopping || state_.loop_park.until >= deadline) break;
+    }
     state_.loop_park.parked = false;
   }
 }
