@@ -347,11 +347,15 @@ class Store {
   // `instance_id` (cancelled, reaped). Returns, per outcome, whether it was
   // applied.
   virtual Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) = 0;
-  // Extends the leases of every running run owned by `instance`, and its
-  // reservations of queued runs, that have not expired by `now`: an expired
-  // lease is never revived (the run is the reaper's, whatever its owner
-  // thinks). A `lease_until` before `now` ends the leases at once.
-  virtual Status ExtendLeases(std::string_view instance, Instant now, Instant lease_until) = 0;
+  // Extends to `lease_until` the leases of every running run owned by
+  // `instance`, and its reservations of queued runs, that have not expired by
+  // `now` and expire before `renew_before`: an expired lease is never revived
+  // (the run is the reaper's, whatever its owner thinks), and one set a short
+  // while ago is left alone (a heartbeat writes the leases of the runs that
+  // lived a while, not every run of a burst; Instant::max() extends all). A
+  // `lease_until` before `now` ends the leases at once.
+  virtual Status ExtendLeases(std::string_view instance, Instant now, Instant renew_before,
+                              Instant lease_until) = 0;
   // Marks up to `limit` running runs whose lease expired before `now`, and
   // queued runs whose reservation did (their owner may have dispatched them
   // before it died), as abandoned (error says whose lease expired), counts

@@ -771,6 +771,27 @@ TEST_F(EngineTest, TimeoutStopsTheRun) {
   EXPECT_EQ(engine_->GetJob("hang")->failures, 1);
 }
 
+// A heartbeat renews the leases set more than LeaseRenewalAge (5 s with a
+// 30 s lease and 10 s heartbeat) ago: a run started 3 s before a heartbeat
+// keeps its lease, and the next heartbeat renews it; it is never reaped.
+TEST_F(EngineTest, HeartbeatsRenewTheLeasesOfRunsThatLivedAWhile) {
+  StartEngine();  // heartbeats at kT0 + 10 s, 20 s, ...
+  Create(Spec("long", "0 0 1 1 *", "talk"));
+  AdvanceTo(kT0 + seconds(67));
+  sked::Run run = *engine_->TriggerJob("long");
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  auto lease = [&] { return engine_->GetRun(run.id)->lease_expires_at; };
+  EXPECT_EQ(lease(), kT0 + seconds(97)) << "started with a lease";
+  AdvanceTo(kT0 + seconds(70) + milliseconds(1));
+  EXPECT_EQ(lease(), kT0 + seconds(97)) << "3 s old at the heartbeat: left alone";
+  AdvanceTo(kT0 + seconds(80) + milliseconds(1));
+  EXPECT_EQ(lease(), kT0 + seconds(110)) << "13 s old: renewed";
+  AdvanceTo(kT0 + seconds(200));
+  EXPECT_EQ(engine_->GetRun(run.id)->status, RunStatus::kRunning);
+  EXPECT_EQ(lease(), kT0 + seconds(230));
+  ASSERT_TRUE(engine_->CancelRun(run.id).ok());
+}
+
 TEST_F(EngineTest, CancelRunningAndQueuedRuns) {
   options_.workers = 1;
   StartEngine();

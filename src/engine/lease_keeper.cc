@@ -51,7 +51,7 @@ Status LeaseKeeper::Register(Instant now) {
   // before it settled them) cannot be finished by this one: their leases end
   // now, so the reaper settles them as abandoned (and retries them by policy)
   // instead of this process's heartbeats keeping them alive.
-  return store.ExtendLeases(o.instance_id, now, now - Duration(1));
+  return store.ExtendLeases(o.instance_id, now, Instant::max(), now - Duration(1));
 }
 
 void LeaseKeeper::Start() {
@@ -61,7 +61,10 @@ void LeaseKeeper::Start() {
 void LeaseKeeper::Heartbeat(Instant now) {
   const EngineOptions& o = ctx_.options;
   Status s = ctx_.store->Heartbeat(o.instance_id, now);
-  if (s.ok()) s = ctx_.store->ExtendLeases(o.instance_id, now, now + o.lease);
+  if (s.ok()) {
+    s = ctx_.store->ExtendLeases(o.instance_id, now, now + o.lease - LeaseRenewalAge(o),
+                                 now + o.lease);
+  }
   if (s.ok()) CountLivePeers(now);
   MutexLock l(state_.mu);
   state_.last_store_error = s.ok() ? "" : s.message();

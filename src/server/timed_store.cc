@@ -63,9 +63,11 @@ Result<std::vector<bool>> TimedStore::SettleRuns(const std::vector<RunOutcome>& 
   return Timed(timings_, "settle_runs", [&] { return ForwardingStore::SettleRuns(outcomes); });
 }
 
-Status TimedStore::ExtendLeases(std::string_view instance, Instant now, Instant lease_until) {
-  return Timed(timings_, "extend_leases",
-               [&] { return ForwardingStore::ExtendLeases(instance, now, lease_until); });
+Status TimedStore::ExtendLeases(std::string_view instance, Instant now, Instant renew_before,
+                                Instant lease_until) {
+  return Timed(timings_, "extend_leases", [&] {
+    return ForwardingStore::ExtendLeases(instance, now, renew_before, lease_until);
+  });
 }
 
 Result<std::vector<Run>> TimedStore::ReapExpired(

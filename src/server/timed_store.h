@@ -36,7 +36,8 @@ class TimedStore final : public ForwardingStore {
                                              const std::vector<Dispatch>& dispatches,
                                              Instant lease_until) override;
   Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override;
-  Status ExtendLeases(std::string_view instance, Instant now, Instant lease_until) override;
+  Status ExtendLeases(std::string_view instance, Instant now, Instant renew_before,
+                      Instant lease_until) override;
   Result<std::vector<Run>> ReapExpired(
       Instant now, int limit,
       const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) override;

@@ -57,8 +57,9 @@ class ForwardingStore : public Store {
   Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override {
     return base_->SettleRuns(outcomes);
   }
-  Status ExtendLeases(std::string_view instance, Instant now, Instant lease_until) override {
-    return base_->ExtendLeases(instance, now, lease_until);
+  Status ExtendLeases(std::string_view instance, Instant now, Instant renew_before,
+                      Instant lease_until) override {
+    return base_->ExtendLeases(instance, now, renew_before, lease_until);
   }
   Result<std::vector<Run>> ReapExpired(
       Instant now, int limit,

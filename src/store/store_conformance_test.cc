@@ -24,6 +24,7 @@
 namespace sked {
 namespace {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -231,6 +232,37 @@ TEST_P(StoreConformanceTest, JobCrud) {
   EXPECT_TRUE(store_->DeleteJob(created.id).ok());
   EXPECT_EQ(store_->DeleteJob(created.id).code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->ListJobs({})->size(), 1u);
+}
+
+// A claim whose plan ends a job's schedule (past its end_at) leaves it with
+// no next fire and its new state; the other jobs claimed with it go on.
+TEST_P(StoreConformanceTest, AClaimThatEndsAJobsScheduleChangesItsStateAlone) {
+  Job ending = Create("ending");
+  Job going = Create("going");
+  ClaimRequest request{kT0, kT0, 100, "", kT0 + seconds(30)};
+  auto runs = store_->ClaimDue(request, [&](const DueJob& d) {
+    FirePlan p;
+    NewRun r;
+    r.scheduled_for = r.not_before = *d.job.next_run_at;
+    p.runs.push_back(r);
+    if (d.job.id == ending.id) {
+      p.state = JobState::kExpired;
+    } else {
+      p.next_run_at = *d.job.next_run_at + seconds(60);
+    }
+    return p;
+  });
+  ASSERT_TRUE(runs.ok()) << runs.status().ToString();
+  EXPECT_EQ(runs->size(), 2u);
+  Job ended = *store_->GetJob(ending.id);
+  EXPECT_EQ(ended.state, JobState::kExpired);
+  EXPECT_FALSE(ended.next_run_at.has_value());
+  EXPECT_EQ(ended.version, ending.version) << "not a change of the job's definition";
+  Job next = *store_->GetJob(going.id);
+  EXPECT_EQ(next.state, JobState::kActive);
+  EXPECT_EQ(next.next_run_at, kT0 + seconds(60));
+  EXPECT_EQ(*store_->NextDueAt(), kT0 + seconds(60));
+  EXPECT_EQ(ClaimAll(kT0 + seconds(3600)).size(), 1u) << "only the job still active fires";
 }
 
 // A deleted job's id, or its runs' ids, never name anything else: a new job
@@ -739,7 +771,7 @@ TEST_P(StoreConformanceTest, ReservationsAreExtendedAndReapedLikeLeases) {
   ASSERT_EQ(*store_->RecordDispatches("alive",
                                       {{released_run, Dispatch::Kind::kReleased, kT0, 0, ""}}, kT0),
             std::vector<bool>({true}));
-  ASSERT_TRUE(store_->ExtendLeases("alive", kT0, kT0 + seconds(90)).ok());
+  ASSERT_TRUE(store_->ExtendLeases("alive", kT0, Instant::max(), kT0 + seconds(90)).ok());
   EXPECT_EQ(*store_->GetRun(kept_run)->lease_expires_at, kT0 + seconds(90));
   // Unreserved queued runs have no lease to extend or reap.
   EXPECT_FALSE(store_->GetRun(released_run)->lease_expires_at.has_value());
@@ -761,6 +793,49 @@ TEST_P(StoreConformanceTest, ReservationsAreExtendedAndReapedLikeLeases) {
   EXPECT_FALSE(after.last_run_at.has_value());  // it never started
 }
 
+// A heartbeat renews the leases set a while ago, every one of them however
+// many (PostgreSQL writes them in batches), and leaves recent ones alone.
+TEST_P(StoreConformanceTest, AHeartbeatRenewsEveryOldLeaseAndLeavesRecentOnes) {
+  Job many = Create("many", kT0);
+  Job recent = Create("recent", kT0);
+  const int n = 2500;
+  auto claim = [&](const Job& job, Instant reserve_until, int runs) {
+    ClaimRequest request{kT0, kT0, 10, "alive", reserve_until};
+    auto claimed = store_->ClaimDue(request, [&](const DueJob& d) {
+      FirePlan p;
+      if (d.job.id != job.id) {  // left due, as it was
+        p.next_run_at = d.job.next_run_at;
+        return p;
+      }
+      for (int i = 0; i < runs; ++i) {
+        NewRun r;
+        r.scheduled_for = r.not_before = kT0 - microseconds(i);
+        r.trigger = RunTrigger::kCatchUp;
+        p.runs.push_back(r);
+      }
+      p.next_run_at = kT0 + seconds(60);
+      return p;
+    });
+    ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  };
+  claim(many, kT0 + seconds(30), n);
+  claim(recent, kT0 + seconds(60), 1);
+  ASSERT_TRUE(store_->ExtendLeases("alive", kT0, kT0 + seconds(45), kT0 + seconds(90)).ok());
+  RunFilter f;
+  f.limit = 2 * n;
+  f.job_id = many.id;
+  auto runs = store_->ListRuns(f);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), static_cast<size_t>(n));
+  int renewed = 0;
+  for (const sked::Run& r : *runs) renewed += r.lease_expires_at == kT0 + seconds(90);
+  EXPECT_EQ(renewed, n);
+  f.job_id = recent.id;
+  runs = store_->ListRuns(f);
+  ASSERT_TRUE(runs.ok() && runs->size() == 1u);
+  EXPECT_EQ(runs->front().lease_expires_at, kT0 + seconds(60)) << "left alone";
+}
+
 TEST_P(StoreConformanceTest, ReaperAbandonsExpiredLeasesOnly) {
   Job job = Create("reap");
   Create("kept");
@@ -769,7 +844,7 @@ TEST_P(StoreConformanceTest, ReaperAbandonsExpiredLeasesOnly) {
   ASSERT_EQ(started->size(), 1u);
   auto other = store_->StartQueued("alive", kT0, 1, kT0 + seconds(10));
   ASSERT_EQ(other->size(), 1u);
-  ASSERT_TRUE(store_->ExtendLeases("alive", kT0, kT0 + seconds(40)).ok());
+  ASSERT_TRUE(store_->ExtendLeases("alive", kT0, Instant::max(), kT0 + seconds(40)).ok());
   // Counted from the leases: two running, one expired by 0:20; the queued
   // retry of neither and no finished run counts.
   auto counts = store_->CountRunning(kT0 + seconds(20));

@@ -59,13 +59,14 @@ constexpr const char* kJobColumns =
     "j.start_at, j.end_at, j.overlap, j.max_queued, j.max_concurrent, j.misfire, "
     "j.catchup_window_us, j.starting_deadline_us, j.timeout_us, j.priority, j.retry_max, "
     "j.retry_backoff_us, j.retry_multiplier, j.retry_max_backoff_us, j.retry_jitter, j.retry_on, "
-    "j.tags, j.source, j.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
+    "j.tags, j.source, js.next_run_at, s.last_run_at, s.runs, s.successes, s.failures, j.version, "
     "j.created_at, j.updated_at, j.state_reason, s.last_success_at, j.notify_on, "
     "j.notify_channels, j.late_after_us, j.expected_duration_us, j.no_success_for_us, "
     "j.keep_age_us, j.keep_runs, j.keep_failures, j.overrun_factor";
-// A job row with its counters (kept apart: settling a run never locks the
-// job's row, which claims lock).
-constexpr const char* kJobFrom = " FROM jobs j JOIN job_stats s ON s.job_id = j.id";
+// A job row with its counters and its next fire (kept apart: settling a run
+// never locks the row that claims lock, and claims lock and write a narrow row).
+constexpr const char* kJobFrom =
+    " FROM jobs j JOIN job_stats s ON s.job_id = j.id JOIN job_schedule js ON js.job_id = j.id";
 
 Job ReadJob(const Rows& s, int row) {
   auto text = [&](int c) { return s.Text(row, c); };
@@ -389,7 +390,8 @@ class PostgresStore final : public Store {
   Result<std::int64_t> QueueDepth() override;
 
   Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override;
-  Status ExtendLeases(std::string_view instance, Instant now, Instant lease_until) override;
+  Status ExtendLeases(std::string_view instance, Instant now, Instant renew_before,
+                      Instant lease_until) override;
   Result<std::vector<Run>> ReapExpired(
       Instant now, int limit,
       const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) override;
@@ -565,18 +567,21 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
     SKED_RETURN_IF_ERROR(tx.Begin());
     Params p = JobSpecParams(job);
     p.Add(Us(job.created_at));
+    // The job's row, then its schedule row ($26: next_run_at).
     auto r = c->Exec(
-        std::string("INSERT INTO jobs AS j (name, description, driver, driver_config, schedule, "
-                    "time_zone, state, start_at, end_at, overlap, max_queued, max_concurrent, "
-                    "misfire, catchup_window_us, starting_deadline_us, timeout_us, priority, "
-                    "retry_max, retry_backoff_us, retry_multiplier, retry_max_backoff_us, "
-                    "retry_jitter, retry_on, tags, source, next_run_at, updated_at, state_reason, "
-                    "notify_on, notify_channels, late_after_us, expected_duration_us, "
-                    "no_success_for_us, keep_age_us, keep_runs, keep_failures, overrun_factor, "
-                    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-                    "$14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, "
-                    "$29, $30, $31, $32, $33, $34, $35, $36, $37, $38) "
-                    "RETURNING id"),
+        std::string("WITH w AS (INSERT INTO jobs (name, description, driver, driver_config, "
+                    "schedule, time_zone, state, start_at, end_at, overlap, max_queued, "
+                    "max_concurrent, misfire, catchup_window_us, starting_deadline_us, "
+                    "timeout_us, priority, retry_max, retry_backoff_us, retry_multiplier, "
+                    "retry_max_backoff_us, retry_jitter, retry_on, tags, source, updated_at, "
+                    "state_reason, notify_on, notify_channels, late_after_us, "
+                    "expected_duration_us, no_success_for_us, keep_age_us, keep_runs, "
+                    "keep_failures, overrun_factor, created_at) VALUES ($1, $2, $3, $4, $5, $6, "
+                    "$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
+                    "$23, $24, $25, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38) "
+                    "RETURNING id, state), "
+                    "s AS (INSERT INTO job_schedule (job_id, next_run_at, active) SELECT id, "
+                    "$26::bigint, state = 'active' FROM w) SELECT id FROM w"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -598,19 +603,26 @@ Result<Job> PostgresStore::UpdateJob(const Job& job) {
     SKED_RETURN_IF_ERROR(tx.Begin());
     Params p = JobSpecParams(job);
     p.Add(job.id).Add(job.version);
+    // The schedule row first, as claims lock it (then, rarely, the job's).
+    SKED_RETURN_IF_ERROR(
+        c->Exec("SELECT 1 FROM job_schedule WHERE job_id = $1 FOR UPDATE", Params().Add(job.id))
+            .status());
     auto r = c->Exec(
         std::string(
-            "UPDATE jobs j SET name = $1, description = $2, driver = $3, "
+            "WITH w AS (UPDATE jobs j SET name = $1, description = $2, driver = $3, "
             "driver_config = $4, schedule = $5, time_zone = $6, state = $7, start_at = "
             "$8, end_at = $9, overlap = $10, max_queued = $11, max_concurrent = $12, "
             "misfire = $13, catchup_window_us = $14, starting_deadline_us = $15, "
             "timeout_us = $16, priority = $17, retry_max = $18, retry_backoff_us = $19, "
             "retry_multiplier = $20, retry_max_backoff_us = $21, retry_jitter = $22, "
-            "retry_on = $23, tags = $24, source = $25, next_run_at = $26, updated_at = "
+            "retry_on = $23, tags = $24, source = $25, updated_at = "
             "$27, state_reason = $28, notify_on = $29, notify_channels = $30, "
             "late_after_us = $31, expected_duration_us = $32, no_success_for_us = $33, "
             "keep_age_us = $34, keep_runs = $35, keep_failures = $36, overrun_factor = $37, "
-            "version = version + 1 WHERE id = $38 AND version = $39 RETURNING id"),
+            "version = version + 1 WHERE id = $38 AND version = $39 RETURNING id, state), "
+            "s AS (UPDATE job_schedule js SET next_run_at = $26::bigint, active = w.state = "
+            "'active' "
+            "FROM w WHERE js.job_id = w.id) SELECT id FROM w"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
@@ -670,7 +682,7 @@ Result<std::vector<Job>> PostgresStore::ListJobs(const JobFilter& filter) {
           " AND s.last_run_at IS NOT NULL AND (s.last_success_at IS NULL OR s.last_success_at < "
           "s.last_run_at)";
     }
-    if (filter.due_before) sql += " AND j.next_run_at < " + param(OptUs(filter.due_before));
+    if (filter.due_before) sql += " AND js.next_run_at < " + param(OptUs(filter.due_before));
     sql += " ORDER BY j.id LIMIT " + param(filter.limit);
     SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(sql, p));
     std::vector<Job> out;
@@ -704,6 +716,10 @@ Status PostgresStore::DeleteJob(std::int64_t id) {
   return With([&](Connection* c) -> Status {
     Tx tx(c);
     SKED_RETURN_IF_ERROR(tx.Begin());
+    // The schedule row first, as claims lock it.
+    SKED_RETURN_IF_ERROR(
+        c->Exec("SELECT 1 FROM job_schedule WHERE job_id = $1 FOR UPDATE", Params().Add(id))
+            .status());
     SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("DELETE FROM jobs WHERE id = $1", Params().Add(id)));
     if (r.affected() == 0) return NotFoundError("job " + std::to_string(id) + " not found");
     SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
@@ -795,11 +811,13 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
     // counted afterwards, in one statement over the locked ids: a count per
     // candidate row (a subquery here) is planned once, while the runs table
     // is small, and then costs O(runs) per job when a burst fills the table.
+    // The jobs' schedule rows are what is locked and written (narrow: a
+    // wide job row would be dirtied by the lock alone).
     SKED_ASSIGN_OR_RETURN(
         Rows s, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
-                            " WHERE j.state = 'active' AND j.next_run_at IS NOT NULL AND "
-                            "j.next_run_at <= $1 ORDER BY j.next_run_at LIMIT $2 "
-                            "FOR UPDATE OF j SKIP LOCKED",
+                            " WHERE js.active AND js.next_run_at IS NOT NULL AND "
+                            "js.next_run_at <= $1 ORDER BY js.next_run_at LIMIT $2 "
+                            "FOR UPDATE OF js SKIP LOCKED",
                         Params().Add(Us(std::max(request.horizon, now))).Add(request.limit)));
     if (s.empty()) return std::vector<Run>();
     ArrayLiteral due_ids;
@@ -807,8 +825,8 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
     SKED_ASSIGN_OR_RETURN(ActiveCounts active, CountActiveRuns(c, due_ids));
     std::vector<RunRow> rows;
     std::vector<std::pair<std::string, std::int64_t>> names;  // per row: job name, version
-    ArrayLiteral ids, next, state, replace;
-    bool any_replace = false;
+    ArrayLiteral ids, next, fires, ended_ids, ended_state, replace;
+    bool any_replace = false, any_ended = false;
     for (int i = 0; i < s.size(); ++i) {
       DueJob d;
       d.job = ReadJob(s, i);
@@ -823,7 +841,12 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
       }
       ids.Add(d.job.id);
       next.Add(OptUs(p.next_run_at));
-      state.Add(JobStateName(p.state));
+      fires.Add(p.state == JobState::kActive);
+      if (p.state != d.job.state) {  // its schedule ended (rare)
+        ended_ids.Add(d.job.id);
+        ended_state.Add(JobStateName(p.state));
+        any_ended = true;
+      }
       if (p.cancel_running) {
         replace.Add(d.job.id);
         any_replace = true;
@@ -838,10 +861,18 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
     }
     SKED_RETURN_IF_ERROR(WriteMissed(c, missed));
     SKED_RETURN_IF_ERROR(
-        c->Exec("UPDATE jobs SET next_run_at = u.next, state = u.state FROM unnest($1::bigint[], "
-                "$2::bigint[], $3::text[]) AS u(id, next, state) WHERE jobs.id = u.id",
-                Params().Add(ids.str()).Add(next.str()).Add(state.str()))
+        c->Exec("UPDATE job_schedule SET next_run_at = u.next, active = u.active FROM "
+                "unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS u(id, next, active) WHERE "
+                "job_schedule.job_id = u.id",
+                Params().Add(ids.str()).Add(next.str()).Add(fires.str()))
             .status());
+    if (any_ended) {
+      SKED_RETURN_IF_ERROR(
+          c->Exec("UPDATE jobs SET state = u.state FROM unnest($1::bigint[], $2::text[]) AS "
+                  "u(id, state) WHERE jobs.id = u.id",
+                  Params().Add(ended_ids.str()).Add(ended_state.str()))
+              .status());
+    }
     if (any_replace) {
       SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET cancel_requested = true, reason = 'replaced' "
                                    "WHERE job_id = ANY($1::bigint[]) AND status = 'running'",
@@ -879,7 +910,7 @@ Result<PostgresStore::ActiveCounts> PostgresStore::CountActiveRuns(Connection* c
 Result<std::int64_t> PostgresStore::CountDue(Instant by, std::int64_t limit) {
   return With([&](Connection* c) -> Result<std::int64_t> {
     SKED_ASSIGN_OR_RETURN(
-        Rows r, c->Exec("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'active' AND "
+        Rows r, c->Exec("SELECT count(*) FROM (SELECT 1 FROM job_schedule WHERE active AND "
                         "next_run_at IS NOT NULL AND next_run_at <= $1 LIMIT $2) t",
                         Params().Add(Us(by)).Add(limit)));
     return r.Int(0, 0);
@@ -888,8 +919,8 @@ Result<std::int64_t> PostgresStore::CountDue(Instant by, std::int64_t limit) {
 
 Result<std::optional<Instant>> PostgresStore::NextDueAt() {
   return With([](Connection* c) -> Result<std::optional<Instant>> {
-    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT min(next_run_at) FROM jobs WHERE state = "
-                                          "'active' AND next_run_at IS NOT NULL"));
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT min(next_run_at) FROM job_schedule WHERE "
+                                          "active AND next_run_at IS NOT NULL"));
     return OptInstant(r, 0, 0);
   });
 }
@@ -966,8 +997,8 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
     for (int i = 0; i < s.size(); ++i) job_ids.insert(s.Int(i, 1));
     ArrayLiteral jobs;
     for (std::int64_t id : job_ids) jobs.Add(id);
-    SKED_RETURN_IF_ERROR(c->Exec("SELECT id FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id "
-                                 "FOR UPDATE",
+    SKED_RETURN_IF_ERROR(c->Exec("SELECT job_id FROM job_schedule WHERE job_id = "
+                                 "ANY($1::bigint[]) ORDER BY job_id FOR UPDATE",
                                  Params().Add(jobs.str()))
                              .status());
     SKED_ASSIGN_OR_RETURN(Rows counts, c->Exec("SELECT job_id, count(*) FROM runs WHERE job_id = "
@@ -1128,9 +1159,9 @@ Result<std::vector<bool>> PostgresStore::RecordDispatches(std::string_view insta
                   "AND r.status = 'queued' AND r.instance_id = $2 AND r.\"trigger\" IN "
                   "('schedule', 'catch-up') AND j.id = r.job_id AND j.state = 'active' "
                   "RETURNING r.id, r.job_id, r.scheduled_for), "
-                  "back AS (UPDATE jobs SET next_run_at = LEAST(coalesce(jobs.next_run_at, "
-                  "g.sf), g.sf) FROM (SELECT job_id, min(scheduled_for) AS sf FROM gone GROUP BY "
-                  "job_id) g WHERE jobs.id = g.job_id) SELECT id FROM gone",
+                  "back AS (UPDATE job_schedule js SET next_run_at = LEAST(coalesce("
+                  "js.next_run_at, g.sf), g.sf) FROM (SELECT job_id, min(scheduled_for) AS sf "
+                  "FROM gone GROUP BY job_id) g WHERE js.job_id = g.job_id) SELECT id FROM gone",
                   Params().Add(given_back.str()).Add(instance)));
       collect(gone);
       if (!gone.empty()) SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
@@ -1448,15 +1479,37 @@ Result<std::vector<bool>> PostgresStore::SettleRuns(const std::vector<RunOutcome
   });
 }
 
-Status PostgresStore::ExtendLeases(std::string_view instance, Instant now, Instant lease_until) {
-  return With([&](Connection* c) -> Status {
-    return c
-        ->Exec(
-            "UPDATE runs SET lease_expires_at = $1 WHERE status IN ('queued', 'running') AND "
-            "instance_id = $2 AND lease_expires_at >= $3",
-            Params().Add(Us(lease_until)).Add(instance).Add(Us(now)))
-        .status();
-  });
+Status PostgresStore::ExtendLeases(std::string_view instance, Instant now, Instant renew_before,
+                                   Instant lease_until) {
+  // In batches, each its own transaction: a heartbeat never holds the row
+  // locks of thousands of runs at once (a settle or a start waiting on them
+  // waited for the whole statement: ~1 s for 10,000 reserved fires). A
+  // renewed lease no longer matches (it is `lease_until`), so each batch
+  // takes the next ones. The conditions are checked again on each row as it
+  // is updated: a run settled meanwhile keeps no lease.
+  constexpr int kBatch = 1000;
+  for (int batch = 0; batch < 100000; ++batch) {  // bounded: 100 million leases
+    SKED_ASSIGN_OR_RETURN(
+        Rows r, With([&](Connection* c) {
+          return c->Exec(
+              "WITH batch AS (SELECT id FROM runs WHERE status IN ('queued', "
+              "'running') AND instance_id = $2 AND lease_expires_at >= $3 AND "
+              "lease_expires_at < $4 AND lease_expires_at <> $1 LIMIT $5), "
+              "extended AS (UPDATE runs SET lease_expires_at = $1 FROM batch WHERE "
+              "runs.id = batch.id AND runs.status IN ('queued', 'running') AND "
+              "runs.instance_id = $2 AND runs.lease_expires_at >= $3 AND "
+              "runs.lease_expires_at < $4 AND runs.lease_expires_at <> $1) "
+              "SELECT count(*) FROM batch",
+              Params()
+                  .Add(Us(lease_until))
+                  .Add(instance)
+                  .Add(Us(now))
+                  .Add(Us(renew_before))
+                  .Add(kBatch));
+        }));
+    if (r.Int(0, 0) < kBatch) return Status::Ok();
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<Run>> PostgresStore::ReapExpired(

@@ -17,6 +17,7 @@
 #include "engine/retention.h"
 #include "sked/store.h"
 #include "store/postgres/pg_client.h"
+#include "store/postgres/pg_migrations.h"
 #include "testing/run_history.h"
 #include "testing/simulated_clock.h"
 
@@ -84,6 +85,70 @@ TEST_F(PostgresStoreTest, InstancesStartingTogetherMigrateOnceIntoAQuotedSchema)
   auto created = stores[1]->CreateJob(NewJob("in-a-quoted-schema"));
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   EXPECT_EQ(stores[2]->GetJobByName("in-a-quoted-schema")->spec.name, "in-a-quoted-schema");
+}
+
+// Version 10 moves each job's next fire into job_schedule, which runs then
+// reference: a database filled at version 9 keeps every job's next fire and
+// state, its runs, and a deleted job still takes its runs with it.
+TEST_F(PostgresStoreTest, UpgradingMovesEachJobsNextFireToItsScheduleRow) {
+  {
+    auto c = pg::Connection::Open(url_, schema_);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto q = pg::QuoteIdentifier((*c)->raw(), schema_);
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE((*c)->ExecScript("CREATE SCHEMA " + *q).ok());
+    ASSERT_TRUE((*c)->ExecScript("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                                 "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT "
+                                 "now())")
+                    .ok());
+    for (const auto& m : store_internal::PostgresMigrations()) {
+      if (m.version > 9) break;
+      ASSERT_TRUE((*c)->ExecScript(m.sql).ok()) << m.version;
+      ASSERT_TRUE((*c)->Exec("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                             pg::Params().Add(m.version).Add(m.name))
+                      .ok());
+    }
+    const std::string columns =
+        "(name, driver, schedule, state, overlap, max_queued, max_concurrent, misfire, "
+        "catchup_window_us, retry_backoff_us, retry_multiplier, retry_max_backoff_us, "
+        "retry_jitter, retry_on, next_run_at, created_at, updated_at)";
+    const std::string values =
+        "'skip', 1, 1, 'run_once', 0, 1000000, 2, 60000000, 0, 'failure', $1, 0, 0";
+    const std::int64_t t0_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(kT0.time_since_epoch()).count();
+    for (const char* row : {"('active-job', 'noop', '* * * * *', 'active', ",
+                            "('paused-job', 'noop', '* * * * *', 'paused', "}) {
+      ASSERT_TRUE((*c)->Exec("INSERT INTO jobs " + columns + " VALUES " + row + values + ")",
+                             pg::Params().Add(t0_us))
+                      .ok());
+    }
+    ASSERT_TRUE((*c)->ExecScript("INSERT INTO job_stats (job_id) SELECT id FROM jobs").ok());
+    ASSERT_TRUE((*c)->ExecScript("INSERT INTO runs (job_id, scheduled_for, attempt, \"trigger\", "
+                                 "status, queued_at, not_before) SELECT id, 1, 1, 'manual', "
+                                 "'succeeded', 1, 1 FROM jobs")
+                    .ok());
+  }
+  std::unique_ptr<Store> store = Open();
+  ASSERT_EQ(*store->SchemaVersion(), 9);
+  ASSERT_TRUE(store->Migrate().ok());
+  EXPECT_EQ(*store->SchemaVersion(), store->LatestSchemaVersion());
+  Job active = *store->GetJobByName("active-job");
+  Job paused = *store->GetJobByName("paused-job");
+  EXPECT_EQ(active.next_run_at, kT0);
+  EXPECT_EQ(paused.next_run_at, kT0);
+  EXPECT_EQ(paused.state, JobState::kPaused);
+  EXPECT_EQ(*store->CountDue(kT0, 10), 1) << "only the active job is due";
+  EXPECT_EQ(*store->NextDueAt(), kT0);
+  RunFilter f;
+  f.job_id = active.id;
+  EXPECT_EQ(store->ListRuns(f)->size(), 1u);
+  // Resumed: its schedule row follows the job's state.
+  paused.state = JobState::kActive;
+  ASSERT_TRUE(store->UpdateJob(paused).ok());
+  EXPECT_EQ(*store->CountDue(kT0, 10), 2);
+  ASSERT_TRUE(store->DeleteJob(active.id).ok());
+  EXPECT_TRUE(store->ListRuns(f)->empty()) << "a deleted job's runs go with it";
+  EXPECT_EQ(*store->CountDue(kT0, 10), 1);
 }
 
 TEST_F(PostgresStoreTest, OtherHandlesChangesArriveAsNotificationsOwnDoNot) {

@@ -227,7 +227,8 @@ class SqliteStore final : public Store {
   Result<std::int64_t> QueueDepth() override;
 
   Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override;
-  Status ExtendLeases(std::string_view instance, Instant now, Instant lease_until) override;
+  Status ExtendLeases(std::string_view instance, Instant now, Instant renew_before,
+                      Instant lease_until) override;
   Result<std::vector<Run>> ReapExpired(
       Instant now, int limit,
       const std::function<std::optional<NewRun>(const Job&, const Run&)>& retry) override;
@@ -992,12 +993,18 @@ Result<std::vector<bool>> SqliteStore::SettleRuns(const std::vector<RunOutcome>&
   return applied;
 }
 
-Status SqliteStore::ExtendLeases(std::string_view instance, Instant now, Instant lease_until) {
+Status SqliteStore::ExtendLeases(std::string_view instance, Instant now, Instant renew_before,
+                                 Instant lease_until) {
   Op op(this);
   SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("UPDATE runs SET lease_expires_at = ? WHERE status IN "
                                       "('queued', 'running') AND instance_id = ? AND "
-                                      "lease_expires_at >= ?"));
-  return s->Bind(1, Us(lease_until)).Bind(2, instance).Bind(3, Us(now)).Run();
+                                      "lease_expires_at >= ? AND lease_expires_at < ?"));
+  // (One statement: a SQLite file has one writer, and no row locks to hold.)
+  return s->Bind(1, Us(lease_until))
+      .Bind(2, instance)
+      .Bind(3, Us(now))
+      .Bind(4, Us(renew_before))
+      .Run();
 }
 
 Result<std::vector<Run>> SqliteStore::ReapExpired(
