@@ -567,7 +567,8 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
     SKED_RETURN_IF_ERROR(tx.Begin());
     Params p = JobSpecParams(job);
     p.Add(Us(job.created_at));
-    // The job's row, then its schedule row ($26: next_run_at).
+    // The job's row, then its schedule row ($26: next_run_at) and its
+    // counters, in one statement.
     auto r = c->Exec(
         std::string("WITH w AS (INSERT INTO jobs (name, description, driver, driver_config, "
                     "schedule, time_zone, state, start_at, end_at, overlap, max_queued, "
@@ -581,16 +582,14 @@ Result<Job> PostgresStore::CreateJob(const Job& job) {
                     "$23, $24, $25, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38) "
                     "RETURNING id, state), "
                     "s AS (INSERT INTO job_schedule (job_id, next_run_at, active) SELECT id, "
-                    "$26::bigint, state = 'active' FROM w) SELECT id FROM w"),
+                    "$26::bigint, state = 'active' FROM w), "
+                    "t AS (INSERT INTO job_stats (job_id) SELECT id FROM w) SELECT id FROM w"),
         p);
     if (r.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("a job named '" + job.spec.name + "' already exists");
     }
     SKED_RETURN_IF_ERROR(r.status());
-    const std::int64_t id = r->Int(0, 0);
-    SKED_RETURN_IF_ERROR(
-        c->Exec("INSERT INTO job_stats (job_id) VALUES ($1)", Params().Add(id)).status());
-    SKED_ASSIGN_OR_RETURN(Job created, GetJobOn(c, id));
+    SKED_ASSIGN_OR_RETURN(Job created, GetJobOn(c, r->Int(0, 0)));
     SKED_RETURN_IF_ERROR(Notify(c, kNotifyJobs));
     SKED_RETURN_IF_ERROR(tx.Commit());
     return created;
