@@ -235,9 +235,10 @@ CREATE INDEX jobs_watch_overrun_factor ON jobs (id) WHERE overrun_factor IS NOT 
        R"sql(
 -- What a claim locks and writes for each due job: its next fire and whether
 -- it fires (state = 'active'), ~60 bytes a row instead of the job's wide row,
--- so that a million jobs' schedules stay in shared_buffers and a claim of
--- 10,000 due jobs dirties a few hundred pages, not thousands. Runs reference
--- it (their foreign key check locks the referenced row) for the same reason.
+-- so that a million jobs' schedules (~8,000 pages instead of ~33,000) stay in
+-- shared_buffers and the pages a claim dirties are not written out and read
+-- back in. Runs reference it (their foreign key check locks the referenced
+-- row) for the same reason.
 CREATE TABLE job_schedule (
   job_id      BIGINT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
   next_run_at BIGINT,
