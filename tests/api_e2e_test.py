@@ -785,7 +785,8 @@ class PostgresReadinessTest(unittest.TestCase):
     def test_readiness_follows_the_database(self):
         if not ARGS.pg_url or not ARGS.pg_ctl:
             self.skipTest("needs --pg-url and --pg-ctl")
-        s = Sked(store_url=ARGS.pg_url, schema="api_readiness_%d" % os.getpid())
+        schema = "api_readiness_%d" % os.getpid()
+        s = Sked(store_url=ARGS.pg_url, schema=schema)
         try:
             ready = lambda: s.request("GET", "/readyz")
             wait_for(lambda: ready()[0] == 200, what="ready on PostgreSQL")
@@ -804,6 +805,10 @@ class PostgresReadinessTest(unittest.TestCase):
         finally:
             s.stop()
             s.cleanup()
+            # Its schema too: one was left behind in the server by each run.
+            subprocess.run(["psql", ARGS.pg_url, "-q", "-c",
+                            "DROP SCHEMA IF EXISTS %s CASCADE" % schema],
+                           capture_output=True, timeout=30)
 
 
 if __name__ == "__main__":
