@@ -1048,35 +1048,46 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
                               .Add(policy::SkipReason(policy::StartVerdict::kSkipDeadline))));
       SKED_RETURN_IF_ERROR(WriteMissed(c, r));
     }
+    // The runs taken are read back as they are updated; the few skipped
+    // past their deadline are read afterwards.
+    std::unordered_map<std::int64_t, Run> by_id;
+    auto keep = [&by_id](const Rows& r) {
+      for (int i = 0; i < r.size(); ++i) {
+        Run run = ReadRun(r, i);
+        by_id.emplace(run.id, std::move(run));
+      }
+    };
     if (any_taken && reserve) {
-      SKED_RETURN_IF_ERROR(c->Exec("UPDATE runs SET instance_id = $1, lease_expires_at = $2 "
-                                   "WHERE id = ANY($3::bigint[])",
-                                   Params().Add(instance).Add(Us(until)).Add(taken.str()))
-                               .status());
+      SKED_ASSIGN_OR_RETURN(
+          Rows r, c->Exec(std::string("UPDATE runs r SET instance_id = $1, lease_expires_at = $2 "
+                                      "FROM jobs j WHERE r.id = ANY($3::bigint[]) AND j.id = "
+                                      "r.job_id RETURNING ") +
+                              kRunColumns,
+                          Params().Add(instance).Add(Us(until)).Add(taken.str())));
+      keep(r);
     } else if (any_taken) {
-      SKED_RETURN_IF_ERROR(
-          c->Exec("UPDATE runs SET status = 'running', started_at = $1, instance_id = $2, "
-                  "lease_token = u.token, lease_expires_at = $3 FROM unnest($4::bigint[], "
-                  "$5::bigint[]) AS u(id, token) WHERE runs.id = u.id",
-                  Params()
-                      .Add(Us(now))
-                      .Add(instance)
-                      .Add(Us(until))
-                      .Add(taken.str())
-                      .Add(tokens.str()))
-              .status());
+      SKED_ASSIGN_OR_RETURN(
+          Rows r, c->Exec(std::string("UPDATE runs r SET status = 'running', started_at = $1, "
+                                      "instance_id = $2, lease_token = u.token, lease_expires_at "
+                                      "= $3 FROM unnest($4::bigint[], $5::bigint[]) AS u(id, "
+                                      "token), jobs j WHERE r.id = u.id AND j.id = r.job_id "
+                                      "RETURNING ") +
+                              kRunColumns,
+                          Params()
+                              .Add(Us(now))
+                              .Add(instance)
+                              .Add(Us(until))
+                              .Add(taken.str())
+                              .Add(tokens.str())));
+      keep(r);
     }
     if (changed.empty()) return Reservation();
-    ArrayLiteral changed_ids;
-    for (std::int64_t id : changed) changed_ids.Add(id);
-    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
-                                              " FROM runs r JOIN jobs j ON j.id = r.job_id "
-                                              "WHERE r.id = ANY($1::bigint[])",
-                                          Params().Add(changed_ids.str())));
-    std::unordered_map<std::int64_t, Run> by_id;
-    for (int i = 0; i < r.size(); ++i) {
-      Run run = ReadRun(r, i);
-      by_id.emplace(run.id, std::move(run));
+    if (any_skipped) {
+      SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
+                                                " FROM runs r JOIN jobs j ON j.id = r.job_id "
+                                                "WHERE r.id = ANY($1::bigint[])",
+                                            Params().Add(skipped.str())));
+      keep(r);
     }
     Reservation out;
     out.runs.reserve(changed.size());
