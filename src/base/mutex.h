@@ -20,6 +20,7 @@
 #define SKED_PT_GUARDED_BY(x) SKED_THREAD_ANNOTATION(pt_guarded_by(x))
 #define SKED_REQUIRES(...) SKED_THREAD_ANNOTATION(requires_capability(__VA_ARGS__))
 #define SKED_EXCLUDES(...) SKED_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
+#define SKED_ACQUIRED_BEFORE(...) SKED_THREAD_ANNOTATION(acquired_before(__VA_ARGS__))
 #define SKED_ACQUIRE(...) SKED_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define SKED_RELEASE(...) SKED_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define SKED_ASSERT_CAPABILITY(x) SKED_THREAD_ANNOTATION(assert_capability(x))

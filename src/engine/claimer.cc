@@ -85,6 +85,9 @@ void Claimer::ClaimFires(Instant now) {
     const ClaimRequest request{now, horizon, limit, o.instance_id, horizon + o.lease};
     std::unordered_set<std::int64_t> claimed_jobs;  // a store may retry the transaction
     const Instant claim_start = ctx_.clock->Now();
+    // In turn with the settler: the planner discounts the runs that ended
+    // here and are not settled, which a settle in flight would blur.
+    MutexLock turn(state_.claim_settle_mu);
     // Called by the store inside its transaction (lock order: store, then
     // the engine's mutex, which ScheduleFor takes briefly).
     auto runs = ctx_.store->ClaimDue(request, [&](const DueJob& due) {
@@ -105,6 +108,7 @@ void Claimer::ClaimFires(Instant now) {
       return policy::PlanFires(due.job, active.first, active.second, *schedule, now, horizon,
                                planner);
     });
+    turn.Unlock();
     if (!runs.ok()) {
       MutexLock l(state_.mu);
       state_.last_store_error = runs.status().message();

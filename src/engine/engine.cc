@@ -112,6 +112,7 @@ Status Engine::Impl::Start() {
     state_.next_cancel_poll = now;
   }
   loop_.Start();
+  settler_.Start();
   executor_.Start();
   lease_keeper_.Start();
   reaper_.Start();
@@ -157,7 +158,9 @@ void Engine::Impl::Stop() {
   state_.loop_cv.notify_all();
   state_.work_cv.notify_all();
   state_.periodic_cv.notify_all();
+  state_.settle_cv.notify_all();
   loop_.Stop();
+  settler_.Stop();
   executor_.Stop();
   lease_keeper_.Stop();
   reaper_.Stop();
@@ -201,6 +204,7 @@ bool Engine::Impl::WaitIdle(std::chrono::milliseconds timeout) {
       return false;
     }
     return parked(state_.loop_park) && !state_.wake && state_.outcomes.empty() &&
+           !state_.settle_asked && !state_.settling &&
            (state_.ready.empty() || static_cast<int>(state_.executing.size()) >= workers) &&
            state_.dispatches.empty() && drivers_parked && parked(state_.heartbeat_park) &&
            parked(state_.reaper_park);

@@ -20,6 +20,11 @@
 //    own lock, and the clock takes `mu` to count the waiter; a driver's stop
 //    callback may take that driver lock. So stop tokens fire outside `mu`
 //    (RequestStopLocked records them, FlushStops fires them).
+//  - claim_settle_mu -> store -> engine: a claim and a settle exclude each
+//    other (the claim's planner discounts the runs that ended here and are
+//    not settled: a settle committed but not yet applied to the book would
+//    be counted by neither side). Taken by the loop's claims and by the
+//    settler thread, never under `mu`.
 //  - a Clock's or a condition variable's internal lock is taken under `mu`
 //    while waiting, never the other way round.
 
@@ -125,6 +130,10 @@ struct EngineState {
   std::condition_variable work_cv;      // wakes workers
   std::condition_variable idle_cv;      // WaitIdle, Stop
   std::condition_variable periodic_cv;  // wakes the lease keeper and the reaper (to stop)
+  std::condition_variable settle_cv;    // wakes the settler thread
+  // Held across a claim's store transaction and across a settle's batch and
+  // its entry in the book (lock order above).
+  Mutex claim_settle_mu SKED_ACQUIRED_BEFORE(mu);
 
   // Lifecycle.
   bool started SKED_GUARDED_BY(mu) = false;
@@ -166,6 +175,8 @@ struct EngineState {
 
   // The settler's: finished runs waiting to be written.
   std::vector<RunOutcome> outcomes SKED_GUARDED_BY(mu);
+  bool settle_asked SKED_GUARDED_BY(mu) = false;  // the loop asked for the outcomes to be written
+  bool settling SKED_GUARDED_BY(mu) = false;      // the settler is writing (WaitIdle)
   // Those of them (written or not yet) that the store still counts as
   // active although they ended, by run and, counted, by job: the claimer
   // does not let them keep a job busy (FinishedNotSettledLocked). Runs with

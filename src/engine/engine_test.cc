@@ -269,6 +269,7 @@ TEST_F(EngineTest, ItsThreadsAreNamed) {
     ++names[name];
   }
   EXPECT_EQ(names["sked-loop"], 1);
+  EXPECT_EQ(names["sked-settler"], 1);
   EXPECT_EQ(names["sked-worker"], 3);
   EXPECT_EQ(names["sked-lease"], 1);
   EXPECT_EQ(names["sked-reaper"], 1);
@@ -530,6 +531,103 @@ TEST_F(EngineTest, AReservedFireStartsOnTimeWhileTheLoopWaitsOnASlowClaim) {
   EXPECT_EQ(slow.starts(), 0) << "the start was recorded on its own";
   EXPECT_EQ(slow.settled_with_start(), 1);
   EXPECT_EQ(engine_->Metrics().runs_by_status["succeeded"], 1);
+  StopEngine();  // before `slow` goes
+}
+
+// Holds the next SettleRuns call once the store has applied it (committed,
+// not yet entered in the engine's book) until Release(), and counts the
+// claims made meanwhile.
+class HoldingSettleStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void HoldNextSettle() {
+    std::lock_guard<std::mutex> l(mu_);
+    armed_ = true;
+  }
+  bool WaitUntilHeld() {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, seconds(10), [this] { return held_; });
+  }
+  // Waits (real time) for a claim while the settle is held.
+  bool ClaimsWhileHeld(milliseconds wait) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, wait, [this] { return claims_while_held_ > 0; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override {
+    auto applied = ForwardingStore::SettleRuns(outcomes);
+    std::unique_lock<std::mutex> l(mu_);
+    if (armed_) {
+      armed_ = false;
+      held_ = true;
+      cv_.notify_all();
+      cv_.wait_for(l, seconds(20), [this] { return released_; });
+      held_ = false;
+    }
+    return applied;
+  }
+  Result<std::vector<sked::Run>> ClaimDue(
+      const ClaimRequest& request, const std::function<FirePlan(const DueJob&)>& plan) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (held_) ++claims_while_held_;
+      cv_.notify_all();
+    }
+    return ForwardingStore::ClaimDue(request, plan);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false, held_ = false, released_ = false;
+  int claims_while_held_ = 0;
+};
+
+// The settler writes on its own thread: a settle slowed down by the database
+// does not keep the loop from serving the queue.
+TEST_F(EngineTest, ASlowSettleDoesNotHoldUpQueuedRuns) {
+  options_.workers = 2;
+  HoldingSettleStore slow(store_.get());
+  engine_ = std::make_unique<Engine>(options_, &slow, drivers_.get(), &clock_);
+  ASSERT_TRUE(engine_->Start().ok());
+  Create(Spec("first", "0 0 1 1 *"));
+  Create(Spec("second", "0 0 1 1 *", "record"));
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  slow.HoldNextSettle();
+  sked::Run first = *engine_->TriggerJob("first");
+  ASSERT_TRUE(slow.WaitUntilHeld());
+  sked::Run second = *engine_->TriggerJob("second");
+  const bool ran = Eventually([&] { return !recording_->seen().empty(); });
+  slow.Release();
+  EXPECT_TRUE(ran) << "the queued run waited for the settle";
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  EXPECT_EQ(engine_->GetRun(first.id)->status, RunStatus::kSucceeded);
+  EXPECT_EQ(engine_->GetRun(second.id)->status, RunStatus::kSucceeded);
+  StopEngine();  // before `slow` goes
+}
+
+// A claim and a settle take turns: the claim's planner discounts the runs
+// that ended here and are not settled, and a settle committed but not yet
+// entered in the book would be discounted twice (a busy job seen idle).
+TEST_F(EngineTest, AClaimWaitsForASettleInFlight) {
+  HoldingSettleStore slow(store_.get());
+  engine_ = std::make_unique<Engine>(options_, &slow, drivers_.get(), &clock_);
+  ASSERT_TRUE(engine_->Start().ok());
+  Create(Spec("manual", "0 0 1 1 *"));
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  slow.HoldNextSettle();
+  sked::Run run = *engine_->TriggerJob("manual");
+  ASSERT_TRUE(slow.WaitUntilHeld());
+  Create(Spec("every-minute", "* * * * *"));  // the loop claims at once
+  // Real time: the claim, if it did not wait, comes within milliseconds.
+  EXPECT_FALSE(slow.ClaimsWhileHeld(milliseconds(300)));
+  slow.Release();
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  EXPECT_EQ(engine_->GetRun(run.id)->status, RunStatus::kSucceeded);
   StopEngine();  // before `slow` goes
 }
 

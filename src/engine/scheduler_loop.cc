@@ -55,17 +55,20 @@ Instant SchedulerLoop::Pass(Instant now) {
     if (state_.draining) state_.GiveBackClaimsLocked(now);
     state_.ReleaseStalledLocked(now, o.workers);
   }
-  // Claims first, then settles: a burst's claim is not delayed by the last
-  // burst's settles (the claimer does not count runs that ended here as
-  // keeping their job busy), and a settle gives way between batches to a
-  // claim that comes due. Settles before dispatches: a run that started and
-  // ended since the last pass is written once, its start with its end.
+  // Claims first: a burst's claim is not delayed by the last burst's settles
+  // (the claimer does not count runs that ended here as keeping their job
+  // busy; the settler gives way between batches to a claim that comes due).
+  // The settler writes on its own thread meanwhile; the starts recorded here
+  // are those of runs still executing (a run that started and ended since
+  // the last pass has its start written with its end, by the settler).
   if (claimer_.ClaimDueAt(now)) {
     claimer_.ClaimFires(now);
     claimer_.PlanNextClaim(now);
   }
-  settler_.SettlePending([this] { return claimer_.ClaimDueAt(ctx_.clock->Now()); });
+  settler_.Ask();
   executor_.RecordDispatches();
+  // Outcomes that waited for their start to be written above.
+  settler_.Ask();
   bool draining;
   {
     MutexLock l(state_.mu);

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/thread_name.h"
+
 namespace sked::engine_internal {
 
 void Settler::MergeUnrecordedStartsLocked(std::vector<RunOutcome>& batch) {
@@ -30,7 +32,58 @@ void Settler::MergeUnrecordedStartsLocked(std::vector<RunOutcome>& batch) {
   }
 }
 
-void Settler::SettlePending(const std::function<bool()>& yield) {
+void Settler::Start() {
+  thread_ = std::thread([this] { Run(); });
+  NameThread(thread_, "sked-settler");
+}
+
+void Settler::Stop() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Settler::Ask() {
+  {
+    MutexLock l(state_.mu);
+    if (state_.outcomes.empty()) return;
+    state_.settle_asked = true;
+  }
+  state_.settle_cv.notify_one();
+}
+
+void Settler::Run() {
+  // Gives way to a claim that came due (the loop's next pass makes it, then
+  // asks again).
+  const auto claim_due = [this] {
+    MutexLock l(state_.mu);
+    return !state_.draining && ctx_.clock->Now() >= state_.next_claim;
+  };
+  MutexLock lock(state_.mu);
+  while (true) {
+    state_.settle_cv.wait(lock.native(), [this] {
+      state_.mu.AssertHeld();
+      return state_.stopping || state_.settle_asked;
+    });
+    if (state_.stopping) return;  // Stop writes what is left
+    state_.settle_asked = false;
+    state_.settling = true;
+    lock.Unlock();
+    const Written written = SettlePending(claim_due);
+    lock.Lock();
+    state_.settling = false;
+    // Settled runs leave room in their jobs and retries were queued: the
+    // loop looks at the queue (after a burst's writes are due, as a
+    // worker's wake would).
+    const bool wake =
+        written.yielded || (written.any && state_.WorkerWakeLocked(ctx_.clock->Now()));
+    lock.Unlock();
+    if (wake) state_.loop_cv.notify_all();
+    state_.idle_cv.notify_all();
+    lock.Lock();
+  }
+}
+
+Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
+  Written written;
   // Two buffers take turns, each keeping its capacity: workers append a
   // burst's outcomes to memory already in use instead of growing a fresh
   // vector (a page fault every few runs, and every outcome moved at each
@@ -63,13 +116,16 @@ void Settler::SettlePending(const std::function<bool()>& yield) {
       state_.outcomes.insert(state_.outcomes.begin(),
                              std::make_move_iterator(batch.begin() + static_cast<long>(from)),
                              std::make_move_iterator(batch.end()));
-      state_.SetWakeLocked();  // the loop's own pass: no notify needed
+      state_.SetWakeLocked();  // the caller notifies the loop
       recycle(batch);
-      return;
+      written.yielded = true;
+      return written;
     }
     const size_t to = std::min(batch.size(), from + step);
     std::vector<RunOutcome> part(std::make_move_iterator(batch.begin() + static_cast<long>(from)),
                                  std::make_move_iterator(batch.begin() + static_cast<long>(to)));
+    // The write and its entry in the book, in turn with claims.
+    MutexLock turn(state_.claim_settle_mu);
     auto applied = ctx_.store->SettleRuns(part);
     MutexLock l(state_.mu);
     if (!applied.ok()) {
@@ -78,6 +134,7 @@ void Settler::SettlePending(const std::function<bool()>& yield) {
       for (RunOutcome& o : part) state_.outcomes.push_back(std::move(o));
       continue;
     }
+    written.any = true;
     for (size_t i = 0; i < part.size(); ++i) {
       state_.StoreSeesLocked(part[i].run_id, StoreSees::kNeither);
       if (!(*applied)[i]) continue;  // fenced out: settled elsewhere
@@ -86,6 +143,7 @@ void Settler::SettlePending(const std::function<bool()>& yield) {
     }
   }
   recycle(batch);
+  return written;
 }
 
 }  // namespace sked::engine_internal

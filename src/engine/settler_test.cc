@@ -58,8 +58,11 @@ TEST(SettlerTest, GivesWayBetweenBatchesToAClaimAndKeepsTheRestInOrder) {
     }
   }
   int asked = 0;
-  settler.SettlePending([&] { return ++asked > 0; });  // a claim is due after every batch
+  const Settler::Written written =
+      settler.SettlePending([&] { return ++asked > 0; });  // a claim is due after every batch
   EXPECT_EQ(asked, 1) << "asked after the first batch, not before it";
+  EXPECT_TRUE(written.any);
+  EXPECT_TRUE(written.yielded);
   {
     MutexLock l(state.mu);
     ASSERT_EQ(state.outcomes.size(), 2u);
@@ -71,7 +74,7 @@ TEST(SettlerTest, GivesWayBetweenBatchesToAClaimAndKeepsTheRestInOrder) {
   EXPECT_EQ(store->GetRun((*started)[0].id)->status, RunStatus::kSucceeded);
   EXPECT_EQ(store->GetRun((*started)[1].id)->status, RunStatus::kRunning);
 
-  settler.SettlePending();  // no claim due: all of them
+  EXPECT_FALSE(settler.SettlePending().yielded);  // no claim due: all of them
   MutexLock l(state.mu);
   EXPECT_TRUE(state.outcomes.empty());
   EXPECT_TRUE(state.unsettled.empty());
