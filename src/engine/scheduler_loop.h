@@ -2,9 +2,10 @@
 // earliest thing to do (a claim, a reserved fire no idle worker waits for, a
 // ready run to release, a queued run's not_before, a timeout, a cancel poll,
 // a change notification, the end of a burst's write deferral) and runs a
-// pass: claims, settles (giving way to a claim that comes due), records
-// dispatches, reserves queued runs, enforces timeouts and cancels. The work
-// is the services'; the loop decides when (docs/architecture.md, "A pass").
+// pass: claims, asks the settler (its own thread) to write finished runs,
+// records dispatches, reserves queued runs, enforces timeouts and cancels.
+// The work is the services'; the loop decides when (docs/architecture.md,
+// "A pass").
 
 #ifndef SKED_ENGINE_SCHEDULER_LOOP_H_
 #define SKED_ENGINE_SCHEDULER_LOOP_H_
