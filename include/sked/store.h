@@ -308,10 +308,15 @@ class Store {
   // records what became of them with RecordDispatches, as for claimed fires
   // (many runs per transaction, where StartQueued starts one per free
   // worker). Runs past their starting deadline become skipped and are
-  // returned too. `jobs` holds the jobs of the returned runs.
+  // returned too. `jobs` holds the jobs of the returned runs. A store that
+  // lets instances reserve at once may pass over the runs of a job another
+  // transaction holds (taking a peer's, or a job change's, turn would make
+  // the instances take turns): it says so in `contended`, and the caller
+  // looks again soon.
   struct Reservation {
     std::vector<Run> runs;
     std::vector<Job> jobs;
+    bool contended = false;
   };
   virtual Result<Reservation> ReserveQueued(std::string_view instance, Instant now, int limit,
                                             Instant reserve_until) = 0;

@@ -164,7 +164,7 @@ void Claimer::PlanNextClaim(Instant now) {
   state_.claim_until = until;
 }
 
-bool Claimer::ReserveQueued(Instant pass_start) {
+Claimer::Reserved Claimer::ReserveQueued(Instant pass_start) {
   const EngineOptions& o = ctx_.options;
   // A run's start time is when it is handed to a worker, not when the pass
   // began: fire lag must not hide the time spent claiming.
@@ -173,7 +173,7 @@ bool Claimer::ReserveQueued(Instant pass_start) {
   {
     MutexLock l(state_.mu);
     // Claimed fires first: the queue is served when they are nearly all taken.
-    if (static_cast<int>(state_.ready.size()) >= o.workers) return false;
+    if (static_cast<int>(state_.ready.size()) >= o.workers) return {};
     // As many as the workers are free for, or start within a hold at their
     // present pace (a queue of short runs drains in batches), within this
     // instance's share of a claim batch.
@@ -186,7 +186,7 @@ bool Claimer::ReserveQueued(Instant pass_start) {
   if (!reserved.ok()) {
     MutexLock l(state_.mu);
     state_.last_store_error = reserved.status().message();
-    return false;
+    return {};
   }
   int taken = 0;
   {
@@ -203,7 +203,7 @@ bool Claimer::ReserveQueued(Instant pass_start) {
     state_.TrimJobCacheLocked();  // after the runs are in the book: their jobs stay
   }
   if (taken > 0) state_.work_cv.notify_all();
-  return taken >= limit;
+  return {taken >= limit, reserved->contended};
 }
 
 }  // namespace sked::engine_internal

@@ -24,9 +24,15 @@ class Claimer {
   // Claims the fires due by the horizon, a batch per transaction.
   void ClaimFires(Instant now) SKED_EXCLUDES(state_.mu);
   // Reserves queued runs for this instance's workers (to `ready`).
-  // True when it took as many runs as it asked for: more are due now, and
-  // the workers finishing these wake the loop for them.
-  bool ReserveQueued(Instant pass_start) SKED_EXCLUDES(state_.mu);
+  struct Reserved {
+    // It took as many runs as it asked for: more are due now, and the
+    // workers finishing these wake the loop for them.
+    bool full = false;
+    // The store passed over runs whose job another transaction held: the
+    // loop looks again after kReserveAgain.
+    bool contended = false;
+  };
+  Reserved ReserveQueued(Instant pass_start) SKED_EXCLUDES(state_.mu);
   // After a claim at `now`: when to claim next (claim_ahead before the next
   // fire the store knows of, earlier for a burst), set in the book.
   void PlanNextClaim(Instant now) SKED_EXCLUDES(state_.mu);

@@ -69,6 +69,10 @@ constexpr Duration kHoldReadyInFleet = std::chrono::milliseconds(100);
 // starts) would take a core from them, and they wait at most this long.
 constexpr Duration kBurstWritesDefer = std::chrono::milliseconds(50);
 
+// A reservation that passed over runs whose job another transaction held (a
+// peer reserving the job's other runs) is tried again this soon.
+constexpr Duration kReserveAgain = std::chrono::milliseconds(2);
+
 // The job cache keeps at most this many jobs beyond those with runs in the
 // book: with a million stored jobs, every one is claimed in turn, and caching
 // each one would grow the engine by its whole job table.

@@ -88,7 +88,7 @@ Instant SchedulerLoop::Pass(Instant now) {
     }
   }
   if (ready) state_.work_cv.notify_all();
-  const bool queue_full = !draining && claimer_.ReserveQueued(now);
+  const Claimer::Reserved reserved = draining ? Claimer::Reserved{} : claimer_.ReserveQueued(now);
   executor_.PollCancels(now);
   executor_.EnforceDeadlines(now);
 
@@ -112,7 +112,8 @@ Instant SchedulerLoop::Pass(Instant now) {
     // process's), so only future not_before times (retry backoff) count here;
     // and not while a full batch was just taken (the workers finishing it
     // wake the loop for the next).
-    if (!queue_full && executor_.HasFreeWorker()) {
+    if (reserved.contended) next = std::min(next, ctx_.clock->Now() + kReserveAgain);
+    if (!reserved.full && executor_.HasFreeWorker()) {
       if (auto q = ctx_.store->NextQueuedAt(); q.ok() && *q && **q > now)
         next = std::min(next, **q);
     }

@@ -255,6 +255,16 @@ ALTER TABLE runs DROP CONSTRAINT runs_job_id_fkey;
 ALTER TABLE runs ADD CONSTRAINT runs_job_id_fkey FOREIGN KEY (job_id)
   REFERENCES job_schedule (job_id) ON DELETE CASCADE;
 )sql"},
+      {11, "the queue index holds only runs no instance has reserved", R"sql(
+-- What the shared queue's readers look for (reservations, the next
+-- not_before): queued runs no instance holds. Fires claimed ahead and queued
+-- runs reserved in batches stay queued until they start; in the old index
+-- every reservation scan walked past them (and a reservation wrote them into
+-- it again), now a reservation takes a run out of it.
+CREATE INDEX runs_queue_free ON runs (priority DESC, scheduled_for, id)
+  WHERE status = 'queued' AND instance_id = '';
+DROP INDEX runs_queue;
+)sql"},
   };
   return migrations;
 }

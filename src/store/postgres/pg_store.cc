@@ -16,6 +16,7 @@
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -990,16 +991,27 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
                     "FOR UPDATE OF r SKIP LOCKED",
                 Params().Add(Us(now)).Add(limit + std::min(limit, store_internal::kLookAhead))));
     if (s.empty()) return Reservation();
-    // The jobs' rows are locked (in id order) before their busy runs are
-    // counted, so two instances cannot both take a run one policy allows.
+    // The jobs' rows are locked before their busy runs are counted, so two
+    // instances cannot both take a run one policy allows. A job another
+    // transaction holds (a peer reserving its other runs, a claim, a job
+    // change) is passed over, not waited for: the peers' reservations would
+    // otherwise take turns whenever a job's runs straddle their batches.
     std::set<std::int64_t> job_ids;
     for (int i = 0; i < s.size(); ++i) job_ids.insert(s.Int(i, 1));
+    ArrayLiteral candidate_jobs;
+    for (std::int64_t id : job_ids) candidate_jobs.Add(id);
+    SKED_ASSIGN_OR_RETURN(Rows held, c->Exec("SELECT job_id FROM job_schedule WHERE job_id = "
+                                             "ANY($1::bigint[]) FOR UPDATE SKIP LOCKED",
+                                             Params().Add(candidate_jobs.str())));
+    std::unordered_set<std::int64_t> locked;
     ArrayLiteral jobs;
-    for (std::int64_t id : job_ids) jobs.Add(id);
-    SKED_RETURN_IF_ERROR(c->Exec("SELECT job_id FROM job_schedule WHERE job_id = "
-                                 "ANY($1::bigint[]) ORDER BY job_id FOR UPDATE",
-                                 Params().Add(jobs.str()))
-                             .status());
+    for (int i = 0; i < held.size(); ++i) {
+      locked.insert(held.Int(i, 0));
+      jobs.Add(held.Int(i, 0));
+    }
+    Reservation out;
+    out.contended = locked.size() < job_ids.size();
+    if (locked.empty()) return out;
     SKED_ASSIGN_OR_RETURN(Rows counts, c->Exec("SELECT job_id, count(*) FROM runs WHERE job_id = "
                                                "ANY($2::bigint[]) AND " +
                                                    busy + " GROUP BY job_id",
@@ -1015,6 +1027,7 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
     int n_taken = 0;
     for (int i = 0; i < s.size(); ++i) {
       const std::int64_t id = s.Int(i, 0), job_id = s.Int(i, 1);
+      if (!locked.contains(job_id)) continue;  // held elsewhere: a later pass
       JobSpec spec;
       spec.overlap = ParseOverlapPolicy(s.Text(i, 3)).value_or(OverlapPolicy::kSkip);
       spec.max_concurrent = static_cast<int>(s.Int(i, 4));
@@ -1081,7 +1094,7 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
                               .Add(tokens.str())));
       keep(r);
     }
-    if (changed.empty()) return Reservation();
+    if (changed.empty()) return out;
     if (any_skipped) {
       SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(std::string("SELECT ") + kRunColumns +
                                                 " FROM runs r JOIN jobs j ON j.id = r.job_id "
@@ -1089,7 +1102,6 @@ Result<Store::Reservation> PostgresStore::TakeQueued(std::string_view instance, 
                                             Params().Add(skipped.str())));
       keep(r);
     }
-    Reservation out;
     out.runs.reserve(changed.size());
     for (std::int64_t id : changed) {
       auto it = by_id.find(id);

@@ -284,6 +284,41 @@ TEST_F(PostgresStoreTest, AStalledTransactionIsEndedAndReleasesItsLocks) {
 // Two instances, each on its own connections, sweep at the same moment while
 // one of them also runs and claims: one sweeps (the lease), the runs past the
 // policy go once, and a running run and a queued run stay.
+// Two instances reserving at once do not take turns on a job whose runs
+// straddle their batches: the runs of a job another transaction holds are
+// passed over (and the reservation says so), not waited for; once the job is
+// free they are reserved as usual.
+TEST_F(PostgresStoreTest, AReservationPassesOverAJobAnotherTransactionHolds) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_TRUE(store->Migrate().ok());
+  Job held = store->CreateJob(NewJob("held")).value();
+  Job free = store->CreateJob(NewJob("free")).value();
+  for (const Job& job : {held, free}) {
+    NewRun r;
+    r.scheduled_for = r.not_before = kT0;
+    r.trigger = RunTrigger::kManual;
+    ASSERT_TRUE(store->InsertRun(job.id, r, kT0).ok());
+  }
+  auto c = pg::Connection::Open(url_, schema_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE((*c)->ExecScript("BEGIN").ok());
+  ASSERT_TRUE((*c)->Exec("SELECT 1 FROM job_schedule WHERE job_id = $1 FOR UPDATE",
+                         pg::Params().Add(held.id))
+                  .ok());
+  auto first = store->ReserveQueued("i-1", kT0, 10, kT0 + seconds(30));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->contended);
+  ASSERT_EQ(first->runs.size(), 1u) << "not waited for";
+  EXPECT_EQ(first->runs[0].job_id, free.id);
+  ASSERT_TRUE((*c)->ExecScript("COMMIT").ok());
+  auto second = store->ReserveQueued("i-2", kT0, 10, kT0 + seconds(30));
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->contended);
+  ASSERT_EQ(second->runs.size(), 1u);
+  EXPECT_EQ(second->runs[0].job_id, held.id);
+  EXPECT_EQ(second->runs[0].instance_id, "i-2");
+}
+
 TEST_F(PostgresStoreTest, AFleetOfTwoSweepsRetentionOnceAndNeverTouchesLiveRuns) {
   std::unique_ptr<Store> a = Open(), b = Open();
   ASSERT_TRUE(a && b);

@@ -317,6 +317,11 @@ CREATE INDEX jobs_watch_overrun_factor ON jobs (id) WHERE overrun_factor IS NOT 
       {10, "(PostgreSQL only: a job's next fire in a narrow row of its own)", R"sql(
 SELECT 1;
 )sql"},
+      {11, "the queue index holds only runs no instance has reserved", R"sql(
+CREATE INDEX runs_queue_free ON runs (priority DESC, scheduled_for, id)
+  WHERE status = 'queued' AND instance_id = '';
+DROP INDEX runs_queue;
+)sql"},
   };
   return migrations;
 }
