@@ -631,6 +631,46 @@ TEST_F(EngineTest, AClaimWaitsForASettleInFlight) {
   StopEngine();  // before `slow` goes
 }
 
+// The next reservation finds the queued runs' jobs held by another
+// transaction (a peer reserving their other runs): it passes over them and
+// says so.
+class ContendedReservationStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void ContendNext() { contend_ = true; }
+  Result<Reservation> ReserveQueued(std::string_view instance, Instant now, int limit,
+                                    Instant reserve_until) override {
+    if (contend_.exchange(false)) {
+      Reservation none;
+      none.contended = true;
+      return none;
+    }
+    return ForwardingStore::ReserveQueued(instance, now, limit, reserve_until);
+  }
+
+ private:
+  std::atomic<bool> contend_{false};
+};
+
+// A reservation that passed over held jobs is tried again within
+// milliseconds, not at the next poll.
+TEST_F(EngineTest, AContendedReservationIsTriedAgainSoon) {
+  ContendedReservationStore contended(store_.get());
+  engine_ = std::make_unique<Engine>(options_, &contended, drivers_.get(), &clock_);
+  ASSERT_TRUE(engine_->Start().ok());
+  Create(Spec("manual", "0 0 1 1 *"));
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  contended.ContendNext();
+  sked::Run run = *engine_->TriggerJob("manual");
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  EXPECT_EQ(engine_->GetRun(run.id)->status, RunStatus::kQueued) << "passed over";
+  AdvanceTo(kT0 + milliseconds(2));
+  sked::Run ran = *engine_->GetRun(run.id);
+  EXPECT_EQ(ran.status, RunStatus::kSucceeded);
+  EXPECT_EQ(*ran.started_at, kT0 + milliseconds(2));
+  StopEngine();  // before `contended` goes
+}
+
 // A burst of long runs, more than the workers: the workers do not wake the
 // loop while its runs wait (kBurstWritesDefer), and no worker event comes
 // after that bound; the loop, parked since before the burst until its own
