@@ -449,35 +449,55 @@ TEST_F(EngineTest, AFireIsClaimedAheadReservedAndStartedAtTheInstant) {
   EXPECT_EQ(engine_->Metrics().fire_lag.counts[0], 1);  // <= 1 ms
 }
 
-// Holds the next ClaimDue call until Release(): a claim slowed down by the
-// database (a bad plan, lock waits).
-class BlockingClaimStore final : public ForwardingStore {
+// Holds one call into a store, once armed, until Release() (at most 20 s of
+// real time, so a test ends whatever happens).
+class CallGate {
  public:
-  using ForwardingStore::ForwardingStore;
-  void BlockNextClaim() {
+  void Arm() {
     std::lock_guard<std::mutex> l(mu_);
     armed_ = true;
   }
-  bool WaitUntilBlocked() {
+  bool WaitUntilHeld() {
     std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, seconds(10), [this] { return blocked_; });
+    return cv_.wait_for(l, seconds(10), [this] { return held_; });
+  }
+  bool held() {
+    std::lock_guard<std::mutex> l(mu_);
+    return held_;
   }
   void Release() {
     std::lock_guard<std::mutex> l(mu_);
     released_ = true;
     cv_.notify_all();
   }
+  // The store's call passes here.
+  void Pass() {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!armed_) return;
+    armed_ = false;
+    held_ = true;
+    cv_.notify_all();
+    cv_.wait_for(l, seconds(20), [this] { return released_; });
+    held_ = false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false, held_ = false, released_ = false;
+};
+
+// Holds the next ClaimDue call until Release(): a claim slowed down by the
+// database (a bad plan, lock waits).
+class BlockingClaimStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void BlockNextClaim() { gate_.Arm(); }
+  bool WaitUntilBlocked() { return gate_.WaitUntilHeld(); }
+  void Release() { gate_.Release(); }
   Result<std::vector<sked::Run>> ClaimDue(
       const ClaimRequest& request, const std::function<FirePlan(const DueJob&)>& plan) override {
-    {
-      std::unique_lock<std::mutex> l(mu_);
-      if (armed_) {
-        armed_ = false;
-        blocked_ = true;
-        cv_.notify_all();
-        cv_.wait_for(l, seconds(20), [this] { return released_; });
-      }
-    }
+    gate_.Pass();
     return ForwardingStore::ClaimDue(request, plan);
   }
   // What the engine wrote: starts recorded on their own, and outcomes that
@@ -496,9 +516,7 @@ class BlockingClaimStore final : public ForwardingStore {
   int settled_with_start() const { return settled_with_start_; }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool armed_ = false, blocked_ = false, released_ = false;
+  CallGate gate_;
   std::atomic<int> starts_{0}, settled_with_start_{0};
 };
 
@@ -540,50 +558,33 @@ TEST_F(EngineTest, AReservedFireStartsOnTimeWhileTheLoopWaitsOnASlowClaim) {
 class HoldingSettleStore final : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
-  void HoldNextSettle() {
-    std::lock_guard<std::mutex> l(mu_);
-    armed_ = true;
-  }
-  bool WaitUntilHeld() {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, seconds(10), [this] { return held_; });
-  }
+  void HoldNextSettle() { gate_.Arm(); }
+  bool WaitUntilHeld() { return gate_.WaitUntilHeld(); }
+  void Release() { gate_.Release(); }
   // Waits (real time) for a claim while the settle is held.
   bool ClaimsWhileHeld(milliseconds wait) {
     std::unique_lock<std::mutex> l(mu_);
     return cv_.wait_for(l, wait, [this] { return claims_while_held_ > 0; });
   }
-  void Release() {
-    std::lock_guard<std::mutex> l(mu_);
-    released_ = true;
-    cv_.notify_all();
-  }
   Result<std::vector<bool>> SettleRuns(const std::vector<RunOutcome>& outcomes) override {
     auto applied = ForwardingStore::SettleRuns(outcomes);
-    std::unique_lock<std::mutex> l(mu_);
-    if (armed_) {
-      armed_ = false;
-      held_ = true;
-      cv_.notify_all();
-      cv_.wait_for(l, seconds(20), [this] { return released_; });
-      held_ = false;
-    }
+    gate_.Pass();
     return applied;
   }
   Result<std::vector<sked::Run>> ClaimDue(
       const ClaimRequest& request, const std::function<FirePlan(const DueJob&)>& plan) override {
-    {
+    if (gate_.held()) {
       std::lock_guard<std::mutex> l(mu_);
-      if (held_) ++claims_while_held_;
+      ++claims_while_held_;
       cv_.notify_all();
     }
     return ForwardingStore::ClaimDue(request, plan);
   }
 
  private:
+  CallGate gate_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool armed_ = false, held_ = false, released_ = false;
   int claims_while_held_ = 0;
 };
 
