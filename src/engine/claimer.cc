@@ -137,9 +137,16 @@ void Claimer::ClaimFires(Instant now) {
     }
     state_.work_cv.notify_all();
     if (static_cast<int>(claimed_jobs.size()) < limit) return;
-    if (share) {
+    {
       MutexLock l(state_.mu);
-      if (!state_.ready.empty()) return;  // due runs wait for workers: the next pass claims more
+      // The settles' turn first (kSettleBatchesBehind).
+      if (state_.outcomes.size() >=
+          static_cast<size_t>(kSettleBatchesBehind) * static_cast<size_t>(o.settle_batch)) {
+        return;
+      }
+      if (share && !state_.ready.empty())
+        return;  // due runs wait for workers: the next pass
+                 // claims more
     }
   }
 }

@@ -83,5 +83,35 @@ TEST_F(ClaimerTest, AJobWithARunningRunIsNotClaimedAhead) {
   EXPECT_EQ(job->next_run_at, kT0 + seconds(1)) << "left for its instant";
 }
 
+// A claim takes no further batch in its pass while kSettleBatchesBehind
+// settle batches of outcomes wait: the settles' turn comes first. Three jobs
+// due, one per batch.
+TEST_F(ClaimerTest, AClaimTakesOneBatchWhileOutcomesPileUp) {
+  ctx_.options.claim_batch = 1;
+  ctx_.options.settle_batch = 1;
+  for (const char* name : {"a", "b"}) {
+    Job job;
+    job.spec.name = name;
+    job.spec.driver = "noop";
+    job.spec.schedule = "* * * * * *";
+    job.created_at = job.updated_at = kT0 - seconds(60);
+    job.next_run_at = kT0 + seconds(1);
+    ASSERT_TRUE(store_->CreateJob(job).ok());
+  }
+  {
+    MutexLock l(state_.mu);
+    state_.AddUnsettledLocked(ran_.id, job_.id, StoreSees::kRunning);  // all three are idle
+    state_.outcomes.resize(static_cast<size_t>(kSettleBatchesBehind));
+  }
+  EXPECT_EQ(ClaimAheadOfTheNextFire(), 1u) << "one batch of one";
+  {
+    MutexLock l(state_.mu);
+    state_.outcomes.clear();
+  }
+  claimer_.ClaimFires(clock_.Now());
+  MutexLock l(state_.mu);
+  EXPECT_EQ(state_.reserved.size(), 3u) << "the rest once the settles caught up";
+}
+
 }  // namespace
 }  // namespace sked::engine_internal

@@ -69,6 +69,14 @@ constexpr Duration kHoldReadyInFleet = std::chrono::milliseconds(100);
 // starts) would take a core from them, and they wait at most this long.
 constexpr Duration kBurstWritesDefer = std::chrono::milliseconds(50);
 
+// Claims take the store before settles (a burst is not late behind the last
+// one's settles), but not without bound: with this many settle batches of
+// outcomes waiting, a settle no longer gives way to a claim, and a claim
+// takes no further batch in its pass. Under a load the store cannot keep up
+// with, claims would otherwise take every turn and the outcomes, with the
+// book's runs and jobs, would pile up in memory.
+constexpr int kSettleBatchesBehind = 4;
+
 // A reservation that passed over runs whose job another transaction held (a
 // peer reserving the job's other runs) is tried again this soon.
 constexpr Duration kReserveAgain = std::chrono::milliseconds(2);

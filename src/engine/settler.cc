@@ -110,7 +110,9 @@ Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
   }
   const auto step = static_cast<size_t>(ctx_.options.settle_batch);
   for (size_t from = 0; from < batch.size(); from += step) {
-    if (from > 0 && yield && yield()) {
+    // Gives way only while few are behind (kSettleBatchesBehind).
+    const bool few_behind = batch.size() - from <= kSettleBatchesBehind * step;
+    if (from > 0 && few_behind && yield && yield()) {
       // Older than any outcome added meanwhile: back in front, in order.
       MutexLock l(state_.mu);
       state_.outcomes.insert(state_.outcomes.begin(),

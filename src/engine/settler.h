@@ -39,7 +39,8 @@ class Settler {
   };
   // Settles the outcomes waiting in the book; those the store could not take
   // stay for the next pass. Between two batches, when `yield` says so (a
-  // claim is due), the rest stay too and the loop is asked for another pass.
+  // claim is due) and at most kSettleBatchesBehind batches are left, the rest
+  // stay too and the loop is asked for another pass.
   Written SettlePending(const std::function<bool()>& yield = nullptr) SKED_EXCLUDES(state_.mu);
 
  private:

@@ -81,5 +81,52 @@ TEST(SettlerTest, GivesWayBetweenBatchesToAClaimAndKeepsTheRestInOrder) {
   EXPECT_TRUE(state.unsettled_by_job.empty());
 }
 
+// Under a load the store cannot keep up with, claims do not take every turn:
+// while more than kSettleBatchesBehind batches are left, the settler writes
+// on however often a claim comes due.
+TEST(SettlerTest, GivesWayToClaimsOnlyWhileFewOutcomesAreBehind) {
+  auto store = std::move(Store::Open("sqlite::memory:").value());
+  ASSERT_TRUE(store->Migrate().ok());
+  Job job;
+  job.spec.name = "many";
+  job.spec.driver = "noop";
+  job.spec.schedule = "* * * * *";
+  job.spec.overlap = OverlapPolicy::kConcurrent;
+  job.spec.max_concurrent = 10;
+  job.created_at = job.updated_at = kT0 - seconds(60);
+  job = store->CreateJob(job).value();
+  const int n = kSettleBatchesBehind + 3;
+  for (int i = 0; i < n; ++i) {
+    NewRun r;
+    r.scheduled_for = r.not_before = kT0 - seconds(i);
+    r.trigger = RunTrigger::kManual;
+    ASSERT_TRUE(store->InsertRun(job.id, r, kT0).ok());
+  }
+  auto started = store->StartQueued("test-1", kT0, n, kT0 + seconds(30));
+  ASSERT_TRUE(started.ok());
+  ASSERT_EQ(started->size(), static_cast<size_t>(n));
+
+  EngineContext ctx;
+  ctx.options.instance_id = "test-1";
+  ctx.options.settle_batch = 1;
+  ctx.store = store.get();
+  EngineState state;
+  Settler settler(ctx, state);
+  {
+    MutexLock l(state.mu);
+    for (const sked::Run& r : *started) {
+      RunOutcome o;
+      o.run_id = r.id;
+      o.lease_token = r.lease_token;
+      o.finished_at = kT0 + seconds(1);
+      state.outcomes.push_back(o);
+    }
+  }
+  EXPECT_TRUE(settler.SettlePending([] { return true; }).yielded);  // a claim always due
+  MutexLock l(state.mu);
+  EXPECT_EQ(state.outcomes.size(), static_cast<size_t>(kSettleBatchesBehind))
+      << "written until no more than kSettleBatchesBehind batches were left";
+}
+
 }  // namespace
 }  // namespace sked::engine_internal
