@@ -19,7 +19,7 @@ constexpr std::int64_t kLeadCountLimit = 200000;
 
 bool Claimer::ClaimDueAt(Instant now) {
   MutexLock l(state_.mu);
-  return !state_.draining && now >= state_.next_claim;
+  return state_.ClaimDueLocked(now);
 }
 
 Result<Schedule> Claimer::ScheduleFor(const Job& job) {
@@ -140,13 +140,13 @@ void Claimer::ClaimFires(Instant now) {
     {
       MutexLock l(state_.mu);
       // The settles' turn first (kSettleBatchesBehind).
-      if (state_.outcomes.size() >=
+      if (state_.OutcomesBehindLocked() >=
           static_cast<size_t>(kSettleBatchesBehind) * static_cast<size_t>(o.settle_batch)) {
         return;
       }
-      if (share && !state_.ready.empty())
-        return;  // due runs wait for workers: the next pass
-                 // claims more
+      if (share && !state_.ready.empty()) {
+        return;  // due runs wait for workers: the next pass claims more
+      }
     }
   }
 }

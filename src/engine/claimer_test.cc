@@ -84,8 +84,8 @@ TEST_F(ClaimerTest, AJobWithARunningRunIsNotClaimedAhead) {
 }
 
 // A claim takes no further batch in its pass while kSettleBatchesBehind
-// settle batches of outcomes wait: the settles' turn comes first. Three jobs
-// due, one per batch.
+// settle batches of outcomes wait (in the book or being written): the
+// settles' turn comes first. Three jobs due, one per batch.
 TEST_F(ClaimerTest, AClaimTakesOneBatchWhileOutcomesPileUp) {
   ctx_.options.claim_batch = 1;
   ctx_.options.settle_batch = 1;
@@ -101,12 +101,15 @@ TEST_F(ClaimerTest, AClaimTakesOneBatchWhileOutcomesPileUp) {
   {
     MutexLock l(state_.mu);
     state_.AddUnsettledLocked(ran_.id, job_.id, StoreSees::kRunning);  // all three are idle
-    state_.outcomes.resize(static_cast<size_t>(kSettleBatchesBehind));
+    // Behind: those in the book and the one the settler is writing.
+    state_.outcomes.resize(static_cast<size_t>(kSettleBatchesBehind) - 1);
+    state_.outcomes_in_settle = 1;
   }
   EXPECT_EQ(ClaimAheadOfTheNextFire(), 1u) << "one batch of one";
   {
     MutexLock l(state_.mu);
     state_.outcomes.clear();
+    state_.outcomes_in_settle = 0;
   }
   claimer_.ClaimFires(clock_.Now());
   MutexLock l(state_.mu);

@@ -189,6 +189,8 @@ struct EngineState {
   std::vector<RunOutcome> outcomes SKED_GUARDED_BY(mu);
   bool settle_asked SKED_GUARDED_BY(mu) = false;  // the loop asked for the outcomes to be written
   bool settling SKED_GUARDED_BY(mu) = false;      // the settler is writing (WaitIdle)
+  // Outcomes the settler took from `outcomes` and has not written yet.
+  size_t outcomes_in_settle SKED_GUARDED_BY(mu) = 0;
   // Those of them (written or not yet) that the store still counts as
   // active although they ended, by run and, counted, by job: the claimer
   // does not let them keep a job busy (FinishedNotSettledLocked). Runs with
@@ -221,6 +223,16 @@ struct EngineState {
   // While a burst drains: when the loop's writes are due (the oldest due run
   // still waiting came due kBurstWritesDefer before).
   std::optional<Instant> BurstWritesDueLocked(Instant now) const SKED_REQUIRES(mu);
+  // Whether a pass at `now` claims fires (not draining, and the time set by
+  // the claimer's last plan has come).
+  bool ClaimDueLocked(Instant now) const SKED_REQUIRES(mu) {
+    return !draining && now >= next_claim;
+  }
+  // Outcomes not written yet, in the book and in the settler's hands
+  // (kSettleBatchesBehind).
+  size_t OutcomesBehindLocked() const SKED_REQUIRES(mu) {
+    return outcomes.size() + outcomes_in_settle;
+  }
   // A job was created or changed here: claim on the next pass.
   void JobsChanged() SKED_EXCLUDES(mu);
 

@@ -55,7 +55,7 @@ void Settler::Run() {
   // asks again).
   const auto claim_due = [this] {
     MutexLock l(state_.mu);
-    return !state_.draining && ctx_.clock->Now() >= state_.next_claim;
+    return state_.ClaimDueLocked(ctx_.clock->Now());
   };
   MutexLock lock(state_.mu);
   while (true) {
@@ -107,6 +107,7 @@ Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
     });
     state_.outcomes.assign(std::make_move_iterator(waiting), std::make_move_iterator(batch.end()));
     batch.erase(waiting, batch.end());
+    state_.outcomes_in_settle = batch.size();
   }
   const auto step = static_cast<size_t>(ctx_.options.settle_batch);
   for (size_t from = 0; from < batch.size(); from += step) {
@@ -115,6 +116,7 @@ Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
     if (from > 0 && few_behind && yield && yield()) {
       // Older than any outcome added meanwhile: back in front, in order.
       MutexLock l(state_.mu);
+      state_.outcomes_in_settle = 0;
       state_.outcomes.insert(state_.outcomes.begin(),
                              std::make_move_iterator(batch.begin() + static_cast<long>(from)),
                              std::make_move_iterator(batch.end()));
@@ -130,6 +132,7 @@ Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
     MutexLock turn(state_.claim_settle_mu);
     auto applied = ctx_.store->SettleRuns(part);
     MutexLock l(state_.mu);
+    state_.outcomes_in_settle = batch.size() - to;
     if (!applied.ok()) {
       state_.last_store_error = applied.status().message();
       // Keep them for the next pass: the store may come back.
