@@ -673,7 +673,7 @@ class ApiTest(unittest.TestCase):
         families = {f.name: f for f in text_string_to_metric_families(raw.decode())}
         for name in ("sked_runs", "sked_run_duration_seconds", "sked_fire_lag_seconds",
                      "sked_fires_skipped", "sked_queue_depth", "sked_running_runs",
-                     "sked_retries", "sked_leases_reaped",
+                     "sked_retries", "sked_leases_reaped", "sked_claim_waits",
                      "sked_job_last_success_timestamp_seconds",
                      "sked_job_next_fire_timestamp_seconds",
                      "sked_store_operation_duration_seconds", "sked_instance_alive",

@@ -99,6 +99,9 @@ struct MetricsSnapshot {
   std::int64_t running = 0;
   std::map<std::string, std::int64_t> skipped_by_reason;
   std::int64_t fires_claimed = 0;
+  // Claims that waited for a settle in flight (the two take turns on the
+  // store: a claim counts this instance's ended but unsettled runs).
+  std::int64_t claims_waited = 0;
   std::int64_t retries_scheduled = 0;
   std::int64_t reaped = 0;
   // Processes that left their run's process group, found holding its output

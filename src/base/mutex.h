@@ -23,6 +23,7 @@
 #define SKED_ACQUIRED_BEFORE(...) SKED_THREAD_ANNOTATION(acquired_before(__VA_ARGS__))
 #define SKED_ACQUIRE(...) SKED_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define SKED_RELEASE(...) SKED_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
+#define SKED_TRY_ACQUIRE(...) SKED_THREAD_ANNOTATION(try_acquire_capability(__VA_ARGS__))
 #define SKED_ASSERT_CAPABILITY(x) SKED_THREAD_ANNOTATION(assert_capability(x))
 #define SKED_NO_THREAD_SAFETY_ANALYSIS SKED_THREAD_ANNOTATION(no_thread_safety_analysis)
 
@@ -36,6 +37,7 @@ class SKED_CAPABILITY("mutex") Mutex {
 
   void Lock() SKED_ACQUIRE() { mu_.lock(); }
   void Unlock() SKED_RELEASE() { mu_.unlock(); }
+  bool TryLock() SKED_TRY_ACQUIRE(true) { return mu_.try_lock(); }
   // Tells the analysis the caller holds the mutex: for a predicate a
   // condition variable calls with the lock held (a lambda is analysed on its
   // own). Checks nothing at run time.

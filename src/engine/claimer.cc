@@ -17,6 +17,15 @@ constexpr std::int64_t kLeadCountLimit = 200000;
 
 }  // namespace
 
+void Claimer::TakeClaimTurn() {
+  if (state_.claim_settle_mu.TryLock()) return;
+  {
+    MutexLock l(state_.mu);
+    ++state_.metrics.claims_waited;
+  }
+  state_.claim_settle_mu.Lock();
+}
+
 bool Claimer::ClaimDueAt(Instant now) {
   MutexLock l(state_.mu);
   return state_.ClaimDueLocked(now);
@@ -87,7 +96,7 @@ void Claimer::ClaimFires(Instant now) {
     const Instant claim_start = ctx_.clock->Now();
     // In turn with the settler: the planner discounts the runs that ended
     // here and are not settled, which a settle in flight would blur.
-    MutexLock turn(state_.claim_settle_mu);
+    TakeClaimTurn();
     // Called by the store inside its transaction (lock order: store, then
     // the engine's mutex, which ScheduleFor takes briefly).
     auto runs = ctx_.store->ClaimDue(request, [&](const DueJob& due) {
@@ -108,7 +117,7 @@ void Claimer::ClaimFires(Instant now) {
       return policy::PlanFires(due.job, active.first, active.second, *schedule, now, horizon,
                                planner);
     });
-    turn.Unlock();
+    state_.claim_settle_mu.Unlock();
     if (!runs.ok()) {
       MutexLock l(state_.mu);
       state_.last_store_error = runs.status().message();

@@ -42,6 +42,9 @@ class Claimer {
   // fires due by then take to claim at the cost per fire measured so far (a
   // burst of 10,000 fires is claimed by its instant).
   Duration ClaimLead(Instant due) SKED_EXCLUDES(state_.mu);
+  // Takes the turn from the settler (EngineState::claim_settle_mu), counting
+  // a claim that had to wait for a settle in flight.
+  void TakeClaimTurn() SKED_ACQUIRE(state_.claim_settle_mu) SKED_EXCLUDES(state_.mu);
   // The job's parsed schedule, cached by version.
   Result<Schedule> ScheduleFor(const Job& job) SKED_EXCLUDES(state_.mu);
 

@@ -113,6 +113,9 @@ std::string RenderMetrics(const MetricsInput& in) {
   }
   w.Family("sked_fires_claimed_total", "counter", "Fires claimed by this instance.");
   w.Sample("sked_fires_claimed_total", "", Number(m.fires_claimed));
+  w.Family("sked_claim_waits_total", "counter",
+           "Claims that waited for this instance's settle in flight.");
+  w.Sample("sked_claim_waits_total", "", Number(m.claims_waited));
   w.Family("sked_queue_depth", "gauge", "Queued runs in the store (all instances).");
   w.Sample("sked_queue_depth", "", Number(m.queue_depth));
   w.Family("sked_running_runs", "gauge", "Runs executing in this instance.");
