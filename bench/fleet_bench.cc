@@ -5,7 +5,10 @@
 //       R noop jobs all due at one instant: executions per second from that
 //       instant until the last run finished, and fire lag.
 //   sked_fleet_bench steady  --url URL [--instances N] [--jobs J] [--seconds S] [--workers W]
-//       J jobs firing every second for S seconds: fire lag p50/p99/max.
+//                            [--per-fire 1]
+//       J jobs firing every second for S seconds: fire lag p50/p99/max, of
+//       all fires and of those after the first three (the engines' warm-up);
+//       --per-fire 1: each fire instant's lag by instance.
 //   sked_fleet_bench queue   --url URL [--instances N] [--runs R] [--workers W]
 //       R noop runs queued (manual triggers) before the engines start: how fast
 //       the fleet drains the shared queue.
@@ -33,6 +36,7 @@
 #include "sked/driver.h"
 #include "sked/engine.h"
 #include "sked/store.h"
+#include "sked/time.h"
 #include "store/postgres/pg_client.h"
 
 namespace {
@@ -50,7 +54,12 @@ struct Args {
   int workers = 16;
   int triggers = 100;
   int claim_batch = 512;
+  bool per_fire = false;  // steady --per-fire 1: each fire instant's lag by instance
 };
+
+// steady: the fires of the first seconds, the engines' warm-up, are also
+// reported apart.
+constexpr sked::Duration kSteadyWarmUp = std::chrono::seconds(3);
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -190,14 +199,33 @@ Tally CountSucceeded(const std::vector<sked::Run>& runs) {
   return t;
 }
 
-void PrintLag(const std::vector<sked::Run>& runs) {
+// The lag of the runs fired at or after `from` (all of them by default).
+void PrintLag(const std::vector<sked::Run>& runs, sked::Instant from = sked::Instant::min(),
+              const char* which = "") {
   std::vector<double> lag;
   for (const sked::Run& r : runs) {
-    if (r.status == sked::RunStatus::kSucceeded) lag.push_back(Ms(*r.started_at - r.scheduled_for));
+    if (r.status == sked::RunStatus::kSucceeded && r.scheduled_for >= from) {
+      lag.push_back(Ms(*r.started_at - r.scheduled_for));
+    }
   }
   const double max = lag.empty() ? 0 : *std::max_element(lag.begin(), lag.end());
-  std::printf("fire lag (start - scheduled_for): p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+  std::printf("fire lag (start - scheduled_for)%s: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", which,
               Percentile(lag, 0.5), Percentile(lag, 0.99), max);
+}
+
+// Each fire instant's lag, by instance: which bursts make the tail.
+void PrintLagByFire(const std::vector<sked::Run>& runs) {
+  std::map<std::pair<sked::Instant, std::string>, std::vector<double>> by;
+  for (const sked::Run& r : runs) {
+    if (r.status != sked::RunStatus::kSucceeded) continue;
+    by[{r.scheduled_for, r.instance_id}].push_back(Ms(*r.started_at - r.scheduled_for));
+  }
+  for (auto& [key, lag] : by) {
+    std::printf("  fire %s %s: %zu runs, min %.2f  p50 %.2f  p99 %.2f ms\n",
+                sked::FormatRfc3339Utc(key.first).c_str(), key.second.c_str(), lag.size(),
+                *std::min_element(lag.begin(), lag.end()), Percentile(lag, 0.5),
+                Percentile(lag, 0.99));
+  }
 }
 
 // Starts per 100 ms after `at`, by instance: where a burst stalls.
@@ -268,6 +296,10 @@ int Steady(const Args& a, sked::Store* admin) {
               static_cast<long>(a.jobs) * a.seconds);
   for (const auto& [what, n] : others) std::printf("  %s: %ld\n", what.c_str(), n);
   PrintLag(runs);
+  // The first bursts after the engines start are their warm-up (memory the
+  // book first grows into, connections' first statements).
+  PrintLag(runs, start + kSteadyWarmUp, ", after the first 3 fires");
+  if (a.per_fire) PrintLagByFire(runs);
   return 0;
 }
 
@@ -388,6 +420,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--claim-batch is 1-100000\n");
         return 2;
       }
+    } else if (k == "--per-fire") {
+      a.per_fire = v == "1";
     } else if (k == "--triggers") {
       a.triggers = std::atoi(v.c_str());
     } else {
