@@ -55,6 +55,8 @@ class SKED_CAPABILITY("mutex") Mutex {
 class SKED_SCOPED_CAPABILITY MutexLock {
  public:
   explicit MutexLock(Mutex& mu) SKED_ACQUIRE(mu) : lock_(mu.native()) {}
+  // Takes over a mutex the caller has locked already (released at scope end).
+  MutexLock(Mutex& mu, std::adopt_lock_t) SKED_REQUIRES(mu) : lock_(mu.native(), std::adopt_lock) {}
   ~MutexLock() SKED_RELEASE() {}
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;

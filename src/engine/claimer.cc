@@ -97,6 +97,7 @@ void Claimer::ClaimFires(Instant now) {
     // In turn with the settler: the planner discounts the runs that ended
     // here and are not settled, which a settle in flight would blur.
     TakeClaimTurn();
+    MutexLock turn(state_.claim_settle_mu, std::adopt_lock);
     // Called by the store inside its transaction (lock order: store, then
     // the engine's mutex, which ScheduleFor takes briefly).
     auto runs = ctx_.store->ClaimDue(request, [&](const DueJob& due) {
@@ -117,7 +118,7 @@ void Claimer::ClaimFires(Instant now) {
       return policy::PlanFires(due.job, active.first, active.second, *schedule, now, horizon,
                                planner);
     });
-    state_.claim_settle_mu.Unlock();
+    turn.Unlock();
     if (!runs.ok()) {
       MutexLock l(state_.mu);
       state_.last_store_error = runs.status().message();
