@@ -144,6 +144,7 @@ void Claimer::ClaimFires(Instant now) {
       // Workers start what is due already while the next batch is claimed.
       state_.PromoteDueLocked(ctx_.clock->Now());
       state_.TrimJobCacheLocked();
+      state_.MakeRoomForBookedLocked();
     }
     state_.work_cv.notify_all();
     if (static_cast<int>(claimed_jobs.size()) < limit) return;
@@ -218,6 +219,7 @@ Claimer::Reserved Claimer::ReserveQueued(Instant pass_start) {
       ++taken;
     }
     state_.TrimJobCacheLocked();  // after the runs are in the book: their jobs stay
+    state_.MakeRoomForBookedLocked();
   }
   if (taken > 0) state_.work_cv.notify_all();
   return {taken >= limit, reserved->contended};

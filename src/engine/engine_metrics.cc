@@ -58,6 +58,9 @@ void JobMetricsBook::Configure(std::vector<double> duration_bounds, std::size_t 
   MutexLock l(mu_);
   bounds_ = std::move(duration_bounds);
   max_jobs_ = max_jobs;
+  // Buckets for the jobs to come, so that the first burst that adds them does
+  // not rehash (bounded: an embedder may allow millions).
+  jobs_.reserve(std::min(max_jobs, kReservedJobs));
 }
 
 JobMetrics* JobMetricsBook::FindLocked(const std::string& job, bool counts_a_run) {

@@ -1,6 +1,7 @@
 #include "engine/engine_state.h"
 
 #include <algorithm>
+#include <bit>
 #include <optional>
 #include <utility>
 
@@ -151,6 +152,21 @@ std::pair<int, int> EngineState::DiscountUnsettledLocked(const DueJob& due) cons
   // Clamped: a run settled elsewhere meanwhile (reaped) is counted by neither.
   return {std::max(0, due.queued_runs - it->second.first),
           std::max(0, due.running_runs - it->second.second)};
+}
+
+void EngineState::MakeRoomForBookedLocked() {
+  const size_t booked =
+      std::min(reserved.size() + ready.size() + executing.size(), kMaxRoomForBooked);
+  const auto make_room = [](auto& v, size_t n) {
+    if (v.capacity() < n) v.reserve(std::bit_ceil(n));  // doubling, as the workers would
+  };
+  make_room(outcomes, outcomes.size() + booked);
+  make_room(outcomes_spare, booked);
+  make_room(dispatches, dispatches.size() + booked);
+  // No rehash unless the buckets are too few.
+  unsettled.reserve(unsettled.size() + booked);
+  unsettled_by_job.reserve(unsettled_by_job.size() + booked);
+  unrecorded_starts.reserve(unrecorded_starts.size() + booked);
 }
 
 void EngineState::CacheJobLocked(Job job) {

@@ -41,6 +41,36 @@ TEST(EngineStateTest, TheJobCacheIsBoundedButKeepsEveryJobABookedRunNeeds) {
   EXPECT_EQ(state.jobs.size(), kept);
 }
 
+// The claimer grows, ahead of a burst, what each booked run adds to as it
+// starts and ends, so that no worker grows it in the middle of the burst.
+TEST(EngineStateTest, RoomIsMadeAheadForWhatTheBookedRunsWillAdd) {
+  EngineState state;
+  MutexLock l(state.mu);
+  const Instant t0 = Instant() + std::chrono::seconds(100);
+  for (std::int64_t id = 1; id <= 3000; ++id) {
+    state.reserved.emplace(std::make_tuple(t0, 0, id), RunOf(id, id));
+  }
+  state.ready.push_back({RunOf(5000, 1), t0});
+  state.outcomes.resize(10);  // not yet settled: the room is on top of them
+  state.dispatches.resize(20);
+  state.MakeRoomForBookedLocked();
+  EXPECT_GE(state.outcomes.capacity(), 3011u);
+  EXPECT_GE(state.outcomes_spare.capacity(), 3001u);
+  EXPECT_GE(state.dispatches.capacity(), 3021u);
+  const auto holds_without_rehash = [](const auto& m, size_t n) {
+    return static_cast<float>(n) <= m.max_load_factor() * static_cast<float>(m.bucket_count());
+  };
+  EXPECT_TRUE(holds_without_rehash(state.unsettled, 3001));
+  EXPECT_TRUE(holds_without_rehash(state.unsettled_by_job, 3001));
+  EXPECT_TRUE(holds_without_rehash(state.unrecorded_starts, 3001));
+  // Bounded: a million booked runs do not make room for a million outcomes.
+  for (std::int64_t id = 3001; id <= static_cast<std::int64_t>(kMaxRoomForBooked) + 5000; ++id) {
+    state.reserved.emplace(std::make_tuple(t0, 0, id), RunOf(id, id));
+  }
+  state.MakeRoomForBookedLocked();
+  EXPECT_LE(state.outcomes_spare.capacity(), kMaxRoomForBooked);
+}
+
 // Workers move a burst's due runs a few at a time, in the book's order
 // (instant, then priority, then id); a run not yet due stays reserved.
 TEST(EngineStateTest, DueRunsArePromotedInOrderAtMostAsManyAsAsked) {

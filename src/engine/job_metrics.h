@@ -39,6 +39,8 @@ class JobMetricsBook {
   // not tracked (then a run is counted as untracked if `counts_a_run`).
   JobMetrics* FindLocked(const std::string& job, bool counts_a_run) SKED_REQUIRES(mu_);
 
+  static constexpr std::size_t kReservedJobs = 16384;
+
   mutable Mutex mu_;
   std::vector<double> bounds_ SKED_GUARDED_BY(mu_);
   std::size_t max_jobs_ SKED_GUARDED_BY(mu_) = 0;

@@ -87,17 +87,18 @@ Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
   // Two buffers take turns, each keeping its capacity: workers append a
   // burst's outcomes to memory already in use instead of growing a fresh
   // vector (a page fault every few runs, and every outcome moved at each
-  // doubling).
-  std::vector<RunOutcome> batch = std::move(spare_);
-  batch.clear();
-  const auto recycle = [this](std::vector<RunOutcome>& used) {
+  // doubling); the claimer grows both ahead (MakeRoomForBookedLocked).
+  std::vector<RunOutcome> batch;
+  const auto recycle_locked = [this](std::vector<RunOutcome>& used) {
+    state_.mu.AssertHeld();
     used.clear();
-    if (used.capacity() > kMaxSpareOutcomes) used.shrink_to_fit();
-    spare_ = std::move(used);
+    if (used.capacity() > kMaxRoomForBooked) used.shrink_to_fit();
+    if (used.capacity() > state_.outcomes_spare.capacity()) state_.outcomes_spare.swap(used);
   };
   {
     MutexLock l(state_.mu);
     batch.swap(state_.outcomes);
+    state_.outcomes.swap(state_.outcomes_spare);
     MergeUnrecordedStartsLocked(batch);
     // A run's end is written after its start: one whose start is being
     // written right now waits for the next pass.
@@ -121,7 +122,7 @@ Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
                              std::make_move_iterator(batch.begin() + static_cast<long>(from)),
                              std::make_move_iterator(batch.end()));
       state_.SetWakeLocked();  // the caller notifies the loop
-      recycle(batch);
+      recycle_locked(batch);
       written.yielded = true;
       return written;
     }
@@ -147,7 +148,8 @@ Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
       if (part[i].retry) ++state_.metrics.retries_scheduled;
     }
   }
-  recycle(batch);
+  MutexLock l(state_.mu);
+  recycle_locked(batch);
   return written;
 }
 

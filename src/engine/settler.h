@@ -50,12 +50,8 @@ class Settler {
   // them: one write per run instead of two. The start leaves the dispatches.
   void MergeUnrecordedStartsLocked(std::vector<RunOutcome>& batch) SKED_REQUIRES(state_.mu);
 
-  // Outcome buffers larger than this are not kept between passes.
-  static constexpr size_t kMaxSpareOutcomes = 1 << 15;
-
   const EngineContext& ctx_;
   EngineState& state_;
-  std::vector<RunOutcome> spare_;  // the settler thread's (or Stop's, after it): no lock
   std::thread thread_;
 };
 

@@ -95,6 +95,22 @@ TEST_F(SettlerTest, GivesWayBetweenBatchesToAClaimAndKeepsTheRestInOrder) {
   EXPECT_TRUE(state_.unsettled_by_job.empty());
 }
 
+// The outcome buffers take turns and keep their room: after a settle the
+// workers append to the other buffer, grown as much as the one written.
+TEST_F(SettlerTest, TheOutcomeBuffersKeepTheirRoomFromSettleToSettle) {
+  EndedRuns(3, /*unsettled=*/false);
+  {
+    MutexLock l(state_.mu);
+    state_.outcomes.reserve(1000);
+    state_.outcomes_spare.reserve(900);
+  }
+  EXPECT_FALSE(settler_.SettlePending().yielded);
+  MutexLock l(state_.mu);
+  EXPECT_TRUE(state_.outcomes.empty());
+  EXPECT_GE(state_.outcomes.capacity(), 900u) << "the spare one, in the workers' place";
+  EXPECT_GE(state_.outcomes_spare.capacity(), 1000u) << "the written one, emptied, kept";
+}
+
 // Under a load the store cannot keep up with, claims do not take every turn:
 // while more than kSettleBatchesBehind batches are left, the settler writes
 // on however often a claim comes due. The outcomes it holds count as behind
