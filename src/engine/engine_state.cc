@@ -154,11 +154,30 @@ std::pair<int, int> EngineState::DiscountUnsettledLocked(const DueJob& due) cons
           std::max(0, due.running_runs - it->second.second)};
 }
 
+bool EngineState::JoinWorkersLocked(std::chrono::steady_clock::time_point now,
+                                    std::chrono::steady_clock::time_point* ask_again) const {
+  if (active_workers == 0) return true;
+  if (executing.size() < static_cast<size_t>(active_workers)) {
+    *ask_again = now + kWorkerJoinAfter;  // one is between two runs: not blocked
+    return false;
+  }
+  std::chrono::steady_clock::time_point newest{};
+  for (const auto& [id, e] : executing) newest = std::max(newest, e.began);
+  if (newest + kWorkerJoinAfter <= now) return true;
+  *ask_again = newest + kWorkerJoinAfter;
+  return false;
+}
+
 void EngineState::MakeRoomForBookedLocked() {
   const size_t booked =
       std::min(reserved.size() + ready.size() + executing.size(), kMaxRoomForBooked);
   const auto make_room = [](auto& v, size_t n) {
-    if (v.capacity() < n) v.reserve(std::bit_ceil(n));  // doubling, as the workers would
+    if (v.capacity() >= n) return;
+    v.reserve(std::bit_ceil(n));  // doubling, as the workers would
+    // Written once now, so its pages are not faulted in one by one mid-burst.
+    const size_t used = v.size();
+    v.resize(v.capacity());
+    v.resize(used);
   };
   make_room(outcomes, outcomes.size() + booked);
   make_room(outcomes_spare, booked);

@@ -31,6 +31,8 @@
 #ifndef SKED_ENGINE_ENGINE_STATE_H_
 #define SKED_ENGINE_ENGINE_STATE_H_
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -77,6 +79,12 @@ constexpr Duration kBurstWritesDefer = std::chrono::milliseconds(50);
 // book's runs and jobs, would pile up in memory.
 constexpr int kSettleBatchesBehind = 4;
 
+// An idle worker joins those taking a burst's runs only once every run they
+// execute has run this long (real time): a burst of short runs drains
+// fastest on one worker (two or more on a few cores mostly pass the book's
+// lock and its containers between the cores), runs that block get more.
+constexpr std::chrono::steady_clock::duration kWorkerJoinAfter = std::chrono::microseconds(100);
+
 // The book makes room ahead for the outcomes, starts and unsettled runs of
 // at most this many booked runs (MakeRoomForBookedLocked); larger outcome
 // buffers are not kept between settles.
@@ -104,6 +112,7 @@ struct EngineContext {
 // A run started here and not yet finished.
 struct Execution {
   std::int64_t job_id = 0;  // the run itself is the worker's (ExecutorPool::Started)
+  std::chrono::steady_clock::time_point began;  // real time, for JoinWorkersLocked
   std::stop_source stop;
   Instant deadline;                  // timeout
   std::optional<RunStatus> stop_as;  // timed_out or cancelled, once stop is requested
@@ -187,6 +196,14 @@ struct EngineState {
   std::deque<Instant> recent_starts SKED_GUARDED_BY(mu);    // started here within the last hold
   std::multiset<Instant> driver_waits SKED_GUARDED_BY(mu);  // drivers waiting on the clock
   std::vector<std::stop_source> pending_stops SKED_GUARDED_BY(mu);
+  // Workers taking ready runs one after another, and whether an idle one
+  // watches them for a reason to join (the others sleep until work comes or
+  // that one leaves the watch).
+  int active_workers SKED_GUARDED_BY(mu) = 0;
+  bool standby_worker SKED_GUARDED_BY(mu) = false;
+  // When a worker last started a run (steady clock, ns): the watching
+  // worker reads it without the lock while the active ones keep starting.
+  std::atomic<std::int64_t> last_start_ns{0};
   Instant next_cancel_poll SKED_GUARDED_BY(mu){};
   std::optional<Instant> last_escape_at SKED_GUARDED_BY(mu);  // a process escaped its group
 
@@ -241,6 +258,12 @@ struct EngineState {
   size_t OutcomesBehindLocked() const SKED_REQUIRES(mu) {
     return outcomes.size() + outcomes_in_settle;
   }
+  // Whether an idle worker joins the active ones to take ready runs at
+  // `now`: when none is active, or every run executing has run
+  // kWorkerJoinAfter (they block: a sleep, a process, a request). When not,
+  // `*ask_again` is when it could be.
+  bool JoinWorkersLocked(std::chrono::steady_clock::time_point now,
+                         std::chrono::steady_clock::time_point* ask_again) const SKED_REQUIRES(mu);
   // Grows, ahead of a burst, what each of the booked runs (reserved, ready,
   // executing) adds to as it starts and ends: the workers' outcome buffers,
   // the dispatches, the unrecorded starts and the unsettled runs. A worker
@@ -256,6 +279,16 @@ struct EngineState {
   // `at_most` of them (workers move a few at a time: moving a burst of
   // thousands would delay its first start).
   void PromoteDueLocked(Instant now, size_t at_most = SIZE_MAX) SKED_REQUIRES(mu);
+  // A worker's: promotes due runs until `ready` holds one for each active
+  // worker and one for a worker that joins. Not more: a run moved into a
+  // long `ready` waits there while the memory it moved to goes cold, and a
+  // burst's runs would each be moved twice as far (a lone worker starting a
+  // burst of 10,000 a run at a time took 2-3 us a run; promoting 8 a run, as
+  // many as the workers, 3-5 us).
+  void TopUpReadyLocked(Instant now) SKED_REQUIRES(mu) {
+    const auto want = static_cast<size_t>(active_workers) + 1;
+    if (ready.size() < want) PromoteDueLocked(now, want - ready.size());
+  }
   // How long a due run waits in `ready` for a worker of this instance before
   // it goes to the shared queue: briefly when peers could start it.
   Duration HoldReadyLocked() const SKED_REQUIRES(mu) {

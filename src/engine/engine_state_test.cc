@@ -71,6 +71,60 @@ TEST(EngineStateTest, RoomIsMadeAheadForWhatTheBookedRunsWillAdd) {
   EXPECT_LE(state.outcomes_spare.capacity(), kMaxRoomForBooked);
 }
 
+// An idle worker joins the active ones when none is active, or when every
+// run they execute has run kWorkerJoinAfter; else it learns when to ask again.
+TEST(EngineStateTest, AWorkerJoinsOnlyWhenTheActiveOnesBlock) {
+  EngineState state;
+  MutexLock l(state.mu);
+  const auto now = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point again{};
+  EXPECT_TRUE(state.JoinWorkersLocked(now, &again)) << "none active";
+  const auto executing = [&](std::int64_t id, std::chrono::steady_clock::duration ago) {
+    Execution e;
+    e.began = now - ago;
+    state.executing.emplace(id, std::move(e));
+  };
+  state.active_workers = 1;
+  executing(1, std::chrono::microseconds(10));
+  EXPECT_FALSE(state.JoinWorkersLocked(now, &again)) << "its run began just now";
+  EXPECT_EQ(again, now - std::chrono::microseconds(10) + kWorkerJoinAfter);
+  state.executing.clear();
+  executing(1, kWorkerJoinAfter);
+  EXPECT_TRUE(state.JoinWorkersLocked(now, &again)) << "its run blocks";
+  state.active_workers = 2;  // the other is between two runs
+  EXPECT_FALSE(state.JoinWorkersLocked(now, &again));
+  EXPECT_EQ(again, now + kWorkerJoinAfter);
+  executing(2, std::chrono::microseconds(30));  // one blocks, the other gets on
+  EXPECT_FALSE(state.JoinWorkersLocked(now, &again));
+  EXPECT_EQ(again, now - std::chrono::microseconds(30) + kWorkerJoinAfter);
+  state.executing.clear();
+  executing(1, 2 * kWorkerJoinAfter);
+  executing(2, kWorkerJoinAfter + std::chrono::microseconds(1));
+  EXPECT_TRUE(state.JoinWorkersLocked(now, &again)) << "both block";
+}
+
+// A worker keeps one due run ready for each active worker and one for a
+// worker that joins, not the whole burst.
+TEST(EngineStateTest, WorkersKeepAFewDueRunsReady) {
+  EngineState state;
+  MutexLock l(state.mu);
+  const Instant t0 = Instant() + std::chrono::seconds(100);
+  for (std::int64_t id = 1; id <= 10; ++id) {
+    state.reserved.emplace(std::make_tuple(t0, 0, id), RunOf(id, id));
+  }
+  state.reserved.emplace(std::make_tuple(t0 + std::chrono::seconds(1), 0, std::int64_t{11}),
+                         RunOf(11, 11));
+  state.TopUpReadyLocked(t0);
+  EXPECT_EQ(state.ready.size(), 1u) << "none active: one for the first";
+  state.active_workers = 2;
+  state.TopUpReadyLocked(t0);
+  EXPECT_EQ(state.ready.size(), 3u);
+  EXPECT_EQ(state.ready[2].run.id, 3) << "in order";
+  state.active_workers = 20;
+  state.TopUpReadyLocked(t0);
+  EXPECT_EQ(state.ready.size(), 10u) << "what is due, and no more";
+}
+
 // Workers move a burst's due runs a few at a time, in the book's order
 // (instant, then priority, then id); a run not yet due stays reserved.
 TEST(EngineStateTest, DueRunsArePromotedInOrderAtMostAsManyAsAsked) {

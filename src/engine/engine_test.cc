@@ -384,6 +384,27 @@ TEST_F(EngineTest, StoreHealthUsesTheEnginesRules) {
   (void)job;
 }
 
+// An idle worker joins those draining a burst only when the runs they
+// started block (ExecutorPool, EngineState::JoinWorkersLocked): runs that
+// block, here sleeping on the clock, still get every worker, none waiting
+// for another to end.
+TEST_F(EngineTest, RunsThatBlockGetEveryWorker) {
+  options_.workers = 3;
+  StartEngine();
+  const std::vector<std::string> names = {"a", "b", "c", "d"};
+  for (const std::string& name : names) {
+    Create(Spec(name, "0 0 1 1 *", "sleep", R"({"duration": "1h"})"));
+  }
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  for (const std::string& name : names) ASSERT_TRUE(engine_->TriggerJob(name).ok());
+  // Idle only once every worker executes a run (or nothing is left to start).
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  EXPECT_EQ(engine_->Metrics().running, 3);
+  RunFilter f;
+  f.status = RunStatus::kRunning;
+  EXPECT_EQ(engine_->ListRuns(f)->size(), 3u);
+}
+
 // A second engine under the id of a live one refuses to start, naming the
 // holder; it used to start and mark the live one's runs abandoned.
 TEST_F(EngineTest, AnInstanceIdHeldByALiveInstanceIsRefused) {

@@ -40,32 +40,68 @@ void ExecutorPool::Stop() {
 
 void ExecutorPool::WorkerThread() {
   MutexLock lock(state_.mu);
-  auto has_work = [this] {
+  bool active = false;   // taking ready runs one after another
+  bool standby = false;  // the idle worker watching the active ones (JoinWorkersLocked)
+  const auto ready_to_take = [this] {
     state_.mu.AssertHeld();
-    return state_.stopping || (!state_.ready.empty() && !state_.draining);
+    return !state_.ready.empty() && !state_.draining;
+  };
+  const auto go_idle = [&] {
+    state_.mu.AssertHeld();
+    if (active) --state_.active_workers;
+    active = false;
+    if (!standby) return;
+    standby = false;
+    state_.standby_worker = false;
+    state_.work_cv.notify_all();  // another takes the watch, or waits for work
   };
   while (true) {
-    // Idle workers wake when the earliest reserved fire comes due and take it
-    // themselves: the loop may be busy in a long store call (a claim) then.
-    while (!has_work()) {
+    bool joined = false;
+    while (!state_.stopping) {
+      if (ready_to_take()) {
+        if (active) break;  // an active worker goes on with the next run
+        std::chrono::steady_clock::time_point ask_again;
+        if (state_.JoinWorkersLocked(std::chrono::steady_clock::now(), &ask_again)) {
+          go_idle();  // leaves the watch
+          active = joined = true;
+          ++state_.active_workers;
+          break;
+        }
+        if (standby || !state_.standby_worker) {
+          standby = state_.standby_worker = true;
+          lock.Unlock();
+          WatchActiveWorkers(ask_again);
+          lock.Lock();
+        } else {
+          state_.work_cv.wait(lock.native());  // until the watch is free or work comes
+        }
+        continue;
+      }
+      go_idle();
+      // Idle workers wake when the earliest reserved fire comes due and take it
+      // themselves: the loop may be busy in a long store call (a claim) then.
       if (state_.reserved.empty() || state_.draining) {
         state_.work_cv.wait(lock.native(), [&] {
           state_.mu.AssertHeld();
-          return has_work() || (!state_.reserved.empty() && !state_.draining);
+          return state_.stopping || ready_to_take() ||
+                 (!state_.reserved.empty() && !state_.draining);
         });
         continue;
       }
       const Instant due = std::get<0>(state_.reserved.begin()->first);
       ctx_.clock->AwaitWithDeadline(lock.native(), state_.work_cv, due, [&] {
         state_.mu.AssertHeld();
-        return has_work() || state_.draining || state_.reserved.empty() ||
+        return state_.stopping || ready_to_take() || state_.draining || state_.reserved.empty() ||
                std::get<0>(state_.reserved.begin()->first) < due;
       });
       // A few at a time: a burst's first run starts without waiting for
-      // the whole burst to be moved (the loop's pass moves the rest).
-      state_.PromoteDueLocked(ctx_.clock->Now(), static_cast<size_t>(ctx_.options.workers));
+      // the whole burst to be moved.
+      state_.TopUpReadyLocked(ctx_.clock->Now());
     }
-    if (state_.ready.empty() || state_.draining) return;  // stopping
+    if (!ready_to_take()) {  // stopping
+      go_idle();
+      return;
+    }
     Run run = std::move(state_.ready.front().run);
     state_.ready.pop_front();
     const Instant now = ctx_.clock->Now();
@@ -79,6 +115,7 @@ void ExecutorPool::WorkerThread() {
     }
     lock.Unlock();
     if (wake_loop) state_.loop_cv.notify_all();
+    if (joined) state_.idle_cv.notify_all();  // WaitIdle counts the runs executing
     Finished finished = Execute(*started);
     lock.Lock();
     // The run's end and the next run's start under one hold of the lock.
@@ -92,7 +129,21 @@ void ExecutorPool::WorkerThread() {
     } else {
       state_.idle_cv.notify_all();
     }
-    state_.PromoteDueLocked(ctx_.clock->Now(), static_cast<size_t>(ctx_.options.workers));
+    state_.TopUpReadyLocked(ctx_.clock->Now());
+  }
+}
+
+void ExecutorPool::WatchActiveWorkers(std::chrono::steady_clock::time_point until) {
+  // Real time (how long a run has run says whether it blocks, on any clock),
+  // and without the engine's lock: the active workers take it for each run.
+  // Bounded: a burst drains within seconds; then the watch asks again.
+  for (int i = 0; i < 100000; ++i) {
+    std::this_thread::sleep_until(until);
+    const std::chrono::steady_clock::time_point last{
+        std::chrono::nanoseconds(state_.last_start_ns.load(std::memory_order_relaxed))};
+    const auto now = std::chrono::steady_clock::now();
+    if (last + kWorkerJoinAfter <= now) return;  // none started since: they may block
+    until = last + kWorkerJoinAfter;
   }
 }
 
@@ -137,6 +188,10 @@ std::optional<ExecutorPool::Started> ExecutorPool::DispatchLocked(Run run, Insta
   }
   Execution e;
   e.job_id = run.job_id;
+  e.began = std::chrono::steady_clock::now();
+  state_.last_start_ns.store(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(e.began.time_since_epoch()).count(),
+      std::memory_order_relaxed);
   e.deadline = now + spec.timeout.value_or(o.default_timeout);
   ++state_.running_by_job[run.job_id];
   const std::int64_t id = run.id;

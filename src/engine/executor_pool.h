@@ -8,6 +8,7 @@
 #ifndef SKED_ENGINE_EXECUTOR_POOL_H_
 #define SKED_ENGINE_EXECUTOR_POOL_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -84,6 +85,10 @@ class ExecutorPool {
   };
 
   void WorkerThread() SKED_EXCLUDES(state_.mu);
+  // The idle worker on watch: returns once no worker has started a run for
+  // kWorkerJoinAfter (or `until`, when that is later); the caller then asks
+  // EngineState::JoinWorkersLocked.
+  void WatchActiveWorkers(std::chrono::steady_clock::time_point until) SKED_EXCLUDES(state_.mu);
   // Starts a due run on the calling worker if policy::JudgeStart allows, else
   // releases it to the queue (or skips it).
   std::optional<Started> DispatchLocked(Run run, Instant now) SKED_REQUIRES(state_.mu);
