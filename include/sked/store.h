@@ -121,6 +121,7 @@ struct RunOutcome {
   std::optional<Instant> started_at;
   std::string instance_id;
   std::string job_name;  // not stored: for the engine's metrics
+  Duration ran{};        // not stored: how long the driver ran, for the engine's metrics
 };
 
 struct JobType {

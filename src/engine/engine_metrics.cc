@@ -87,10 +87,16 @@ void JobMetricsBook::CountSkipped(const std::string& job, const std::string& rea
   }
 }
 
-void JobMetricsBook::ObserveDuration(const std::string& job, double seconds) {
+void JobMetricsBook::CountSettled(const std::vector<RunOutcome>& outcomes,
+                                  const std::vector<bool>& applied) {
   MutexLock l(mu_);
-  // A run's duration is observed as it ends, before its status is counted.
-  if (JobMetrics* m = FindLocked(job, false)) m->run_duration.Observe(seconds);
+  for (size_t i = 0; i < outcomes.size() && i < applied.size(); ++i) {
+    const RunOutcome& o = outcomes[i];
+    JobMetrics* m = FindLocked(o.job_name, applied[i]);
+    if (m == nullptr) continue;
+    m->run_duration.Observe(Seconds(o.ran));
+    if (applied[i]) ++m->runs_by_status[std::string(RunStatusName(o.status))];
+  }
 }
 
 void JobMetricsBook::Erase(const std::string& job) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/job_metrics.h"
 #include "sked/time_zone.h"
 
 namespace sked::engine_internal {
@@ -123,6 +124,35 @@ TEST(EngineStateTest, WorkersKeepAFewDueRunsReady) {
   state.active_workers = 20;
   state.TopUpReadyLocked(t0);
   EXPECT_EQ(state.ready.size(), 10u) << "what is due, and no more";
+}
+
+// A job's series count a run once its end is written: its duration and
+// status; a run fenced out (settled elsewhere) ran here, so its duration
+// only. Past the bound, runs count as untracked.
+TEST(JobMetricsBookTest, SettledRunsCountTheirDurationAndTheirStatusWhenApplied) {
+  JobMetricsBook book;
+  book.Configure({0.5, 1}, 1);
+  const auto outcome = [](std::string job, RunStatus status, Duration ran) {
+    RunOutcome o;
+    o.job_name = std::move(job);
+    o.status = status;
+    o.ran = ran;
+    return o;
+  };
+  book.CountSettled({outcome("a", RunStatus::kSucceeded, std::chrono::milliseconds(300)),
+                     outcome("a", RunStatus::kFailed, std::chrono::milliseconds(800)),
+                     outcome("b", RunStatus::kSucceeded, std::chrono::milliseconds(1))},
+                    {true, false, true});
+  std::int64_t untracked = -1;
+  std::map<std::string, JobMetrics> jobs = book.Snapshot(&untracked);
+  ASSERT_EQ(jobs.size(), 1u) << "bounded to one job";
+  const JobMetrics& a = jobs["a"];
+  EXPECT_EQ(a.run_duration.count, 2);
+  EXPECT_EQ(a.run_duration.counts, (std::vector<std::int64_t>{1, 2}));
+  EXPECT_DOUBLE_EQ(a.run_duration.sum, 1.1);
+  EXPECT_EQ(a.runs_by_status, (std::map<std::string, std::int64_t>{{"succeeded", 1}}))
+      << "the fenced-out run's status is the other instance's to count";
+  EXPECT_EQ(untracked, 1) << "b's run";
 }
 
 // Workers move a burst's due runs a few at a time, in the book's order

@@ -280,9 +280,10 @@ bool ExecutorPool::FinishLocked(const Started& started, Finished& f) {
     out.retry = policy::PlanRetry(*started.job, run, out.status, finished,
                                   std::uniform_real_distribution<double>(0, 1)(state_.rng));
   }
-  const double seconds = Seconds(finished - *run.started_at);
-  state_.metrics.run_duration.Observe(seconds);
-  state_.job_metrics.ObserveDuration(run.job_name, seconds);
+  out.ran = finished - *run.started_at;
+  // The job's own series count the run when it is settled (its status is
+  // known then): one look-up of the job per run, outside the engine's lock.
+  state_.metrics.run_duration.Observe(Seconds(out.ran));
   if (o.observer != nullptr) f.observed = out;
   if (!out.retry) {
     state_.AddUnsettledLocked(

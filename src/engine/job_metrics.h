@@ -18,6 +18,7 @@
 
 #include "base/mutex.h"
 #include "sked/engine.h"
+#include "sked/store.h"
 
 namespace sked::engine_internal {
 
@@ -28,7 +29,10 @@ class JobMetricsBook {
 
   void CountStatus(const std::string& job, std::string_view status) SKED_EXCLUDES(mu_);
   void CountSkipped(const std::string& job, const std::string& reason) SKED_EXCLUDES(mu_);
-  void ObserveDuration(const std::string& job, double seconds) SKED_EXCLUDES(mu_);
+  // Runs whose end was written: each one's duration, and its status where
+  // `applied[i]` (false: fenced out, settled elsewhere, but it ran here).
+  void CountSettled(const std::vector<RunOutcome>& outcomes, const std::vector<bool>& applied)
+      SKED_EXCLUDES(mu_);
   // A deleted job's series go with it.
   void Erase(const std::string& job) SKED_EXCLUDES(mu_);
   // The tracked jobs' metrics, and how many runs were of jobs not tracked.

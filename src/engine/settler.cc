@@ -1,6 +1,7 @@
 #include "engine/settler.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -141,12 +142,19 @@ Settler::Written Settler::SettlePending(const std::function<bool()>& yield) {
       continue;
     }
     written.any = true;
+    std::map<RunStatus, std::int64_t> settled;  // a few statuses: counted once a batch
     for (size_t i = 0; i < part.size(); ++i) {
       state_.StoreSeesLocked(part[i].run_id, StoreSees::kNeither);
       if (!(*applied)[i]) continue;  // fenced out: settled elsewhere
-      state_.CountSettledLocked(part[i].job_name, part[i].status);
+      ++settled[part[i].status];
       if (part[i].retry) ++state_.metrics.retries_scheduled;
     }
+    for (const auto& [status, n] : settled) {
+      state_.metrics.runs_by_status[std::string(RunStatusName(status))] += n;
+    }
+    l.Unlock();
+    turn.Unlock();
+    state_.job_metrics.CountSettled(part, *applied);  // its own lock, not the engine's
   }
   MutexLock l(state_.mu);
   recycle_locked(batch);
