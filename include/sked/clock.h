@@ -1,6 +1,10 @@
 // Clock: the one way sked reads the time and waits. Nothing in sked reads the
 // system clock or sleeps except through a Clock, so tests can drive time with
-// a simulated clock (src/testing/simulated_clock.h) and never sleep.
+// a simulated clock (src/testing/simulated_clock.h) and never sleep. One
+// exception, on purpose: the executor pool measures how long runs have run in
+// real time (steady clock) to decide whether an idle worker joins the busy
+// ones (ExecutorPool::WatchActiveWorkers); nothing due, recorded or reported
+// depends on it, only how many threads share the work.
 
 #ifndef SKED_CLOCK_H_
 #define SKED_CLOCK_H_
