@@ -15,6 +15,14 @@ Run RunOf(std::int64_t id, std::int64_t job_id) {
   return r;
 }
 
+// Reserves runs `from`..`to` (each of its own job) for `at`.
+void Reserve(EngineState& state, Instant at, std::int64_t from, std::int64_t to)
+    SKED_REQUIRES(state.mu) {
+  for (std::int64_t id = from; id <= to; ++id) {
+    state.reserved.emplace(std::make_tuple(at, 0, id), RunOf(id, id));
+  }
+}
+
 TEST(EngineStateTest, TheJobCacheIsBoundedButKeepsEveryJobABookedRunNeeds) {
   EngineState state;
   MutexLock l(state.mu);
@@ -48,9 +56,7 @@ TEST(EngineStateTest, RoomIsMadeAheadForWhatTheBookedRunsWillAdd) {
   EngineState state;
   MutexLock l(state.mu);
   const Instant t0 = Instant() + std::chrono::seconds(100);
-  for (std::int64_t id = 1; id <= 3000; ++id) {
-    state.reserved.emplace(std::make_tuple(t0, 0, id), RunOf(id, id));
-  }
+  Reserve(state, t0, 1, 3000);
   state.ready.push_back({RunOf(5000, 1), t0});
   state.outcomes.resize(10);  // not yet settled: the room is on top of them
   state.dispatches.resize(20);
@@ -65,9 +71,7 @@ TEST(EngineStateTest, RoomIsMadeAheadForWhatTheBookedRunsWillAdd) {
   EXPECT_TRUE(holds_without_rehash(state.unsettled_by_job, 3001));
   EXPECT_TRUE(holds_without_rehash(state.unrecorded_starts, 3001));
   // Bounded: a million booked runs do not make room for a million outcomes.
-  for (std::int64_t id = 3001; id <= static_cast<std::int64_t>(kMaxRoomForBooked) + 5000; ++id) {
-    state.reserved.emplace(std::make_tuple(t0, 0, id), RunOf(id, id));
-  }
+  Reserve(state, t0, 3001, static_cast<std::int64_t>(kMaxRoomForBooked) + 5000);
   state.MakeRoomForBookedLocked();
   EXPECT_LE(state.outcomes_spare.capacity(), kMaxRoomForBooked);
 }
@@ -81,6 +85,7 @@ TEST(EngineStateTest, AWorkerJoinsOnlyWhenTheActiveOnesBlock) {
   std::chrono::steady_clock::time_point again{};
   EXPECT_TRUE(state.JoinWorkersLocked(now, &again)) << "none active";
   const auto executing = [&](std::int64_t id, std::chrono::steady_clock::duration ago) {
+    state.mu.AssertHeld();
     Execution e;
     e.began = now - ago;
     state.executing.emplace(id, std::move(e));
@@ -110,11 +115,8 @@ TEST(EngineStateTest, WorkersKeepAFewDueRunsReady) {
   EngineState state;
   MutexLock l(state.mu);
   const Instant t0 = Instant() + std::chrono::seconds(100);
-  for (std::int64_t id = 1; id <= 10; ++id) {
-    state.reserved.emplace(std::make_tuple(t0, 0, id), RunOf(id, id));
-  }
-  state.reserved.emplace(std::make_tuple(t0 + std::chrono::seconds(1), 0, std::int64_t{11}),
-                         RunOf(11, 11));
+  Reserve(state, t0, 1, 10);
+  Reserve(state, t0 + std::chrono::seconds(1), 11, 11);
   state.TopUpReadyLocked(t0);
   EXPECT_EQ(state.ready.size(), 1u) << "none active: one for the first";
   state.active_workers = 2;
