@@ -92,7 +92,14 @@ void JobMetricsBook::CountSettled(const std::vector<RunOutcome>& outcomes,
   MutexLock l(mu_);
   for (size_t i = 0; i < outcomes.size() && i < applied.size(); ++i) {
     const RunOutcome& o = outcomes[i];
-    JobMetrics* m = FindLocked(o.job_name, applied[i]);
+    // A run fenced out counts only in series its job has already: its row may
+    // be gone with its job (deleted while it ran), whose series went too.
+    JobMetrics* m = nullptr;
+    if (applied[i]) {
+      m = FindLocked(o.job_name, true);
+    } else if (auto it = jobs_.find(o.job_name); it != jobs_.end()) {
+      m = &it->second;
+    }
     if (m == nullptr) continue;
     m->run_duration.Observe(Seconds(o.ran));
     if (applied[i]) ++m->runs_by_status[std::string(RunStatusName(o.status))];

@@ -1046,6 +1046,21 @@ TEST_F(EngineTest, MetricsAreKeptPerJobAndADeletedJobsAreDropped) {
   EXPECT_EQ(m.untracked_job_runs, 0);
 }
 
+// A job deleted while its run runs: the run is stopped and its end, fenced
+// out (the row went with the job), does not bring the job's series back.
+TEST_F(EngineTest, ADeletedJobsSeriesDoNotComeBackWhenItsRunEnds) {
+  StartEngine();
+  Create(Spec("doomed", "0 0 1 1 *", "sleep", R"({"duration": "1h"})"));
+  ASSERT_TRUE(engine_->TriggerJob("doomed").ok());
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  ASSERT_EQ(engine_->Metrics().running, 1);
+  ASSERT_TRUE(engine_->DeleteJob("doomed").ok());
+  ASSERT_TRUE(Eventually([&] { return engine_->Metrics().running == 0; }));
+  ASSERT_TRUE(engine_->WaitIdleForTesting());
+  MetricsSnapshot m = engine_->Metrics();
+  EXPECT_EQ(m.jobs.count("doomed"), 0u);
+}
+
 TEST_F(EngineTest, PerJobMetricsAreBoundedAndTheRestCountInTheTotals) {
   options_.metrics_max_jobs = 1;
   StartEngine();

@@ -30,7 +30,8 @@ class JobMetricsBook {
   void CountStatus(const std::string& job, std::string_view status) SKED_EXCLUDES(mu_);
   void CountSkipped(const std::string& job, const std::string& reason) SKED_EXCLUDES(mu_);
   // Runs whose end was written: each one's duration, and its status where
-  // `applied[i]` (false: fenced out, settled elsewhere, but it ran here).
+  // `applied[i]` (false: fenced out, settled elsewhere, but it ran here; it
+  // adds no series for its job, which may have been deleted meanwhile).
   void CountSettled(const std::vector<RunOutcome>& outcomes, const std::vector<bool>& applied)
       SKED_EXCLUDES(mu_);
   // A deleted job's series go with it.
