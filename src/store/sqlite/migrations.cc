@@ -322,6 +322,10 @@ CREATE INDEX runs_queue_free ON runs (priority DESC, scheduled_for, id)
   WHERE status = 'queued' AND instance_id = '';
 DROP INDEX runs_queue;
 )sql"},
+      {12, "the free queue by the time its runs become due", R"sql(
+CREATE INDEX runs_queue_wait ON runs (not_before)
+  WHERE status = 'queued' AND instance_id = '';
+)sql"},
   };
   return migrations;
 }
