@@ -84,7 +84,24 @@ struct ClaimRequest {
   int limit = 512;
   std::string instance;     // empty: no reservation
   Instant reserve_until{};  // the reservation's lease
+  // Only the jobs whose id % parts == part (parts 0 or 1: every job). Live
+  // instances claiming a burst ahead each take their own part, so a burst is
+  // split evenly whichever starts first; what is left is claimed at its
+  // instant by anyone. 0 <= part < parts, else InvalidArgument.
+  int parts = 0;
+  int part = 0;
 };
+
+// InvalidArgument when a ClaimRequest's part is not one of its parts.
+inline Status CheckClaimParts(const ClaimRequest& request) {
+  if (request.parts < 0 || request.part < 0 || (request.parts <= 1 && request.part != 0) ||
+      (request.parts > 1 && request.part >= request.parts)) {
+    return InvalidArgumentError("claim part " + std::to_string(request.part) + " of " +
+                                std::to_string(request.parts) +
+                                ": expected 0 <= part < parts, or part 0 of 0 or 1");
+  }
+  return Status::Ok();
+}
 
 // What an instance did with a queued run reserved for it.
 struct Dispatch {

@@ -72,6 +72,13 @@ void Claimer::ClaimFires(Instant now) {
     until = state_.claim_until;
     state_.claim_until = Instant::min();
   }
+  // A burst claimed ahead of its instant (PlanNextClaim set `until`) with
+  // live peers is claimed by part: this instance's jobs only, all of them,
+  // so the burst is split evenly whichever instance starts first (the one
+  // that did took up to three shares of four while the other's first
+  // transaction ran). The other parts' fires stay due; their instances
+  // claim them, and whatever is left is claimed at its instant by anyone.
+  const bool ahead = until != Instant::min() && now < until - o.claim_ahead;
   // Bounded: each round claims a full batch or ends the pass.
   for (int round = 0; round < 64; ++round) {
     const Instant horizon = std::max(now + o.claim_ahead, until);
@@ -82,16 +89,22 @@ void Claimer::ClaimFires(Instant now) {
     // and skip what this one has locked.
     int limit = o.claim_batch;
     bool share = false;
+    ClaimRequest request{now, horizon, limit, o.instance_id, horizon + o.lease};
     {
       MutexLock l(state_.mu);
       if (state_.live_peers > 0) {
         share = true;
-        const int free = o.workers - static_cast<int>(state_.executing.size());
-        limit =
-            std::clamp(std::max(free, o.claim_batch / (state_.live_peers + 1)), 1, o.claim_batch);
+        if (ahead) {
+          request.parts = state_.live_peers + 1;
+          request.part = std::clamp(state_.fleet_rank, 0, state_.live_peers);
+        } else {
+          const int free = o.workers - static_cast<int>(state_.executing.size());
+          limit =
+              std::clamp(std::max(free, o.claim_batch / (state_.live_peers + 1)), 1, o.claim_batch);
+          request.limit = limit;
+        }
       }
     }
-    const ClaimRequest request{now, horizon, limit, o.instance_id, horizon + o.lease};
     std::unordered_set<std::int64_t> claimed_jobs;  // a store may retry the transaction
     const Instant claim_start = ctx_.clock->Now();
     // In turn with the settler: the planner discounts the runs that ended
@@ -127,6 +140,8 @@ void Claimer::ClaimFires(Instant now) {
     {
       MutexLock l(state_.mu);
       state_.last_store_error.clear();
+      if (request.parts > 1)
+        state_.part_claimed_until = std::max(state_.part_claimed_until, horizon);
       if (claimed_jobs.size() >= 16) {  // a batch big enough to tell the cost per fire
         const double us =
             std::chrono::duration<double, std::micro>(ctx_.clock->Now() - claim_start).count() /
@@ -167,10 +182,16 @@ void Claimer::PlanNextClaim(Instant now) {
   const Instant horizon = now + o.claim_ahead;
   Instant at = now + o.poll_interval;
   Instant until = Instant::min();
+  Instant part_claimed_until;
+  {
+    MutexLock l(state_.mu);
+    part_claimed_until = state_.part_claimed_until;
+  }
   if (auto due = ctx_.store->NextDueAt(); due.ok() && *due) {
-    if (**due <= horizon) {
+    if (**due <= horizon || **due <= part_claimed_until) {
       // A fire still at or before the horizon belongs to a busy job (or a
-      // batch cut short): claim it at its instant.
+      // batch cut short), one within a burst claimed by part to another
+      // part: claim it at its instant.
       at = std::min(at, **due);
     } else if (const Instant early = **due - ClaimLead(**due); early < at) {
       at = early;

@@ -116,5 +116,45 @@ TEST_F(ClaimerTest, AClaimTakesOneBatchWhileOutcomesPileUp) {
   EXPECT_EQ(state_.reserved.size(), 3u) << "the rest once the settles caught up";
 }
 
+// With a live peer, a burst claimed ahead of its instant is claimed by part:
+// this instance takes its own jobs (id % 2 == its rank), all of them, and
+// plans to claim what the peer left at the instant.
+TEST_F(ClaimerTest, WithALivePeerABurstIsClaimedAheadByPart) {
+  std::vector<std::int64_t> ids{job_.id};
+  for (int i = 0; i < 5; ++i) {
+    Job job;
+    job.spec.name = "burst-" + std::to_string(i);
+    job.spec.driver = "noop";
+    job.spec.schedule = "* * * * * *";
+    job.created_at = job.updated_at = kT0 - seconds(60);
+    job.next_run_at = kT0 + seconds(1);
+    ids.push_back(store_->CreateJob(job).value().id);
+  }
+  {
+    MutexLock l(state_.mu);
+    state_.AddUnsettledLocked(ran_.id, job_.id, StoreSees::kRunning);  // all six are idle
+    state_.live_peers = 1;
+    state_.fleet_rank = 1;
+    state_.claim_until = kT0 + seconds(1) + ctx_.options.claim_ahead;  // planned ahead
+  }
+  clock_.AdvanceTime(milliseconds(500));  // 500 ms before the burst
+  claimer_.ClaimFires(clock_.Now());
+  {
+    MutexLock l(state_.mu);
+    ASSERT_EQ(state_.reserved.size(), 3u) << "its part, not a share of a batch";
+    for (const auto& [key, run] : state_.reserved) EXPECT_EQ(run.job_id % 2, 1) << run.job_name;
+  }
+  claimer_.PlanNextClaim(clock_.Now());
+  {
+    MutexLock l(state_.mu);
+    EXPECT_EQ(state_.next_claim, kT0 + seconds(1)) << "the peer's part, if left, at its instant";
+    EXPECT_EQ(state_.claim_until, Instant::min());
+  }
+  clock_.AdvanceTime(milliseconds(500));  // the peer did not claim its part
+  claimer_.ClaimFires(clock_.Now());
+  MutexLock l(state_.mu);
+  EXPECT_EQ(state_.reserved.size() + state_.ready.size(), 6u) << "the rest, by this instance";
+}
+
 }  // namespace
 }  // namespace sked::engine_internal

@@ -184,6 +184,10 @@ struct EngineState {
   // The horizon of the next claim when it starts early for a burst (else
   // Instant::min(): now + claim_ahead).
   Instant claim_until SKED_GUARDED_BY(mu) = Instant::min();
+  // With live peers a burst claimed ahead is claimed by part (this
+  // instance's jobs, ClaimRequest::parts): the fires due by this horizon that
+  // are still due belong to other parts and are claimed at their instant.
+  Instant part_claimed_until SKED_GUARDED_BY(mu) = Instant::min();
   double claim_us_per_fire SKED_GUARDED_BY(mu) = 50;  // claim time per fire, moving average
   std::unordered_map<std::int64_t, CachedJobEntry> jobs SKED_GUARDED_BY(mu);
 
@@ -225,6 +229,8 @@ struct EngineState {
 
   // The lease keeper's.
   int live_peers SKED_GUARDED_BY(mu) = 0;  // other instances seen heartbeating (fleet mode)
+  // This instance's place among the live instances by id: its claim part.
+  int fleet_rank SKED_GUARDED_BY(mu) = 0;
 
   // Everyone's.
   MetricsSnapshot metrics SKED_GUARDED_BY(mu);  // all but `jobs`, which are:

@@ -73,13 +73,18 @@ void LeaseKeeper::Heartbeat(Instant now) {
 void LeaseKeeper::CountLivePeers(Instant now) {
   auto instances = ctx_.store->ListInstances();
   if (!instances.ok()) return;
-  int peers = 0;
+  int peers = 0, rank = 0;
   for (const InstanceInfo& i : *instances) {
-    peers += i.id != ctx_.options.instance_id &&
-             InstanceStateAt(i, now, ctx_.options.lease) == InstanceState::kAlive;
+    if (i.id == ctx_.options.instance_id ||
+        InstanceStateAt(i, now, ctx_.options.lease) != InstanceState::kAlive) {
+      continue;
+    }
+    ++peers;
+    rank += i.id < ctx_.options.instance_id;
   }
   MutexLock l(state_.mu);
   state_.live_peers = peers;
+  state_.fleet_rank = rank;
 }
 
 }  // namespace sked::engine_internal

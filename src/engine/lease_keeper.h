@@ -45,7 +45,8 @@ class LeaseKeeper {
 
  private:
   void Heartbeat(Instant now) SKED_EXCLUDES(state_.mu);
-  // Counts the other instances alive on this store (live_peers).
+  // Counts the other instances alive on this store (live_peers) and this
+  // one's place among them by id (fleet_rank).
   void CountLivePeers(Instant now) SKED_EXCLUDES(state_.mu);
 
   const EngineContext& ctx_;

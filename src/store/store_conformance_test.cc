@@ -333,6 +333,45 @@ TEST_P(StoreConformanceTest, ClaimDueTakesOnlyDueActiveJobsOnce) {
   EXPECT_EQ(*store_->QueueDepth(), 1);
 }
 
+// Instances claiming a burst ahead each take the jobs of their own part
+// (id % parts); the rest stay due for whoever claims them at their instant.
+TEST_P(StoreConformanceTest, AClaimOfOnePartTakesOnlyThatPartsJobs) {
+  std::vector<Job> jobs;
+  for (int i = 0; i < 6; ++i) jobs.push_back(Create("part-" + std::to_string(i), kT0));
+  auto claim = [&](int parts, int part) {
+    ClaimRequest request{kT0, kT0, 100, "", {}};
+    request.parts = parts;
+    request.part = part;
+    return store_->ClaimDue(request, [](const DueJob& d) {
+      FirePlan p;
+      NewRun r;
+      r.scheduled_for = r.not_before = *d.job.next_run_at;
+      p.runs.push_back(r);
+      p.next_run_at = *d.job.next_run_at + seconds(60);
+      return p;
+    });
+  };
+  for (auto [parts, part] :
+       {std::pair{3, 3}, std::pair{3, -1}, std::pair{-1, 0}, std::pair{1, 1}, std::pair{0, 2}}) {
+    auto bad = claim(parts, part);
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << parts << " " << part;
+    EXPECT_NE(bad.status().message().find("claim part"), std::string::npos);
+  }
+  EXPECT_TRUE(store_->ListRuns({})->empty()) << "nothing written by a refused claim";
+  auto first = claim(3, 1);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 2u);
+  for (const sked::Run& r : *first) EXPECT_EQ(r.job_id % 3, 1) << r.job_name;
+  EXPECT_EQ(*store_->NextDueAt(), kT0) << "the other parts are still due";
+  auto second = claim(3, 1);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->empty());
+  auto rest = claim(0, 0);  // at the instant: every part
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->size(), 4u);
+  EXPECT_EQ(store_->ListRuns({})->size(), 6u);
+}
+
 TEST_P(StoreConformanceTest, AFireIsWrittenOnceWhateverThePlanSays) {
   Job job = Create("dup", kT0);
   auto runs = store_->ClaimDue({kT0, kT0, 10, "", {}}, [](const DueJob& d) {

@@ -808,6 +808,7 @@ Result<std::vector<std::optional<Run>>> PostgresStore::InsertRuns(Connection* c,
 Result<std::vector<Run>> PostgresStore::ClaimDue(
     const ClaimRequest& request, const std::function<FirePlan(const DueJob&)>& plan) {
   return With([&](Connection* c) -> Result<std::vector<Run>> {
+    SKED_RETURN_IF_ERROR(CheckClaimParts(request));
     const Instant now = request.now;
     Tx tx(c);
     SKED_RETURN_IF_ERROR(tx.Begin());
@@ -819,11 +820,16 @@ Result<std::vector<Run>> PostgresStore::ClaimDue(
     // The jobs' schedule rows are what is locked and written (narrow: a
     // wide job row would be dirtied by the lock alone).
     SKED_ASSIGN_OR_RETURN(
-        Rows s, c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
-                            " WHERE js.active AND js.next_run_at IS NOT NULL AND "
-                            "js.next_run_at <= $1 ORDER BY js.next_run_at LIMIT $2 "
-                            "FOR UPDATE OF js SKIP LOCKED",
-                        Params().Add(Us(std::max(request.horizon, now))).Add(request.limit)));
+        Rows s,
+        c->Exec(std::string("SELECT ") + kJobColumns + kJobFrom +
+                    " WHERE js.active AND js.next_run_at IS NOT NULL AND "
+                    "js.next_run_at <= $1 AND ($3::int <= 1 OR js.job_id % $3::int = $4::int) "
+                    "ORDER BY js.next_run_at LIMIT $2 FOR UPDATE OF js SKIP LOCKED",
+                Params()
+                    .Add(Us(std::max(request.horizon, now)))
+                    .Add(request.limit)
+                    .Add(request.parts)
+                    .Add(request.part)));
     if (s.empty()) return std::vector<Run>();
     ArrayLiteral due_ids;
     for (int i = 0; i < s.size(); ++i) due_ids.Add(s.Int(i, 0));

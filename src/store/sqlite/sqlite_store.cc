@@ -581,6 +581,7 @@ constexpr const char* kActive = "r.status IN ('queued', 'running')";
 
 Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
                                                const std::function<FirePlan(const DueJob&)>& plan) {
+  SKED_RETURN_IF_ERROR(CheckClaimParts(request));
   const Instant now = request.now;
   Op op(this);
   Transaction tx(db_.get());
@@ -593,8 +594,13 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
                     kActive +
                     " AND r.status = 'running') "
                     "FROM jobs j WHERE j.state = 'active' AND j.next_run_at IS NOT NULL AND "
-                    "j.next_run_at <= ? ORDER BY j.next_run_at LIMIT ?"));
-  s->Bind(1, Us(std::max(request.horizon, now))).Bind(2, request.limit);
+                    "j.next_run_at <= ? AND (? <= 1 OR j.id % ? = ?) ORDER BY j.next_run_at "
+                    "LIMIT ?"));
+  s->Bind(1, Us(std::max(request.horizon, now)))
+      .Bind(2, request.parts)
+      .Bind(3, request.parts)
+      .Bind(4, request.part)
+      .Bind(5, request.limit);
   std::vector<DueJob> due;
   while (s->Step()) {
     DueJob d;
