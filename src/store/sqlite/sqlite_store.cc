@@ -14,6 +14,7 @@
 #include "core/notify_policy.h"
 #include "core/run_policy.h"
 #include "store/retention_sweep.h"
+#include "store/sqlite/due_sql.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store_codec.h"
@@ -586,16 +587,7 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
   Op op(this);
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
-  SKED_ASSIGN_OR_RETURN(
-      Stmt * s, Sql(std::string("SELECT ") + kJobColumns +
-                    ", (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND " + kActive +
-                    " AND r.status = 'queued'), (SELECT count(*) FROM runs r WHERE r.job_id = "
-                    "j.id AND " +
-                    kActive +
-                    " AND r.status = 'running') "
-                    "FROM jobs j WHERE j.state = 'active' AND j.next_run_at IS NOT NULL AND "
-                    "j.next_run_at <= ? AND (? <= 1 OR j.id % ? = ?) ORDER BY j.next_run_at "
-                    "LIMIT ?"));
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(store_internal::SqliteClaimDueSql()));
   s->Bind(1, Us(std::max(request.horizon, now)))
       .Bind(2, request.parts)
       .Bind(3, request.parts)
@@ -636,9 +628,7 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
 
 Result<std::int64_t> SqliteStore::CountDue(Instant by, std::int64_t limit) {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = "
-                                      "'active' AND next_run_at IS NOT NULL AND next_run_at <= ? "
-                                      "LIMIT ?)"));
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(store_internal::kSqliteCountDueSql));
   s->Bind(1, Us(by)).Bind(2, limit);
   if (!s->Step()) return s->status();
   return s->Int(0);
@@ -646,8 +636,7 @@ Result<std::int64_t> SqliteStore::CountDue(Instant by, std::int64_t limit) {
 
 Result<std::optional<Instant>> SqliteStore::NextDueAt() {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT min(next_run_at) FROM jobs WHERE state = 'active' "
-                                      "AND next_run_at IS NOT NULL"));
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(store_internal::kSqliteNextDueSql));
   if (!s->Step()) return s->status();
   return OptInstant(*s, 0);
 }
@@ -1673,6 +1662,29 @@ Result<std::vector<Notification>> SqliteStore::RaiseWatchdogEvents(Instant now) 
 }
 
 }  // namespace
+
+namespace store_internal {
+
+const std::string& SqliteClaimDueSql() {
+  static const std::string sql =
+      std::string("SELECT ") + kJobColumns +
+      ", (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND " + kActive +
+      " AND r.status = 'queued'), (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND " +
+      kActive +
+      " AND r.status = 'running') FROM jobs j INDEXED BY jobs_due WHERE j.state = 'active' AND "
+      "j.next_run_at IS NOT NULL AND j.next_run_at <= ? AND (? <= 1 OR j.id % ? = ?) ORDER BY "
+      "j.next_run_at LIMIT ?";
+  return sql;
+}
+
+const char kSqliteCountDueSql[] =
+    "SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_due WHERE state = 'active' AND "
+    "next_run_at IS NOT NULL AND next_run_at <= ? LIMIT ?)";
+const char kSqliteNextDueSql[] =
+    "SELECT min(next_run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'active' AND "
+    "next_run_at IS NOT NULL";
+
+}  // namespace store_internal
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
                                                const StoreOptions& options) {
