@@ -248,12 +248,13 @@ std::string ChannelFor(const std::string& schema) {
   return std::string("sked_") + hex;
 }
 
-// Notification payloads on the store's channel.
 // Batched updates join the table to unnest($1::bigint[], ...) by id and
 // repeat the ids as `id = ANY($1::bigint[])`. Joined to the unnest alone, a
 // table of some thousand rows (a queue being drained) is read whole and
 // hashed for every batch, 4 of the 8 ms a 222-run settle took; the ANY makes
 // the planner read only the rows named, by index once the table is large.
+
+// Notification payloads on the store's channel.
 constexpr const char* kNotifyJobs = "jobs";
 constexpr const char* kNotifyQueued = "queued";
 constexpr const char* kNotifyCancel = "cancel";
