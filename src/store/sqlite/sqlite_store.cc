@@ -14,8 +14,8 @@
 #include "core/notify_policy.h"
 #include "core/run_policy.h"
 #include "store/retention_sweep.h"
-#include "store/sqlite/due_sql.h"
 #include "store/sqlite/migrations.h"
+#include "store/sqlite/pinned_sql.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store_codec.h"
 
@@ -590,9 +590,8 @@ Result<std::vector<Run>> SqliteStore::ClaimDue(const ClaimRequest& request,
   SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(store_internal::SqliteClaimDueSql()));
   s->Bind(1, Us(std::max(request.horizon, now)))
       .Bind(2, request.parts)
-      .Bind(3, request.parts)
-      .Bind(4, request.part)
-      .Bind(5, request.limit);
+      .Bind(3, request.part)
+      .Bind(4, request.limit);
   std::vector<DueJob> due;
   while (s->Step()) {
     DueJob d;
@@ -1544,34 +1543,16 @@ Result<std::vector<Notification>> SqliteStore::RaiseWatchdogEvents(Instant now) 
   Op op(this);
   Transaction tx(db_.get());
   SKED_RETURN_IF_ERROR(tx.Begin());
-  // Each query names its partial index's condition (SQLite uses a partial
-  // index only then) and skips what was raised already (the dedupe key's
-  // index). Columns: job id, name, notify_on, notify_channels, run id (or
-  // NULL), the key.
+  // Each check reads only what it watches (its named index, pinned_sql.h)
+  // and skips what was raised already (the dedupe key's index).
   struct Check {
     policy::NotifyEvent event;
     const char* sql;
   };
   const Check checks[] = {
-      {policy::NotifyEvent::kLate,
-       "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'late:' || r.id FROM jobs j "
-       "JOIN runs r ON r.job_id = j.id WHERE j.late_after_us IS NOT NULL AND r.scheduled_for > "
-       "?1 - 86400000000 AND r.scheduled_for + j.late_after_us <= ?1 AND r.attempt = 1 AND "
-       "r.status NOT IN ('skipped', 'cancelled') AND (r.started_at IS NULL OR r.started_at > "
-       "r.scheduled_for + j.late_after_us) AND NOT EXISTS (SELECT 1 FROM notifications n WHERE "
-       "n.dedupe_key = 'late:' || r.id)"},
-      {policy::NotifyEvent::kOverrun,
-       "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'overrun:' || r.id FROM jobs j "
-       "JOIN runs r ON r.job_id = j.id WHERE j.expected_duration_us IS NOT NULL AND r.status IN "
-       "('queued', 'running') AND r.status = 'running' AND r.started_at + j.expected_duration_us "
-       "<= ?1 AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = 'overrun:' || "
-       "r.id)"},
-      {policy::NotifyEvent::kStale,
-       "SELECT j.id, j.name, j.notify_on, j.notify_channels, NULL, 'stale:' || j.id || ':' || "
-       "coalesce(j.last_success_at, j.created_at) FROM jobs j WHERE j.no_success_for_us IS NOT "
-       "NULL AND j.state = 'active' AND coalesce(j.last_success_at, j.created_at) + "
-       "j.no_success_for_us <= ?1 AND NOT EXISTS (SELECT 1 FROM notifications n WHERE "
-       "n.dedupe_key = 'stale:' || j.id || ':' || coalesce(j.last_success_at, j.created_at))"},
+      {policy::NotifyEvent::kLate, store_internal::kSqliteWatchLateSql},
+      {policy::NotifyEvent::kOverrun, store_internal::kSqliteWatchOverrunSql},
+      {policy::NotifyEvent::kStale, store_internal::kSqliteWatchStaleSql},
   };
   struct Found {
     std::int64_t job_id;
@@ -1599,13 +1580,7 @@ Result<std::vector<Notification>> SqliteStore::RaiseWatchdogEvents(Instant now) 
   std::set<std::string> keys;
   for (const Found& f : found) keys.insert(f.key);
   std::map<std::int64_t, std::optional<Duration>> limits;
-  SKED_ASSIGN_OR_RETURN(
-      Stmt * running,
-      Sql("SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'overrun:' || r.id, "
-          "r.started_at, j.overrun_factor FROM jobs j JOIN runs r ON r.job_id = j.id WHERE "
-          "j.overrun_factor IS NOT NULL AND r.status IN ('queued', 'running') AND r.status = "
-          "'running' AND r.started_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM notifications n "
-          "WHERE n.dedupe_key = 'overrun:' || r.id)"));
+  SKED_ASSIGN_OR_RETURN(Stmt * running, Sql(store_internal::kSqliteWatchOverrunHistorySql));
   while (running->Step()) {
     const std::int64_t job_id = running->Int(0);
     auto limit = limits.find(job_id);
@@ -1672,17 +1647,49 @@ const std::string& SqliteClaimDueSql() {
       " AND r.status = 'queued'), (SELECT count(*) FROM runs r WHERE r.job_id = j.id AND " +
       kActive +
       " AND r.status = 'running') FROM jobs j INDEXED BY jobs_due WHERE j.state = 'active' AND "
-      "j.next_run_at IS NOT NULL AND j.next_run_at <= ? AND (? <= 1 OR j.id % ? = ?) ORDER BY "
-      "j.next_run_at LIMIT ?";
+      "j.next_run_at IS NOT NULL AND j.next_run_at <= ?1 AND (?2 <= 1 OR j.id % ?2 = ?3) ORDER "
+      "BY j.next_run_at LIMIT ?4";
   return sql;
 }
 
 const char kSqliteCountDueSql[] =
     "SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_due WHERE state = 'active' AND "
-    "next_run_at IS NOT NULL AND next_run_at <= ? LIMIT ?)";
+    "next_run_at IS NOT NULL AND next_run_at <= ?1 LIMIT ?2)";
 const char kSqliteNextDueSql[] =
     "SELECT min(next_run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'active' AND "
     "next_run_at IS NOT NULL";
+
+// Late: the watched jobs first (jobs_watch_late), then each one's runs of
+// the last day (its (job_id, scheduled_for) key); read the other way round,
+// SQLite scanned every run ever kept.
+const char kSqliteWatchLateSql[] =
+    "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'late:' || r.id FROM jobs j "
+    "INDEXED BY jobs_watch_late CROSS JOIN runs r ON r.job_id = j.id WHERE j.late_after_us IS NOT "
+    "NULL AND r.scheduled_for > ?1 - 86400000000 AND r.scheduled_for + j.late_after_us <= ?1 AND "
+    "r.attempt = 1 AND r.status NOT IN ('skipped', 'cancelled') AND (r.started_at IS NULL OR "
+    "r.started_at > r.scheduled_for + j.late_after_us) AND NOT EXISTS (SELECT 1 FROM "
+    "notifications n WHERE n.dedupe_key = 'late:' || r.id)";
+// Overrun (and by history, below): the running runs (runs_active), then
+// their jobs. Each partial index is used only where its condition is said.
+const char kSqliteWatchOverrunSql[] =
+    "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'overrun:' || r.id FROM runs r "
+    "INDEXED BY runs_active CROSS JOIN jobs j ON j.id = r.job_id WHERE j.expected_duration_us IS "
+    "NOT NULL AND r.status IN ('queued', 'running') AND r.status = 'running' AND r.started_at + "
+    "j.expected_duration_us <= ?1 AND NOT EXISTS (SELECT 1 FROM notifications n WHERE "
+    "n.dedupe_key = 'overrun:' || r.id)";
+// Stale: the watched jobs (jobs_watch_stale), not every active one.
+const char kSqliteWatchStaleSql[] =
+    "SELECT j.id, j.name, j.notify_on, j.notify_channels, NULL, 'stale:' || j.id || ':' || "
+    "coalesce(j.last_success_at, j.created_at) FROM jobs j INDEXED BY jobs_watch_stale WHERE "
+    "j.no_success_for_us IS NOT NULL AND j.state = 'active' AND coalesce(j.last_success_at, "
+    "j.created_at) + j.no_success_for_us <= ?1 AND NOT EXISTS (SELECT 1 FROM notifications n "
+    "WHERE n.dedupe_key = 'stale:' || j.id || ':' || coalesce(j.last_success_at, j.created_at))";
+const char kSqliteWatchOverrunHistorySql[] =
+    "SELECT j.id, j.name, j.notify_on, j.notify_channels, r.id, 'overrun:' || r.id, "
+    "r.started_at, j.overrun_factor FROM runs r INDEXED BY runs_active CROSS JOIN jobs j ON j.id "
+    "= r.job_id WHERE j.overrun_factor IS NOT NULL AND r.status IN ('queued', 'running') AND "
+    "r.status = 'running' AND r.started_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+    "notifications n WHERE n.dedupe_key = 'overrun:' || r.id)";
 
 }  // namespace store_internal
 
