@@ -24,10 +24,18 @@
 #include "core/run_policy.h"
 #include "store/postgres/pg_client.h"
 #include "store/postgres/pg_migrations.h"
+#include "store/postgres/pg_sql.h"
 #include "store/retention_sweep.h"
 #include "store/store_codec.h"
 
 namespace sked {
+
+namespace store_internal {
+
+const char kPgNextQueuedSql[] =
+    "SELECT min(not_before) FROM runs WHERE status = 'queued' AND instance_id = ''";
+
+}  // namespace store_internal
 namespace {
 
 using pg::ArrayLiteral;
@@ -1251,8 +1259,7 @@ Result<Store::RunningCounts> PostgresStore::CountRunning(Instant now) {
 
 Result<std::optional<Instant>> PostgresStore::NextQueuedAt() {
   return With([](Connection* c) -> Result<std::optional<Instant>> {
-    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec("SELECT min(not_before) FROM runs WHERE status = "
-                                          "'queued' AND instance_id = ''"));
+    SKED_ASSIGN_OR_RETURN(Rows r, c->Exec(store_internal::kPgNextQueuedSql));
     return OptInstant(r, 0, 0);
   });
 }
