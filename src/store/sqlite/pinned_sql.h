@@ -20,6 +20,9 @@ const std::string& SqliteClaimDueSql();
 extern const char kSqliteCountDueSql[];
 extern const char kSqliteNextDueSql[];
 
+// The queue's candidates and each one's job's runs that take room.
+extern const char kSqliteQueueCandidatesSql[];
+
 // The watchdog's checks. Columns: job id, name, notify_on, notify_channels,
 // run id (or NULL), the event's dedupe key; the overrun-by-history check adds
 // the run's started_at and the job's overrun_factor. Bound: ?1 now (the

@@ -689,17 +689,10 @@ Result<Store::Reservation> SqliteStore::TakeQueuedLocked(std::string_view instan
   // it meets the trigger's run when it starts. Runs held back by a busy job
   // are never candidates, so however many sit in front, the runs of other
   // jobs behind them are served. (Several runs of one idle job may be; the
-  // look past `limit` covers most, and the engine asks again.)
-  SKED_ASSIGN_OR_RETURN(
-      Stmt * s,
-      Sql("SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
-          "j.starting_deadline_us, (SELECT count(*) FROM runs x WHERE x.job_id = r.job_id AND "
-          "x.status IN ('queued', 'running') AND (x.status = 'running' OR (x.instance_id <> '' "
-          "AND x.not_before <= ?1))) AS running FROM runs r JOIN jobs j ON j.id = r.job_id "
-          "WHERE r.status = 'queued' AND r.instance_id = '' AND r.not_before <= ?1 AND "
-          "((j.starting_deadline_us IS NOT NULL AND ?1 > r.scheduled_for + j.starting_deadline_us) "
-          "OR running < CASE WHEN j.overlap = 'concurrent' THEN j.max_concurrent ELSE 1 END) "
-          "ORDER BY r.priority DESC, r.scheduled_for, r.id LIMIT ?2"));
+  // look past `limit` covers most, and the engine asks again.) The room each
+  // job has is counted once per pass from the runs instances hold (see the
+  // statement).
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(store_internal::kSqliteQueueCandidatesSql));
   s->Bind(1, Us(now)).Bind(2, limit + std::min(limit, store_internal::kLookAhead));
   struct Candidate {
     std::int64_t id, job_id, scheduled_for;
@@ -1658,6 +1651,24 @@ const char kSqliteCountDueSql[] =
 const char kSqliteNextDueSql[] =
     "SELECT min(next_run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'active' AND "
     "next_run_at IS NOT NULL";
+
+// The queue's candidates (TakeQueuedLocked), in queue order, with the runs
+// their job has that take room: running runs, and due runs an instance
+// holds. Those are counted once per pass, from the runs instances hold
+// (runs_owner: running and reserved ones, a few), then joined by job; a
+// count per candidate read the job's whole queue for each of its runs, so a
+// job with 200,000 queued runs made one pass take minutes.
+// Bound: ?1 now, ?2 limit.
+const char kSqliteQueueCandidatesSql[] =
+    "WITH busy AS (SELECT job_id, count(*) AS n FROM runs INDEXED BY runs_owner WHERE status IN "
+    "('queued', 'running') AND instance_id <> '' AND (status = 'running' OR not_before <= ?1) "
+    "GROUP BY job_id) SELECT r.id, r.job_id, r.scheduled_for, j.overlap, j.max_concurrent, "
+    "j.starting_deadline_us, coalesce(b.n, 0) AS running FROM runs r INDEXED BY runs_queue_free "
+    "JOIN jobs j ON j.id = r.job_id LEFT JOIN busy b ON b.job_id = r.job_id WHERE r.status = "
+    "'queued' AND r.instance_id = '' AND r.not_before <= ?1 AND ((j.starting_deadline_us IS NOT "
+    "NULL AND ?1 > r.scheduled_for + j.starting_deadline_us) OR running < CASE WHEN j.overlap = "
+    "'concurrent' THEN j.max_concurrent ELSE 1 END) ORDER BY r.priority DESC, r.scheduled_for, "
+    "r.id LIMIT ?2";
 
 // Late: the watched jobs first (jobs_watch_late), then each one's runs of
 // the last day (its (job_id, scheduled_for) key); read the other way round,
