@@ -975,6 +975,65 @@ TEST_P(StoreConformanceTest, ListRunsFiltersAndPages) {
   (void)b;
 }
 
+// Failures are listed from their own indexes (schema version 13): each
+// status alone, of one job or of all, newest first, page by page.
+TEST_P(StoreConformanceTest, ListRunsOfAFailureStatusPagesThroughThoseRunsAlone) {
+  Job a = Create("a");
+  Job b = Create("b");
+  const RunStatus outcomes[] = {RunStatus::kFailed, RunStatus::kSucceeded, RunStatus::kTimedOut,
+                                RunStatus::kFailed, RunStatus::kSucceeded, RunStatus::kFailed};
+  std::vector<std::int64_t> failed_ids;  // oldest first
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(ClaimAll(kT0 + seconds(60 * i)).size(), 2u);
+    for (int k = 0; k < 2; ++k) {
+      sked::Run run = Start(kT0 + seconds(60 * i));
+      RunOutcome o;
+      o.run_id = run.id;
+      o.lease_token = run.lease_token;
+      o.status = outcomes[2 * i + k];
+      o.finished_at = kT0 + seconds(60 * i + 1);
+      ASSERT_EQ(*store_->SettleRuns({o}), std::vector<bool>{true});
+      if (o.status == RunStatus::kFailed) failed_ids.push_back(run.id);
+    }
+  }
+  ASSERT_EQ(failed_ids.size(), 3u);
+  RunFilter failed;
+  failed.status = RunStatus::kFailed;
+  auto all = store_->ListRuns(failed);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*all)[i].id, failed_ids[2 - i]);  // newest first
+  failed.limit = 2;
+  auto first = store_->ListRuns(failed);
+  ASSERT_EQ(first->size(), 2u);
+  failed.before_id = first->back().id;
+  auto rest = store_->ListRuns(failed);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ(rest->front().id, failed_ids[0]);
+  RunFilter timed_out;
+  timed_out.status = RunStatus::kTimedOut;
+  auto t = store_->ListRuns(timed_out);
+  ASSERT_EQ(t->size(), 1u);
+  EXPECT_EQ(t->front().status, RunStatus::kTimedOut);
+  for (const Job& job : {a, b}) {
+    RunFilter of_job;
+    of_job.status = RunStatus::kFailed;
+    of_job.job_id = job.id;
+    auto runs = store_->ListRuns(of_job);
+    ASSERT_TRUE(runs.ok());
+    size_t expected = 0;
+    for (const sked::Run& r : *all) expected += r.job_id == job.id ? 1 : 0;
+    EXPECT_EQ(runs->size(), expected) << job.spec.name;
+    for (const sked::Run& r : *runs) {
+      EXPECT_EQ(r.job_id, job.id);
+      EXPECT_EQ(r.status, RunStatus::kFailed);
+    }
+  }
+  RunFilter abandoned;
+  abandoned.status = RunStatus::kAbandoned;
+  EXPECT_TRUE(store_->ListRuns(abandoned)->empty());
+}
+
 TEST_P(StoreConformanceTest, ListJobsFiltersByTagDriverAndNamePrefix) {
   Job a = NewJob("etl.daily");
   a.spec.tags = {"etl", "nightly"};

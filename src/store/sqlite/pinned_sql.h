@@ -12,6 +12,8 @@
 
 #include <string>
 
+#include "sked/store.h"
+
 namespace sked::store_internal {
 
 // Bound: ?1 horizon, ?2 parts, ?3 part, ?4 limit.
@@ -19,6 +21,10 @@ const std::string& SqliteClaimDueSql();
 // Bound: ?1 by, ?2 limit.
 extern const char kSqliteCountDueSql[];
 extern const char kSqliteNextDueSql[];
+
+// A page of runs (Store::ListRuns). Bound: ?1 below this id, ?2 job, ?3
+// status, ?4 since, ?5 until (each only when the filter has it), ?6 limit.
+std::string SqliteListRunsSql(const RunFilter& filter);
 
 // The queue's candidates and each one's job's runs that take room.
 extern const char kSqliteQueueCandidatesSql[];

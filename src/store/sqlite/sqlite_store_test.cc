@@ -107,6 +107,11 @@ TEST(SqliteStoreTest, WhatIsDueOrWatchedIsReadFromItsIndexAlone) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  RunFilter failed;
+  failed.status = RunStatus::kTimedOut;
+  failed.since = Instant{};
+  RunFilter failed_of_job = failed;
+  failed_of_job.job_id = 1;
   const struct {
     std::string sql;
     const char* reads;  // the index the first table is read by
@@ -124,6 +129,9 @@ TEST(SqliteStoreTest, WhatIsDueOrWatchedIsReadFromItsIndexAlone) {
       // Retention's newest failures (schema version 13), asked on every batch.
       {store_internal::NthNewestRunSql('?', store_internal::kFailureStatuses),
        "INDEX runs_failures"},
+      // A page of failures, of one job and of all (version 13).
+      {store_internal::SqliteListRunsSql(failed_of_job), "r USING INDEX runs_failures ("},
+      {store_internal::SqliteListRunsSql(failed), "r USING INDEX runs_failures_by_id"},
   };
   for (const auto& statement : statements) {
     sqlite3_stmt* plan = nullptr;
