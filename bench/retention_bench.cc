@@ -1,19 +1,24 @@
 // Retention under load: J jobs fire every second (noop driver) on one engine
 // while a retention sweep deletes N old settled runs (N / J per job, finished
-// 100 days ago). Reports the fire lag (start - scheduled_for: p50, p99, max)
+// 100 days ago; the sweep's policy: max_age 30 days, and the daemon's
+// default keep_failures of 10). Reports the fire lag (start - scheduled_for: p50, p99, max)
 // over a window before the sweep and while it runs, the sweep's duration and
-// its runs deleted per second. SQLite by default (a fresh file); --url
+// its runs deleted per second. --history-jobs K puts all N old runs on the
+// first K jobs (N / K each): a few jobs with a long history beside many
+// firing. SQLite by default (a fresh file); --url
 // postgresql://... runs it on PostgreSQL (in a fresh schema,
 // sked_retention_bench).
 //
-//   sked_retention_bench [--jobs J] [--old-runs N] [--before S] [--batch B]
-//                        [--workers W] [--db PATH] [--url URL]
+//   sked_retention_bench [--jobs J] [--old-runs N] [--history-jobs K]
+//                        [--before S] [--batch B] [--workers W] [--db PATH]
+//                        [--url URL]
 //
 // docs/performance.md lists the commands and figures.
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -34,7 +39,8 @@ namespace {
 struct Args {
   int jobs = 1000;
   long old_runs = 1000000;
-  int before = 10;  // seconds of firing measured before the sweep starts
+  int history_jobs = 0;  // jobs holding the old runs (0: all)
+  int before = 10;       // seconds of firing measured before the sweep starts
   int batch = 500;
   int workers = 8;
   std::string db = "/tmp/sked-retention-bench.db";
@@ -94,18 +100,19 @@ void SleepFor(sked::Clock* clock, sked::Duration d) {
   clock->AwaitWithDeadline(lock, cv, clock->Now() + d, [] { return false; });
 }
 
-// Writes `per_job` settled runs for each job, finished about 100 days ago,
+// Writes `per_job` settled runs for each job up to `last_id`, finished about
+// 100 days ago,
 // through the store's own claim, start and settle (many runs per
 // transaction). The claim moves each job's next fire a year on, so that each
 // is claimed once; the caller pauses and resumes the jobs afterwards, which
 // sets their next fire from now.
-bool Seed(sked::Store* store, long per_job, sked::Instant now) {
+bool Seed(sked::Store* store, long per_job, std::int64_t last_id, sked::Instant now) {
   const sked::Instant old = now - std::chrono::hours(24 * 100);
   for (int pass = 0; pass < 1000000; ++pass) {
     sked::ClaimRequest claim{now, now + std::chrono::hours(1), 10, "", now};
     auto claimed = store->ClaimDue(claim, [&](const sked::DueJob& d) {
       sked::FirePlan plan;
-      for (long i = 0; i < per_job; ++i) {
+      for (long i = 0; d.job.id <= last_id && i < per_job; ++i) {
         sked::NewRun r;
         r.scheduled_for = r.not_before = old + std::chrono::seconds(i);
         plan.runs.push_back(r);
@@ -148,6 +155,8 @@ int main(int argc, char** argv) {
       a.jobs = std::max(1, std::atoi(v.c_str()));
     else if (k == "--old-runs")
       a.old_runs = std::atol(v.c_str());
+    else if (k == "--history-jobs")
+      a.history_jobs = std::max(0, std::atoi(v.c_str()));
     else if (k == "--before")
       a.before = std::max(1, std::atoi(v.c_str()));
     else if (k == "--batch")
@@ -209,13 +218,15 @@ int main(int argc, char** argv) {
     }
     jobs.push_back(*job);
   }
-  const long per_job = a.old_runs / a.jobs;
+  const int holders = a.history_jobs > 0 ? std::min(a.history_jobs, a.jobs) : a.jobs;
+  const long per_job = a.old_runs / holders;
   const auto t_seed = std::chrono::steady_clock::now();
-  if (!Seed(store->get(), per_job, clock->Now())) {
+  if (!Seed(store->get(), per_job, jobs[holders - 1].id, clock->Now())) {
     std::fprintf(stderr, "seeding the old runs failed\n");
     return 1;
   }
-  std::printf("seeded %ld old runs (%ld per job) in %.1f s\n", per_job * a.jobs, per_job,
+  std::printf("seeded %ld old runs (%ld per job, %d jobs) in %.1f s\n", per_job * holders, per_job,
+              holders,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_seed).count());
   if (IsPostgres(a.url)) {
     auto c = sked::pg::Connection::Open(a.url, kSchema);
@@ -239,6 +250,7 @@ int main(int argc, char** argv) {
   sked::RetentionOptions r;
   r.instance_id = "bench";
   r.policy.max_age = std::chrono::hours(24 * 30);
+  r.policy.keep_failures = 10;  // the daemon's default ([retention] keep_failures)
   r.batch = a.batch;
   sked::RetentionService retention(r, store->get(), clock);
   const auto t_sweep = std::chrono::steady_clock::now();
