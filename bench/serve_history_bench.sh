@@ -4,7 +4,9 @@
 # shell), a job "tick" fires every second (noop driver), and the daemon runs
 # with its defaults: the retention sweep (max_age 90 days, keep_failures 10),
 # and the notification dispatcher with its watchdog (a "log" channel is
-# declared). After SECONDS, prints the fire lag of tick's runs (started_at -
+# declared). A run of a job "long" (sleep driver, an hour) is triggered as the
+# daemon starts, so the engine polls for cancellations throughout. After
+# SECONDS, prints the fire lag of tick's runs (started_at -
 # scheduled_for, from the store) after the first 5 s, how many of its fires
 # ran, and how many old runs retention deleted meanwhile.
 #
@@ -48,10 +50,13 @@ sqlite3 "$dir/sked.db" "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 
   'schedule', 'succeeded', 1, 1, 1700000000000000 + x * 1000000 + 10,
   1700000000000000 + x * 1000000 + 20, 'some output line of a run' FROM g"
 "$sked" -c "$dir/sked.toml" job add tick -s 'every 1s' -d noop >/dev/null
+"$sked" -c "$dir/sked.toml" job add long -s 'every 1h' -d sleep --config-json '{"duration": "1h"}' \
+  >/dev/null
 tick=$(sqlite3 "$dir/sked.db" "SELECT id FROM jobs WHERE name = 'tick'")
 
 "$sked" -c "$dir/sked.toml" serve >"$dir/serve.log" 2>&1 &
 pid=$!
+"$sked" -c "$dir/sked.toml" job trigger long >/dev/null
 from=$(( $(date +%s%6N) + 5000000 ))
 sleep "$seconds"
 kill -TERM "$pid"
@@ -62,4 +67,5 @@ sqlite3 -separator ' ' "$dir/sked.db" "SELECT 'tick fires', count(*), 'ran', cou
   'lag ms: avg', round(avg(started_at - scheduled_for) / 1000.0, 3), 'max',
   round(max(started_at - scheduled_for) / 1000.0, 3) FROM runs WHERE job_id = $tick AND
   scheduled_for > $from; SELECT 'old runs deleted', $runs - count(*) FROM runs WHERE
-  job_id = $hist"
+  job_id = $hist; SELECT 'long runs started', count(started_at) FROM runs r JOIN jobs j ON
+  j.id = r.job_id WHERE j.name = 'long'"

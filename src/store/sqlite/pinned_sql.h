@@ -26,6 +26,11 @@ extern const char kSqliteNextDueSql[];
 // status, ?4 since, ?5 until (each only when the filter has it), ?6 limit.
 std::string SqliteListRunsSql(const RunFilter& filter);
 
+// Queued runs, counted (no binding); this instance's runs asked to stop
+// (bound: ?1 instance).
+extern const char kSqliteQueueDepthSql[];
+const std::string& SqliteCancelRequestedSql();
+
 // The queue's candidates and each one's job's runs that take room.
 extern const char kSqliteQueueCandidatesSql[];
 

@@ -857,7 +857,7 @@ Result<std::optional<Instant>> SqliteStore::NextQueuedAt() {
 
 Result<std::int64_t> SqliteStore::QueueDepth() {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql("SELECT count(*) FROM runs WHERE status = 'queued'"));
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(store_internal::kSqliteQueueDepthSql));
   if (!s->Step()) return s->status();
   return s->Int(0);
 }
@@ -1059,10 +1059,7 @@ Result<bool> SqliteStore::RequestCancel(std::int64_t run_id, Instant now, std::s
 
 Result<std::vector<Run>> SqliteStore::CancelRequested(std::string_view instance) {
   Op op(this);
-  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(std::string("SELECT ") + kRunColumns +
-                                      " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE "
-                                      "r.status = 'running' AND r.instance_id = ? AND "
-                                      "r.cancel_requested = 1"));
+  SKED_ASSIGN_OR_RETURN(Stmt * s, Sql(store_internal::SqliteCancelRequestedSql()));
   s->Bind(1, instance);
   std::vector<Run> out;
   while (s->Step()) out.push_back(ReadRun(*s));
@@ -1667,6 +1664,26 @@ std::string SqliteListRunsSql(const RunFilter& filter) {
   if (filter.since) sql += " AND r.queued_at >= ?4";
   if (filter.until) sql += " AND r.queued_at < ?5";
   sql += " ORDER BY r.id DESC LIMIT ?6";
+  return sql;
+}
+
+// How many runs are queued (/metrics, /readyz, the dashboard): from the
+// active runs (runs_active), not by reading every run (0.53 s with
+// 3,000,000 runs).
+const char kSqliteQueueDepthSql[] =
+    "SELECT count(*) FROM runs INDEXED BY runs_active WHERE status IN ('queued', 'running') AND "
+    "status = 'queued'";
+
+// The runs of this instance asked to stop, polled every poll interval while
+// any runs: from the runs this instance holds (runs_owner), not by reading
+// every run (0.35 s a poll with 3,000,000 runs, the engine waiting). Bound:
+// ?1 instance.
+const std::string& SqliteCancelRequestedSql() {
+  static const std::string sql =
+      std::string("SELECT ") + kRunColumns +
+      " FROM runs r INDEXED BY runs_owner JOIN jobs j ON j.id = r.job_id WHERE r.status IN "
+      "('queued', 'running') AND r.instance_id <> '' AND r.instance_id = ?1 AND r.status = "
+      "'running' AND r.cancel_requested = 1";
   return sql;
 }
 

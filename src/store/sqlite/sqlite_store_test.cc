@@ -122,6 +122,8 @@ TEST(SqliteStoreTest, WhatIsDueOrWatchedIsReadFromItsIndexAlone) {
       {store_internal::kSqliteNextDueSql, "USING INDEX jobs_due"},
       {store_internal::kSqliteQueueCandidatesSql, "SCAN r USING INDEX runs_queue_free",
        "SCAN runs USING INDEX runs_owner"},
+      {store_internal::kSqliteQueueDepthSql, "USING COVERING INDEX runs_active"},
+      {store_internal::SqliteCancelRequestedSql(), "SEARCH r USING INDEX runs_owner"},
       {store_internal::kSqliteWatchLateSql, "SCAN j USING INDEX jobs_watch_late"},
       {store_internal::kSqliteWatchOverrunSql, "SCAN r USING INDEX runs_active"},
       {store_internal::kSqliteWatchStaleSql, "SCAN j USING INDEX jobs_watch_stale"},
