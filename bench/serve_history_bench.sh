@@ -66,6 +66,8 @@ pid=
 sqlite3 -separator ' ' "$dir/sked.db" "SELECT 'tick fires', count(*), 'ran', count(started_at),
   'lag ms: avg', round(avg(started_at - scheduled_for) / 1000.0, 3), 'max',
   round(max(started_at - scheduled_for) / 1000.0, 3) FROM runs WHERE job_id = $tick AND
-  scheduled_for > $from; SELECT 'old runs deleted', $runs - count(*) FROM runs WHERE
+  scheduled_for > $from; SELECT 'not run:', status, reason, count(*) FROM runs WHERE
+  job_id = $tick AND scheduled_for > $from AND started_at IS NULL GROUP BY status, reason;
+  SELECT 'old runs deleted', $runs - count(*) FROM runs WHERE
   job_id = $hist; SELECT 'long runs started', count(started_at) FROM runs r JOIN jobs j ON
   j.id = r.job_id WHERE j.name = 'long'"
