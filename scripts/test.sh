@@ -58,6 +58,13 @@ rm -f build/smoke-engine-bench.db*
 build/gcc/sked_engine_bench --jobs 20 --seconds 4 --db build/smoke-engine-bench.db |
   grep -E "^runs: [1-9][0-9]* succeeded, 0 skipped, 0 other" ||
   { echo "sked_engine_bench: its runs did not all succeed"; exit 1; }
+bench/serve_history_bench.sh build/gcc/sked 2000 8 >build/smoke-serve-history.log
+if ! grep -qE "^tick fires [1-9][0-9]* ran [1-9]" build/smoke-serve-history.log ||
+    ! grep -qE "^old runs deleted [1-9]" build/smoke-serve-history.log; then
+  cat build/smoke-serve-history.log
+  echo "serve_history_bench.sh: no fire ran or nothing was pruned"
+  exit 1
+fi
 
 echo "== g++: tests"
 if ! ctest --test-dir build/gcc -j "$jobs" --output-on-failure --timeout 300 \
