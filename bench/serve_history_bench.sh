@@ -18,6 +18,11 @@ set -euo pipefail
 sked=${1:-build/gcc/sked}
 runs=${2:-3000000}
 seconds=${3:-25}
+# Both go into SQL and sleep as they are: whole numbers only.
+if ! [[ "$runs" =~ ^[1-9][0-9]{0,8}$ && "$seconds" =~ ^[1-9][0-9]{0,4}$ ]]; then
+  echo "serve_history_bench.sh: RUNS and SECONDS must be positive whole numbers" >&2
+  exit 2
+fi
 sked=$(realpath "$sked")
 dir=$(mktemp -d /tmp/sked-serve-history.XXXXXX)
 pid=

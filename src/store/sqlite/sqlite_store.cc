@@ -1647,9 +1647,7 @@ std::string SqliteListRunsSql(const RunFilter& filter) {
   const bool active =
       !filter.job_id && filter.status &&
       (*filter.status == RunStatus::kQueued || *filter.status == RunStatus::kRunning);
-  const bool failure = filter.status && (*filter.status == RunStatus::kFailed ||
-                                         *filter.status == RunStatus::kTimedOut ||
-                                         *filter.status == RunStatus::kAbandoned);
+  const bool failure = filter.status && IsFailure(*filter.status);
   std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs r";
   if (active) {
     sql += " INDEXED BY runs_active";
