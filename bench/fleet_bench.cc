@@ -9,6 +9,8 @@
 //       J jobs firing every second for S seconds: fire lag p50/p99/max, of
 //       all fires and of those after the first three (the engines' warm-up);
 //       --per-fire 1: each fire instant's lag by instance.
+//       burst and steady also print each instance's claim transactions, and how
+//       many of them claimed nothing.
 //   sked_fleet_bench queue   --url URL [--instances N] [--runs R] [--workers W]
 //       R noop runs queued (manual triggers) before the engines start: how fast
 //       the fleet drains the shared queue.
@@ -22,9 +24,11 @@
 // docs/performance.md lists the commands and figures.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +41,7 @@
 #include "sked/engine.h"
 #include "sked/store.h"
 #include "sked/time.h"
+#include "store/forwarding_store.h"
 #include "store/postgres/pg_client.h"
 
 namespace {
@@ -98,15 +103,41 @@ void Analyze(const Args& a) {
   if (c.ok()) (void)(*c)->ExecScript("ANALYZE jobs, job_stats, runs");
 }
 
+// Counts an engine's claim transactions, and those that claimed nothing
+// (every due fire locked by a peer's claim, or none due): how often an
+// instance asks for fires it cannot have.
+class CountingStore final : public sked::ForwardingStore {
+ public:
+  explicit CountingStore(std::unique_ptr<sked::Store> base)
+      : ForwardingStore(base.get()), base_(std::move(base)) {}
+  sked::Result<std::vector<sked::Run>> ClaimDue(
+      const sked::ClaimRequest& request,
+      const std::function<sked::FirePlan(const sked::DueJob&)>& plan) override {
+    bool planned = false;
+    auto runs = ForwardingStore::ClaimDue(request, [&](const sked::DueJob& due) {
+      planned = true;
+      return plan(due);
+    });
+    ++claims;
+    if (!planned) ++empty_claims;
+    return runs;
+  }
+  std::atomic<long> claims{0};
+  std::atomic<long> empty_claims{0};
+
+ private:
+  std::unique_ptr<sked::Store> base_;
+};
+
 // A fleet of engines in this process, each on its own store handle.
 struct Fleet {
-  std::vector<std::unique_ptr<sked::Store>> stores;
+  std::vector<std::unique_ptr<CountingStore>> stores;
   std::vector<std::unique_ptr<sked::Engine>> engines;
   std::unique_ptr<sked::DriverRegistry> drivers = sked::DriverRegistry::WithBuiltins();
 
   void Start(const Args& a, int n) {
     for (int i = 0; i < n; ++i) {
-      stores.push_back(OpenStore(a));
+      stores.push_back(std::make_unique<CountingStore>(OpenStore(a)));
       sked::EngineOptions options;
       options.instance_id = "bench-" + std::to_string(i);
       options.workers = a.workers;
@@ -117,8 +148,18 @@ struct Fleet {
       engines.push_back(std::make_unique<sked::Engine>(options, stores.back().get(), drivers.get(),
                                                        sked::Clock::Real()));
     }
-    for (auto& e : engines) {
-      if (sked::Status s = e->Start(); !s.ok()) {
+    // Together, as instances of a fleet would be running already: one after
+    // the other, the last began ~60 ms after the first (each start writes
+    // its heartbeat and claims once), and the first took the queue's head
+    // alone meanwhile.
+    std::vector<sked::Status> started(engines.size());
+    std::vector<std::thread> starting;
+    for (size_t i = 0; i < engines.size(); ++i) {
+      starting.emplace_back([&, i] { started[i] = engines[i]->Start(); });
+    }
+    for (std::thread& t : starting) t.join();
+    for (const sked::Status& s : started) {
+      if (!s.ok()) {
         std::fprintf(stderr, "%s\n", s.ToString().c_str());
         std::exit(1);
       }
@@ -126,6 +167,15 @@ struct Fleet {
   }
   void Stop() {
     for (auto& e : engines) e->Stop();
+  }
+  // Claim transactions by instance (after Stop).
+  void PrintClaims() const {
+    std::printf("claim transactions:");
+    for (size_t i = 0; i < stores.size(); ++i) {
+      std::printf(" bench-%zu=%ld (%ld claimed nothing)", i, stores[i]->claims.load(),
+                  stores[i]->empty_claims.load());
+    }
+    std::printf("\n");
   }
 };
 
@@ -264,6 +314,7 @@ int Burst(const Args& a, sked::Store* admin) {
   for (const auto& [id, n] : by_instance) std::printf(" %s=%ld", id.c_str(), n);
   std::printf("\n");
   PrintLag(runs);
+  fleet.PrintClaims();
   if (std::getenv("SKED_BENCH_TIMELINE") != nullptr) PrintTimeline(runs, at);
   return succeeded == a.runs ? 0 : 1;
 }
@@ -299,6 +350,7 @@ int Steady(const Args& a, sked::Store* admin) {
   // The first bursts after the engines start are their warm-up (memory the
   // book first grows into, connections' first statements).
   PrintLag(runs, start + kSteadyWarmUp, ", after the first 3 fires");
+  fleet.PrintClaims();
   if (a.per_fire) PrintLagByFire(runs);
   return 0;
 }
