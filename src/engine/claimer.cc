@@ -217,7 +217,9 @@ Claimer::Reserved Claimer::ReserveQueued(Instant pass_start) {
     // present pace (a queue of short runs drains in batches), within this
     // instance's share of a claim batch.
     const int free = o.workers - static_cast<int>(state_.executing.size());
-    const int pace = static_cast<int>(state_.KeepReadyLocked(now, o.workers)) - o.workers;
+    const int pace = static_cast<int>(std::min(state_.ReserveFromQueueLocked(now, o.workers),
+                                               static_cast<size_t>(o.claim_batch))) -
+                     o.workers;
     const int share = o.claim_batch / (state_.live_peers + 1);
     limit = std::clamp(std::max(free, pace), 1, std::max(1, share));
   }

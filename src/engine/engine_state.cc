@@ -63,6 +63,25 @@ size_t EngineState::KeepReadyLocked(Instant now, int workers) {
   return std::max(static_cast<size_t>(workers), recent_starts.size());
 }
 
+size_t EngineState::ReserveFromQueueLocked(Instant now, int workers) {
+  const size_t counted = KeepReadyLocked(now, workers);
+  if (!run_us_mean || last_run_end + HoldReadyLocked() < now) return counted;
+  // The starts counted lag behind the pace while it grows: a queue of short
+  // runs taken 4, 8, 16, ... at a time (each reservation as large as the
+  // starts of the last) took nine reservations to reach a full batch.
+  const double through = static_cast<double>(workers) *
+                         std::chrono::duration<double, std::micro>(HoldReadyLocked()).count() /
+                         std::max(*run_us_mean, 1.0);
+  return std::max(counted,
+                  static_cast<size_t>(std::min(through, static_cast<double>(kMaxRoomForBooked))));
+}
+
+void EngineState::CountRunTimeLocked(Instant ended, Duration ran) {
+  const double us = std::max(0.0, std::chrono::duration<double, std::micro>(ran).count());
+  run_us_mean = run_us_mean ? *run_us_mean + (us - *run_us_mean) / kRunTimeWeight : us;
+  last_run_end = std::max(last_run_end, ended);
+}
+
 void EngineState::ReleaseStalledLocked(Instant now, int workers) {
   // The first KeepReadyLocked() ready runs stay whatever their age: the
   // workers reach them within a hold at the pace they start runs now (a burst

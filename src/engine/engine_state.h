@@ -94,6 +94,10 @@ constexpr size_t kMaxRoomForBooked = size_t{1} << 15;
 // peer reserving the job's other runs) is tried again this soon.
 constexpr Duration kReserveAgain = std::chrono::milliseconds(2);
 
+// The mean run time (ReserveFromQueueLocked) moves by 1/this of each run's
+// difference from it: a change of pace is read within a few dozen runs.
+constexpr double kRunTimeWeight = 16;
+
 // The job cache keeps at most this many jobs beyond those with runs in the
 // book: with a million stored jobs, every one is claimed in turn, and caching
 // each one would grow the engine by its whole job table.
@@ -197,7 +201,11 @@ struct EngineState {
   std::vector<Dispatch> dispatches SKED_GUARDED_BY(mu);  // what became of reserved runs
   std::unordered_set<std::int64_t> unrecorded_starts SKED_GUARDED_BY(mu);  // started, unwritten
   Instant hold_check_at SKED_GUARDED_BY(mu){};  // when the oldest ready run goes to the queue
-  std::deque<Instant> recent_starts SKED_GUARDED_BY(mu);    // started here within the last hold
+  std::deque<Instant> recent_starts SKED_GUARDED_BY(mu);  // started here within the last hold
+  // How long the runs that ended here lately ran, in microseconds (a moving
+  // mean, kRunTimeWeight; none before the first ends), and when the last ended.
+  std::optional<double> run_us_mean SKED_GUARDED_BY(mu);
+  Instant last_run_end SKED_GUARDED_BY(mu) = Instant::min();
   std::multiset<Instant> driver_waits SKED_GUARDED_BY(mu);  // drivers waiting on the clock
   std::vector<std::stop_source> pending_stops SKED_GUARDED_BY(mu);
   // Workers taking ready runs one after another, and whether an idle one
@@ -303,6 +311,13 @@ struct EngineState {
   // How many ready runs this instance keeps however long they waited: as
   // many as it started in the last hold (at least one per worker).
   size_t KeepReadyLocked(Instant now, int workers) SKED_REQUIRES(mu);
+  // How many queued runs a reservation takes for `workers`: as many as they
+  // start in a hold, by the starts counted (KeepReadyLocked) or, while runs
+  // end here (one did within the last hold), by the mean time of those that
+  // ended lately, when that says more.
+  size_t ReserveFromQueueLocked(Instant now, int workers) SKED_REQUIRES(mu);
+  // A run ended here at `ended` after `ran` (ReserveFromQueueLocked).
+  void CountRunTimeLocked(Instant ended, Duration ran) SKED_REQUIRES(mu);
   // Releases to the shared queue the ready runs past those kept that waited
   // longer than a hold.
   void ReleaseStalledLocked(Instant now, int workers) SKED_REQUIRES(mu);

@@ -128,6 +128,32 @@ TEST(EngineStateTest, WorkersKeepAFewDueRunsReady) {
   EXPECT_EQ(state.ready.size(), 10u) << "what is due, and no more";
 }
 
+// A reservation from the queue takes as many runs as the workers start in a
+// hold: by the starts of the last hold or, while runs end here, by the mean
+// time of the runs that ended lately, when that says more. The ready runs
+// kept from the queue's hand-back follow the starts alone.
+TEST(EngineStateTest, AReservationFollowsTheMeanRunTimeWhileRunsEnd) {
+  EngineState state;
+  MutexLock l(state.mu);
+  const Instant t0 = Instant() + std::chrono::seconds(100);
+  ASSERT_EQ(state.HoldReadyLocked(), std::chrono::seconds(1));
+  EXPECT_EQ(state.ReserveFromQueueLocked(t0, 4), 4u) << "nothing known: one per worker";
+  for (int i = 0; i < 6; ++i) state.recent_starts.push_back(t0);
+  EXPECT_EQ(state.ReserveFromQueueLocked(t0, 4), 6u) << "the starts of the last hold";
+  state.CountRunTimeLocked(t0, std::chrono::milliseconds(10));
+  EXPECT_EQ(state.ReserveFromQueueLocked(t0, 4), 400u) << "4 workers, 10 ms a run, a 1 s hold";
+  EXPECT_EQ(state.KeepReadyLocked(t0, 4), 6u) << "the ready runs kept: the starts alone";
+  // A 170 ms run moves the mean by 1/16 of the difference: to 20 ms.
+  state.CountRunTimeLocked(t0, std::chrono::milliseconds(170));
+  EXPECT_EQ(state.ReserveFromQueueLocked(t0, 4), 200u);
+  for (int i = 0; i < 200; ++i) state.CountRunTimeLocked(t0, std::chrono::seconds(2));
+  EXPECT_EQ(state.ReserveFromQueueLocked(t0, 4), 6u) << "long runs: the starts counted";
+  for (int i = 0; i < 200; ++i) state.CountRunTimeLocked(t0, Duration(0));
+  EXPECT_EQ(state.ReserveFromQueueLocked(t0, 4), kMaxRoomForBooked) << "runs of no time: bounded";
+  EXPECT_EQ(state.ReserveFromQueueLocked(t0 + std::chrono::milliseconds(1001), 4), 4u)
+      << "no run ended within a hold (the workers may all block): the starts counted";
+}
+
 // A job's series count a run once its end is written: its duration and
 // status; a run fenced out (settled elsewhere) ran here, so its duration
 // only. Past the bound, runs count as untracked.

@@ -281,6 +281,7 @@ bool ExecutorPool::FinishLocked(const Started& started, Finished& f) {
                                   std::uniform_real_distribution<double>(0, 1)(state_.rng));
   }
   out.ran = finished - *run.started_at;
+  state_.CountRunTimeLocked(finished, out.ran);
   // The job's own series count the run when it is settled (its status is
   // known then): one look-up of the job per run, outside the engine's lock.
   state_.metrics.run_duration.Observe(Seconds(out.ran));
