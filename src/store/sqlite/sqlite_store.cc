@@ -17,6 +17,7 @@
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/pinned_sql.h"
 #include "store/sqlite/sqlite_db.h"
+#include "store/sqlite/wal_checkpointer.h"
 #include "store/store_codec.h"
 
 namespace sked {
@@ -35,6 +36,7 @@ using store_internal::SqliteDb;
 using store_internal::Stmt;
 using store_internal::Transaction;
 using store_internal::Us;
+using store_internal::WalCheckpointer;
 
 std::optional<Instant> OptInstant(const Stmt& s, int col) {
   return s.IsNull(col) ? std::nullopt : std::optional<Instant>(AtUs(s.Int(col)));
@@ -192,8 +194,12 @@ int CountFor(RunStatus status, RunStatus is) { return status == is ? 1 : 0; }
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<SqliteDb> db, NotifyDefaults notify)
-      : notify_(std::move(notify)), db_(std::move(db)), rng_(std::random_device{}()) {}
+  SqliteStore(std::unique_ptr<SqliteDb> db, std::unique_ptr<WalCheckpointer> checkpointer,
+              NotifyDefaults notify)
+      : notify_(std::move(notify)),
+        db_(std::move(db)),
+        checkpointer_(std::move(checkpointer)),
+        rng_(std::random_device{}()) {}
 
   Status Migrate() override;
   Result<int> SchemaVersion() override;
@@ -303,7 +309,10 @@ class SqliteStore final : public Store {
   const NotifyDefaults notify_;
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;  // guarded by mu_
-  std::mt19937_64 rng_;           // guarded by mu_ (lease tokens)
+  // Checkpoints db_'s file off the writing connection (none in memory);
+  // destroyed first: it gives checkpoints back to db_.
+  std::unique_ptr<WalCheckpointer> checkpointer_;
+  std::mt19937_64 rng_;  // guarded by mu_ (lease tokens)
 };
 
 Result<int> SqliteStore::SchemaVersion() {
@@ -1740,7 +1749,12 @@ const char kSqliteWatchOverrunHistorySql[] =
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
                                                const StoreOptions& options) {
   SKED_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db, SqliteDb::Open(path));
-  return std::unique_ptr<Store>(new SqliteStore(std::move(db), options.notify));
+  std::unique_ptr<WalCheckpointer> checkpointer;
+  if (path != ":memory:") {
+    SKED_ASSIGN_OR_RETURN(checkpointer, WalCheckpointer::Start(path, db->handle()));
+  }
+  return std::unique_ptr<Store>(
+      new SqliteStore(std::move(db), std::move(checkpointer), options.notify));
 }
 
 }  // namespace sked
