@@ -86,9 +86,9 @@ echo "== g++: /readyz while PostgreSQL stops and comes back (alone: it stops the
   { cat build/gcc-readiness.log; exit 1; }
 tail -n 1 build/gcc-readiness.log
 
-echo "== clang TSan: engine, clock, store and driver tests"
+echo "== clang TSan: engine, clock, store, checkpointer and driver tests"
 if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/sked_concurrency_tests \
-    --gtest_filter='EngineTest*:SimulatedClock*:*StoreConformance*:*ShellDriver*' \
+    --gtest_filter='EngineTest*:SimulatedClock*:*StoreConformance*:*ShellDriver*:WalCheckpointer*' \
     >build/tsan-tests.log 2>&1; then
   cat build/tsan-tests.log
   exit 1
