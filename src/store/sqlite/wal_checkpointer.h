@@ -3,11 +3,11 @@
 //
 // By default SQLite checkpoints on the connection that commits, once the log
 // holds 1,000 pages: that commit copies the pages into the database file and
-// syncs both files (two fdatasync calls, 1-200 ms each on the benchmark
-// machine), while the engine's claims and settles wait for the connection.
-// With a million jobs, where every claimed job dirties a page of its own,
-// that was a checkpoint every 50 ms and the engine fell behind 10,000 fires
-// a second (docs/performance.md). Here the writer only counts the log's
+// syncs both files (fdatasync, 100 ms on average and up to 233 ms as traced
+// on the benchmark machine), while the engine's claims and settles wait for
+// the connection. With a million jobs, where every claimed job dirties a
+// page of its own, the engine fell behind 10,000 fires a second
+// (docs/performance.md). Here the writer only counts the log's
 // pages (sqlite3_wal_hook, which replaces SQLite's own automatic
 // checkpoint) and wakes the thread, which runs PASSIVE checkpoints: they
 // copy what no reader still needs without waiting for the writer.
